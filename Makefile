@@ -1,0 +1,95 @@
+# iovpath — build, test, demo.
+#
+#   make                 build everything into build/ (CLI: build/iovpath)
+#   make test            install missing deps (as root), build, run the whole suite
+#   make demo            install missing deps (as root), build, run the demo
+#   make test SANITIZE=1 the same under AddressSanitizer + UBSan (objects in build/san/)
+#   make fuzz            build the libFuzzer targets (clang) into build/fuzz/
+#   make format          apply .clang-format
+#   FUZZ_SECONDS=N       seconds per fuzz target in `make test` (default 30)
+
+CC      ?= cc
+CLANG   ?= clang
+SANITIZE ?= 0
+FUZZ_SECONDS ?= 30
+
+ifeq ($(SANITIZE),1)
+BUILD   := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT     := -O1
+else
+BUILD   := build
+SANFLAGS :=
+OPT     := -O2
+endif
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS  += -std=gnu11 $(OPT) -g $(WARN) -D_GNU_SOURCE -Isrc $(SANFLAGS) -MMD -MP
+LDFLAGS += $(SANFLAGS)
+LDLIBS  += -lpthread
+
+LIB_SRCS   := $(filter-out src/cli/%,$(wildcard src/*/*.c))
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_SRCS   := $(wildcard src/cli/*.c)
+CLI_OBJS   := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_SRCS  := $(wildcard tests/test_*.c)
+TESTS      := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+TEST_HELPERS := $(filter-out tests/test_%,$(wildcard tests/*.c))
+TEST_HELPER_OBJS := $(TEST_HELPERS:%.c=$(BUILD)/obj/%.o)
+FUZZ_SRCS  := $(wildcard fuzz/fuzz_*.c)
+FUZZERS    := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
+
+JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+
+.PHONY: all deps test demo fuzz format clean
+all: $(BUILD)/iovpath $(BUILD)/iovpath-bench $(TESTS)
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/libiovpath.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/iovpath: $(CLI_OBJS) $(BUILD)/libiovpath.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LDLIBS)
+
+$(BUILD)/iovpath-bench: $(BENCH_OBJS) $(BUILD)/libiovpath.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPER_OBJS) $(BUILD)/libiovpath.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CRITERION_LIBS) $(JANSSON_LIBS) $(LDLIBS)
+
+# libFuzzer targets: clang, the library sources compiled in with coverage and sanitizers.
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -DIOVPATH_FUZZING
+build/fuzz/%: fuzz/%.c $(LIB_SRCS) $(wildcard src/*/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+fuzz: $(FUZZERS)
+
+test: deps
+	@$(MAKE) --no-print-directory all SANITIZE=$(SANITIZE)
+	@$(if $(filter 1,$(SANITIZE)),,$(MAKE) --no-print-directory fuzz)
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/run-tests.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo.sh
+
+format:
+	clang-format -i $(wildcard src/*/*.[ch] bench/*.[ch] tests/*.[ch] fuzz/*.[ch])
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,154 @@
+/* util — see util.h. */
+#include "util/util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+int util_log_level = UTIL_LOG_WARN;
+
+uint64_t util_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void util_log(int level, const char *module, const char *fmt, ...)
+{
+	static const char *const names[] = { "ERR", "WARN", "INFO", "DEBUG" };
+	char line[512];
+	va_list ap;
+	int n;
+
+	if (level > util_log_level)
+		return;
+	n = snprintf(line, sizeof(line), "iovpath[%d] %s %s: ", (int)getpid(), names[level],
+		     module);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s\n", line);
+}
+
+int util_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+	union {
+		struct cmsghdr hdr;
+		char space[CMSG_SPACE(sizeof(int) * 8)];
+	} ctl;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds < 0 || nfds > 8)
+		return -EINVAL;
+	if (nfds > 0) {
+		struct cmsghdr *c;
+
+		memset(&ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl.space;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	}
+	for (;;) {
+		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+
+		if (n == (ssize_t)len)
+			return 0;
+		if (n >= 0)
+			return -EMSGSIZE;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static void close_cmsg_fds(struct msghdr *msg)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int fd;
+
+		for (size_t i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			close(fd);
+		}
+	}
+}
+
+ssize_t util_recv_fds(int sock, void *buf, size_t len, int *fds, int nfds_max, int *nfds,
+		      int timeout_ms)
+{
+	union {
+		struct cmsghdr hdr;
+		char space[CMSG_SPACE(sizeof(int) * 16)];
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	ssize_t n;
+	int got = 0;
+
+	for (int i = 0; i < nfds_max; i++)
+		fds[i] = -1;
+	if (nfds)
+		*nfds = 0;
+	for (;;) {
+		int rc = poll(&pfd, 1, timeout_ms);
+
+		if (rc > 0)
+			break;
+		if (rc == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+	msg.msg_control = ctl.space;
+	msg.msg_controllen = sizeof(ctl.space);
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		close_cmsg_fds(&msg);
+		return -EPROTO;
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (got + (int)cnt > nfds_max) {
+			close_cmsg_fds(&msg);
+			for (int i = 0; i < nfds_max; i++)
+				fds[i] = -1;
+			return -EPROTO;
+		}
+		memcpy(fds + got, CMSG_DATA(c), cnt * sizeof(int));
+		got += (int)cnt;
+	}
+	if (nfds)
+		*nfds = got;
+	return n;
+}
+
+int util_pin_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}

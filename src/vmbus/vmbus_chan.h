@@ -1,0 +1,176 @@
+/* vmbus_chan — a VMBus channel between two processes: two vmbus_rings (one
+ * per direction) in one memfd, two eventfds for signals, and a Unix
+ * SOCK_SEQPACKET connection that carries the handshake, later control
+ * messages (with descriptors), and tells each side when the other is gone.
+ *
+ * Handshake (each message a struct vmbus_hs_msg, one datagram):
+ *
+ *   client (VM, NetVSC)                      server (host, NetVSP)
+ *     connect ------------------------------> accept
+ *     HELLO {name, secret, ring sizes} ------>  check credential, clamp sizes
+ *                                               memfd: format both rings, seal
+ *     <------ OFFER {sizes, mem_size} + fds [memfd, eventfd to server, eventfd to client]
+ *     verify size + seals, map, check each
+ *     ring's magic/version/size
+ *     OPENED --------------------------------> channel up
+ *   (either side may answer REFUSE {status, reason} instead, and close)
+ *
+ * Memory (one memfd, created and sealed by the server so that the client
+ * can neither shrink nor grow it; the server never maps client memory):
+ *
+ *   0                        ring c2s: header page + data (client produces)
+ *   4096 + size[c2s]         ring s2c: header page + data (server produces)
+ *
+ * Trust: the server treats everything the client writes (ring indices,
+ * descriptors, payloads, handshake messages) as hostile; the client does the
+ * same the other way round, because the code is the same. A bad value breaks
+ * the channel with an error that names the field; the socket is shut down so
+ * the peer learns, and the process carries on.
+ *
+ * Thread-safety: one thread uses a channel at a time (both of its rings and
+ * the wait call, which drains the shared eventfd). Different channels are
+ * independent.
+ *
+ * Ownership: vmbus_chan_connect/accept return a channel the caller frees
+ * with vmbus_chan_close(), which unmaps the memory and closes every fd.
+ *
+ * Errors: constructors return NULL, set errno and write a message into the
+ * caller's buffer; other calls return a negative errno (-EPIPE: the peer is
+ * gone; -EPROTO: the peer broke the protocol; see vmbus_chan_error()).
+ */
+#ifndef IOVPATH_VMBUS_CHAN_H
+#define IOVPATH_VMBUS_CHAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmbus/vmbus_ring.h"
+
+#define VMBUS_HS_MAGIC   0x43564f49u /* "IOVC" */
+#define VMBUS_HS_VERSION 1u
+
+enum vmbus_hs_type {
+	VMBUS_HS_HELLO = 1,
+	VMBUS_HS_OFFER = 2,
+	VMBUS_HS_OPENED = 3,
+	VMBUS_HS_REFUSE = 4,
+};
+
+enum vmbus_dir { VMBUS_C2S = 0, VMBUS_S2C = 1 };
+
+#define VMBUS_NAME_MAX   32
+#define VMBUS_SECRET_LEN 32
+
+struct vmbus_hs_msg {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t ring_size[2]; /* [VMBUS_C2S], [VMBUS_S2C]: data-area bytes */
+	uint32_t status;       /* REFUSE: a positive errno */
+	uint32_t rsvd;         /* zero */
+	uint64_t mem_size;     /* OFFER: bytes of the memfd */
+	char name[VMBUS_NAME_MAX];        /* HELLO: the adapter to open, NUL-terminated */
+	uint8_t secret[VMBUS_SECRET_LEN]; /* HELLO: its credential */
+	char reason[64];                  /* REFUSE: why, NUL-terminated */
+};
+_Static_assert(sizeof(struct vmbus_hs_msg) == 160, "handshake message size");
+_Static_assert(offsetof(struct vmbus_hs_msg, mem_size) == 24, "hs.mem_size");
+_Static_assert(offsetof(struct vmbus_hs_msg, name) == 32, "hs.name");
+
+/* Decode and validate one handshake message of @len bytes into @m: size,
+ * magic, version, type, NUL-terminated strings, ring sizes (HELLO, OFFER),
+ * memory size (OFFER). Returns 0, or -EPROTO with a message in @err. */
+int vmbus_hs_decode(const void *buf, size_t len, struct vmbus_hs_msg *m, char *err,
+		    size_t errlen);
+
+/* Server policy: may refuse a client by name and secret (return a negative
+ * errno; its text goes into REFUSE). NULL accepts everyone. */
+typedef int (*vmbus_check_fn)(const char *name, const uint8_t *secret, void *arg);
+
+struct vmbus_server_opts {
+	uint32_t max_ring_size; /* clamp for client requests; 0: VMBUS_RING_MAX_SIZE */
+	int timeout_ms;         /* per handshake step; 0: 2000 */
+	vmbus_check_fn check;
+	void *check_arg;
+};
+
+struct vmbus_client_opts {
+	const char *name;      /* adapter name, < VMBUS_NAME_MAX */
+	const uint8_t *secret; /* VMBUS_SECRET_LEN bytes, or NULL for zeros */
+	uint32_t ring_size[2]; /* requested; 0: 256 KiB */
+	int timeout_ms;        /* per handshake step; 0: 2000 */
+};
+
+struct vmbus_chan {
+	int sock;
+	int memfd;
+	void *mem;
+	size_t mem_size;
+	int efd_wait;   /* we sleep on this */
+	int efd_signal; /* we wake the peer with this */
+	bool server;
+	bool peer_gone;
+	bool broken;
+	struct vmbus_ring tx; /* we produce */
+	struct vmbus_ring rx; /* we consume */
+	uint32_t ring_size[2];
+	char name[VMBUS_NAME_MAX];
+	uint64_t spin_ns; /* busy-poll budget in vmbus_chan_wait; default 50 us */
+	uint64_t wakeups; /* times the wait slept and was woken */
+	char err[224];
+};
+
+/* Create a listening SOCK_SEQPACKET Unix socket at @path (a stale socket
+ * file is replaced). Returns the fd or -errno. */
+int vmbus_listen(const char *path);
+
+/* Accept one connection from @lfd and run the server handshake on it.
+ * Returns the channel, or NULL with errno set and @err filled. */
+struct vmbus_chan *vmbus_chan_accept(int lfd, const struct vmbus_server_opts *o, char *err,
+				     size_t errlen);
+
+/* Run the server handshake on an already accepted connection @fd, which the
+ * call owns from now on (closed on failure). */
+struct vmbus_chan *vmbus_chan_serve(int fd, const struct vmbus_server_opts *o, char *err,
+				    size_t errlen);
+
+/* Connect to the server at @path and open the channel. */
+struct vmbus_chan *vmbus_chan_connect(const char *path, const struct vmbus_client_opts *o,
+				      char *err, size_t errlen);
+
+/* Unmap and close everything; NULL is a no-op. */
+void vmbus_chan_close(struct vmbus_chan *ch);
+
+/* Write a burst (see vmbus_ring_write). -EPROTO/-EPIPE when the channel is
+ * broken or the peer is gone. */
+int vmbus_chan_send(struct vmbus_chan *ch, const struct vmbus_tx *pkts, unsigned int n);
+
+/* Read a burst (see vmbus_ring_read). A corrupt ring breaks the channel:
+ * packets before the bad one are returned, then -EPROTO. After the peer has
+ * gone, what it published is still returned; then -EPIPE. */
+int vmbus_chan_recv(struct vmbus_chan *ch, struct vmbus_rx *pkts, unsigned int max, void *buf,
+		    size_t buflen);
+
+#define VMBUS_EV_RX  0x1u /* the receive ring has packets */
+#define VMBUS_EV_TX  0x2u /* the transmit ring has room for @tx_need bytes */
+#define VMBUS_EV_CTL 0x4u /* a control message waits on the socket */
+
+/* Wait until one of @events is ready: busy-poll for spin_ns, then sleep on
+ * the eventfd (an idle channel costs no CPU). Returns the ready events, 0 on
+ * time-out (@timeout_ms < 0: none), -EPIPE when the peer is gone (and, for
+ * VMBUS_EV_RX, nothing is left to read), -EPROTO when the channel broke. */
+int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need,
+		    int timeout_ms);
+
+/* Break the channel on purpose (a protocol error found above the ring):
+ * record @why, shut the socket down so the peer learns. Returns -EPROTO. */
+int vmbus_chan_fail(struct vmbus_chan *ch, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static inline const char *vmbus_chan_error(const struct vmbus_chan *ch)
+{
+	return ch->err;
+}
+
+#endif

@@ -1,0 +1,371 @@
+/* vmbus_ring — see vmbus_ring.h for the layout and the index contract. */
+#include "vmbus/vmbus_ring.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/util.h"
+
+static const uint8_t zeros[8];
+
+__attribute__((format(printf, 2, 3))) static int __ring_fail(struct vmbus_ring *r,
+							       const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!r->broken) {
+		va_start(ap, fmt);
+		vsnprintf(r->err, sizeof(r->err), fmt, ap);
+		va_end(ap);
+		r->broken = true;
+	}
+	return -EPROTO;
+}
+
+/* Copy @n bytes into the data area at free-running index @idx, wrapping. */
+static inline void __ring_put(struct vmbus_ring *r, uint32_t idx, const void *src, uint32_t n)
+{
+	uint32_t off = idx & r->mask;
+	uint32_t first = r->size - off;
+
+	if (likely(n <= first)) {
+		memcpy(r->data + off, src, n);
+	} else {
+		memcpy(r->data + off, src, first);
+		memcpy(r->data, (const uint8_t *)src + first, n - first);
+	}
+}
+
+/* Copy @n bytes out of the data area at free-running index @idx, wrapping. */
+static inline void __ring_get(const struct vmbus_ring *r, uint32_t idx, void *dst, uint32_t n)
+{
+	uint32_t off = idx & r->mask;
+	uint32_t first = r->size - off;
+
+	if (likely(n <= first)) {
+		memcpy(dst, r->data + off, n);
+	} else {
+		memcpy(dst, r->data + off, first);
+		memcpy((uint8_t *)dst + first, r->data, n - first);
+	}
+}
+
+static inline void __ring_signal(struct vmbus_ring *r)
+{
+	if (r->signal) {
+		r->signal(r->signal_arg);
+		r->signals++;
+	}
+}
+
+int vmbus_ring_format(void *mem, uint32_t size)
+{
+	struct vmbus_ring_hdr *h = mem;
+
+	if (!is_pow2(size) || size < VMBUS_RING_MIN_SIZE || size > VMBUS_RING_MAX_SIZE)
+		return -EINVAL;
+	memset(h, 0, sizeof(*h));
+	h->magic = VMBUS_RING_MAGIC;
+	h->version = VMBUS_RING_VERSION;
+	h->size = size;
+	h->feature_bits = VMBUS_RING_F_PENDING_SEND_SZ;
+	return 0;
+}
+
+int vmbus_ring_attach(struct vmbus_ring *r, void *mem, uint32_t size, enum vmbus_ring_role role,
+		      void (*signal)(void *arg), void *signal_arg)
+{
+	struct vmbus_ring_hdr *h = mem;
+	uint32_t magic = READ_ONCE(h->magic), version = READ_ONCE(h->version);
+	uint32_t hsize = READ_ONCE(h->size);
+	uint32_t w = READ_ONCE(h->write_index), rd = READ_ONCE(h->read_index);
+
+	memset(r, 0, sizeof(*r));
+	r->hdr = h;
+	r->data = (uint8_t *)mem + VMBUS_RING_HDR_SIZE;
+	r->size = size;
+	r->mask = size - 1;
+	r->role = role;
+	r->signal = signal;
+	r->signal_arg = signal_arg;
+	if (magic != VMBUS_RING_MAGIC)
+		return __ring_fail(r, "magic %#x, expected %#x", magic, VMBUS_RING_MAGIC);
+	if (version != VMBUS_RING_VERSION)
+		return __ring_fail(r, "version %u, expected %u", version, VMBUS_RING_VERSION);
+	if (!is_pow2(size) || hsize != size)
+		return __ring_fail(r, "size %u, expected %u", hsize, size);
+	if (w - rd > size || (w & 7) || (rd & 7))
+		return __ring_fail(r, "write_index %u / read_index %u inconsistent", w, rd);
+	if (role == VMBUS_RING_PRODUCER) {
+		r->idx = w;
+		r->peer_idx = rd;
+	} else {
+		r->idx = rd;
+		r->peer_idx = w;
+		WRITE_ONCE(h->interrupt_mask, 1); /* busy until the first arm */
+	}
+	return 0;
+}
+
+/* Producer: load and validate the consumer's read index. It must be 8-aligned,
+ * must not move backwards and must not pass our write index. */
+static int __prod_load_read(struct vmbus_ring *r)
+{
+	uint32_t rd = load_acquire(&r->hdr->read_index);
+
+	if ((rd & 7) || rd - r->peer_idx > r->idx - r->peer_idx)
+		return __ring_fail(r, "read_index %u invalid (write_index %u, last read_index %u)",
+				   rd, r->idx, r->peer_idx);
+	r->peer_idx = rd;
+	return 0;
+}
+
+/* Consumer: load and validate the producer's write index: 8-aligned, not
+ * moving backwards, at most @size ahead of our read index. */
+static int __cons_load_write(struct vmbus_ring *r)
+{
+	uint32_t w = load_acquire(&r->hdr->write_index);
+
+	if ((w & 7) || w - r->idx > r->size || w - r->idx < r->peer_idx - r->idx)
+		return __ring_fail(r, "write_index %u invalid (read_index %u, ring size %u)", w,
+				   r->idx, r->size);
+	r->peer_idx = w;
+	return 0;
+}
+
+static inline uint32_t __prod_free(const struct vmbus_ring *r)
+{
+	return r->size - (r->idx - r->peer_idx);
+}
+
+/* Producer: 1 when @need bytes fit, 0 when not, -EPROTO. With @set_pending
+ * the need is published first so the consumer signals when room appears. */
+static int __prod_room(struct vmbus_ring *r, uint32_t need, bool set_pending)
+{
+	if (__prod_free(r) >= need)
+		return 1;
+	if (__prod_load_read(r))
+		return -EPROTO;
+	if (__prod_free(r) >= need)
+		return 1;
+	if (!set_pending)
+		return 0;
+	WRITE_ONCE(r->hdr->pending_send_sz, need);
+	smp_mb(); /* pending_send_sz before read_index: pairs with the consumer's */
+	if (__prod_load_read(r))
+		return -EPROTO;
+	return __prod_free(r) >= need;
+}
+
+bool vmbus_ring_has_room(struct vmbus_ring *r, uint32_t need)
+{
+	return __prod_room(r, need, false) == 1;
+}
+
+bool vmbus_ring_wait_room(struct vmbus_ring *r, uint32_t need)
+{
+	return __prod_room(r, need, true) == 0;
+}
+
+int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned int n)
+{
+	uint32_t start = r->idx, w = r->idx;
+	unsigned int i;
+	int rc = 0;
+
+	if (r->broken)
+		return -EPROTO;
+	if (r->role != VMBUS_RING_PRODUCER)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		const struct vmbus_tx *p = &pkts[i];
+		struct vmbus_desc d;
+		uint64_t len = 0, trailer;
+		uint32_t need;
+
+		for (unsigned int k = 0; k < p->iovcnt; k++)
+			len += p->iov[k].iov_len;
+		if ((p->ext_len & 7) || p->ext_len > 0xffffu - 7u - sizeof(d) ||
+		    (p->ext_len && !p->ext) || len > VMBUS_RING_MAX_SIZE) {
+			rc = -EINVAL;
+			break;
+		}
+		need = vmbus_pkt_space(p->ext_len, (uint32_t)len);
+		if (need > r->size) {
+			rc = -EMSGSIZE;
+			break;
+		}
+		if (unlikely(__prod_free(r) < need)) {
+			rc = __prod_room(r, need, true); /* r->idx == w: counts this burst */
+			if (rc < 0)
+				return rc;
+			if (rc == 0) {
+				r->full_events++;
+				break;
+			}
+			rc = 0;
+		}
+		d.type = p->type;
+		d.flags = p->flags;
+		d.len = need - VMBUS_TRAILER_SIZE;
+		d.offset = (uint16_t)(sizeof(d) + p->ext_len);
+		d.pad = (uint8_t)((8 - (len & 7)) & 7);
+		d.rsvd = 0;
+		d.trans_id = p->trans_id;
+		__ring_put(r, w, &d, sizeof(d));
+		uint32_t at = w + (uint32_t)sizeof(d);
+		if (p->ext_len) {
+			__ring_put(r, at, p->ext, p->ext_len);
+			at += p->ext_len;
+		}
+		for (unsigned int k = 0; k < p->iovcnt; k++) {
+			__ring_put(r, at, p->iov[k].iov_base, (uint32_t)p->iov[k].iov_len);
+			at += (uint32_t)p->iov[k].iov_len;
+		}
+		__ring_put(r, at, zeros, d.pad);
+		trailer = ((uint64_t)w << 32) | d.len;
+		__ring_put(r, w + d.len, &trailer, sizeof(trailer));
+		w += need;
+		r->idx = w; /* private: the peer sees nothing until the store below */
+	}
+	if (w != start) {
+		store_release(&r->hdr->write_index, w);
+		if (READ_ONCE(r->hdr->pending_send_sz))
+			WRITE_ONCE(r->hdr->pending_send_sz, 0);
+		smp_mb(); /* write_index before interrupt_mask/read_index: pairs with arm */
+		if (!READ_ONCE(r->hdr->interrupt_mask) && READ_ONCE(r->hdr->read_index) == start)
+			__ring_signal(r);
+	}
+	if (i == 0 && rc < 0)
+		return rc;
+	return (int)i;
+}
+
+int64_t vmbus_ring_avail(struct vmbus_ring *r)
+{
+	if (r->broken || __cons_load_write(r))
+		return -EPROTO;
+	return r->peer_idx - r->idx;
+}
+
+/* Consumer: the free space the producer sees once we release up to @rd, as
+ * far as the latest write index tells. */
+static int64_t __cons_free_at(const struct vmbus_ring *r, uint32_t w, uint32_t rd)
+{
+	return (int64_t)r->size - (int64_t)(uint32_t)(w - rd);
+}
+
+static void __cons_release(struct vmbus_ring *r, uint32_t rd)
+{
+	uint32_t old = r->idx, pend, w;
+
+	store_release(&r->hdr->read_index, rd);
+	r->idx = rd;
+	smp_mb(); /* read_index before pending_send_sz: pairs with the producer's */
+	pend = READ_ONCE(r->hdr->pending_send_sz);
+	if (!pend || pend > r->size)
+		return; /* nothing asked; a nonsense value asks for nothing */
+	w = READ_ONCE(r->hdr->write_index);
+	if (__cons_free_at(r, w, old) < pend && __cons_free_at(r, w, rd) >= pend)
+		__ring_signal(r);
+}
+
+int vmbus_ring_read(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int max, void *buf,
+		    size_t buflen)
+{
+	uint8_t *out = buf;
+	size_t used = 0;
+	uint32_t rd;
+	unsigned int n = 0;
+
+	if (r->broken)
+		return -EPROTO;
+	if (r->role != VMBUS_RING_CONSUMER)
+		return -EINVAL;
+	if (__cons_load_write(r))
+		return -EPROTO;
+	rd = r->idx;
+	while (n < max && rd != r->peer_idx) {
+		uint32_t left = r->peer_idx - rd, body;
+		struct vmbus_desc d;
+		uint64_t trailer, expect;
+
+		if (left < sizeof(d) + VMBUS_TRAILER_SIZE) {
+			__ring_fail(r, "write_index %u leaves a partial packet of %u bytes",
+				    r->peer_idx, left);
+			break;
+		}
+		__ring_get(r, rd, &d, sizeof(d));
+		if (d.len > r->size - VMBUS_TRAILER_SIZE) {
+			__ring_fail(r, "desc.len %u larger than the ring (%u bytes)", d.len, r->size);
+			break;
+		}
+		if (d.len & 7) {
+			__ring_fail(r, "desc.len %u not 8-aligned", d.len);
+			break;
+		}
+		if (d.len < sizeof(d)) {
+			__ring_fail(r, "desc.len %u shorter than a descriptor", d.len);
+			break;
+		}
+		if (d.len + VMBUS_TRAILER_SIZE > left) {
+			__ring_fail(r, "desc.len %u runs past write_index (%u bytes published)",
+				    d.len, left);
+			break;
+		}
+		if (d.offset < sizeof(d) || (d.offset & 7) || d.offset > d.len) {
+			__ring_fail(r, "desc.offset %u invalid (desc.len %u)", d.offset, d.len);
+			break;
+		}
+		if (d.pad > 7 || d.pad > d.len - d.offset || d.rsvd) {
+			__ring_fail(r, "desc.pad %u / desc.rsvd %u invalid", d.pad, d.rsvd);
+			break;
+		}
+		body = d.len - (uint32_t)sizeof(d);
+		if (used + body > buflen) {
+			if (n == 0)
+				return -ENOBUFS;
+			break;
+		}
+		__ring_get(r, rd + (uint32_t)sizeof(d), out + used, body);
+		__ring_get(r, rd + d.len, &trailer, sizeof(trailer));
+		expect = ((uint64_t)rd << 32) | d.len;
+		if (trailer != expect) {
+			__ring_fail(r, "trailer %#llx disagrees with the packet (expected %#llx)",
+				    (unsigned long long)trailer, (unsigned long long)expect);
+			break;
+		}
+		pkts[n].type = d.type;
+		pkts[n].flags = d.flags;
+		pkts[n].trans_id = d.trans_id;
+		pkts[n].ext = out + used;
+		pkts[n].ext_len = d.offset - (uint32_t)sizeof(d);
+		pkts[n].data = out + used + pkts[n].ext_len;
+		pkts[n].len = d.len - d.offset - d.pad;
+		used += body;
+		rd += d.len + VMBUS_TRAILER_SIZE;
+		n++;
+	}
+	if (rd != r->idx)
+		__cons_release(r, rd);
+	if (n == 0 && r->broken)
+		return -EPROTO;
+	return (int)n;
+}
+
+bool vmbus_ring_arm(struct vmbus_ring *r)
+{
+	WRITE_ONCE(r->hdr->interrupt_mask, 0);
+	smp_mb(); /* interrupt_mask before write_index: pairs with the producer's */
+	if (__cons_load_write(r) == 0 && r->peer_idx == r->idx)
+		return true;
+	WRITE_ONCE(r->hdr->interrupt_mask, 1);
+	return false;
+}
+
+void vmbus_ring_disarm(struct vmbus_ring *r)
+{
+	WRITE_ONCE(r->hdr->interrupt_mask, 1);
+}
