@@ -13,7 +13,7 @@ const char *th_sock_path(void)
 	const char *dir = getenv("TMPDIR");
 
 	snprintf(path, sizeof(path), "%s/iovpath-t%d-%u.sock", dir ? dir : "/tmp", (int)getpid(),
-		 n++);
+	         n++);
 	return path;
 }
 

@@ -67,17 +67,18 @@ static int stream_sender(void *argp)
 			util_frame_fill(frames[n], len, seq + (uint64_t)n, 1, UTIL_FRAME_FULL);
 			iov[n] = (struct iovec){ frames[n], len };
 			tx[n] = (struct vmbus_tx){ .type = VMBUS_PKT_DATA_INBAND,
-						   .trans_id = (uint32_t)(seq + (uint64_t)n),
-						   .iov = &iov[n], .iovcnt = 1 };
+				                   .trans_id = (uint32_t)(seq + (uint64_t)n),
+				                   .iov = &iov[n],
+				                   .iovcnt = 1 };
 			n++;
 		}
 		for (int done = 0; done < n; done += rc) {
 			rc = vmbus_chan_send(ch, tx + done, (unsigned)(n - done));
 			if (rc < 0)
 				return 11;
-			if (rc == 0 && vmbus_chan_wait(ch, VMBUS_EV_TX,
-						       vmbus_pkt_space(0, tx[done].iov->iov_len),
-						       5000) <= 0)
+			if (rc == 0 &&
+			    vmbus_chan_wait(ch, VMBUS_EV_TX,
+			                    vmbus_pkt_space(0, tx[done].iov->iov_len), 5000) <= 0)
 				return 12;
 		}
 		seq += (uint64_t)n;
@@ -88,7 +89,8 @@ static int stream_sender(void *argp)
 
 Test(chan, two_process_stream_mixed_sizes, .init = setup, .timeout = 600)
 {
-	struct stream_arg a = { .count = th_env_u64("IOVPATH_TEST_PACKETS", 10000000), .burst = 32 };
+	struct stream_arg a = { .count = th_env_u64("IOVPATH_TEST_PACKETS", 10000000),
+		                .burst = 32 };
 	int lfd = vmbus_listen(g_path);
 	struct vmbus_chan *ch;
 	static uint8_t buf[1 << 20];
@@ -106,7 +108,7 @@ Test(chan, two_process_stream_mixed_sizes, .init = setup, .timeout = 600)
 		if (n == 0) {
 			n = vmbus_chan_wait(ch, VMBUS_EV_RX, 0, 10000);
 			cr_assert_gt(n, 0, "stream stalled at %llu: %d %s",
-				     (unsigned long long)expect, n, vmbus_chan_error(ch));
+			             (unsigned long long)expect, n, vmbus_chan_error(ch));
 			continue;
 		}
 		cr_assert_gt(n, 0, "recv: %d %s", n, vmbus_chan_error(ch));
@@ -114,21 +116,21 @@ Test(chan, two_process_stream_mixed_sizes, .init = setup, .timeout = 600)
 			uint64_t seq;
 			uint32_t flow;
 
-			cr_assert_eq(util_frame_check(rx[i].data, rx[i].len, &seq, &flow,
-						      UTIL_FRAME_FULL),
-				     0, "frame %llu corrupted", (unsigned long long)expect);
+			cr_assert_eq(
+			    util_frame_check(rx[i].data, rx[i].len, &seq, &flow, UTIL_FRAME_FULL),
+			    0, "frame %llu corrupted", (unsigned long long)expect);
 			cr_assert_eq(seq, expect, "lost or reordered: got %llu, expected %llu",
-				     (unsigned long long)seq, (unsigned long long)expect);
+			             (unsigned long long)seq, (unsigned long long)expect);
 			cr_assert_eq(rx[i].len, mixed_len(seq));
 			bytes += rx[i].len;
 			expect++;
 		}
 	}
 	cr_assert_eq(vmbus_chan_wait(ch, VMBUS_EV_RX, 0, 5000), -EPIPE,
-		     "nothing after the last frame; then the peer is gone");
+	             "nothing after the last frame; then the peer is gone");
 	cr_assert_eq(th_wait(pid), 0);
 	cr_log_info("%llu frames, %llu bytes verified", (unsigned long long)expect,
-		    (unsigned long long)bytes);
+	            (unsigned long long)bytes);
 	vmbus_chan_close(ch);
 	close(lfd);
 }
@@ -172,8 +174,9 @@ Test(chan, idle_channel_costs_no_cpu, .init = setup, .timeout = 20)
 	cr_assert(ch, "%s", g_err);
 	c0 = cpu_us();
 	cr_assert_eq(vmbus_chan_wait(ch, VMBUS_EV_RX, 0, 1000), 0, "an idle second: time-out");
-	cr_assert_lt(cpu_us() - c0, 50000, "the waiting consumer used %llu us of CPU in an idle second",
-		     (unsigned long long)(cpu_us() - c0));
+	cr_assert_lt(cpu_us() - c0, 50000,
+	             "the waiting consumer used %llu us of CPU in an idle second",
+	             (unsigned long long)(cpu_us() - c0));
 	vmbus_chan_close(ch);
 	kill(pid, SIGKILL);
 	th_wait(pid);
@@ -212,7 +215,8 @@ static int dying_client(void *arg)
 		return 10;
 	for (int i = 0; i < 16; i++) {
 		util_frame_fill(frame, sizeof(frame), (uint64_t)i, 0, UTIL_FRAME_FULL);
-		tx[i] = (struct vmbus_tx){ .type = VMBUS_PKT_DATA_INBAND, .iov = &iov, .iovcnt = 1 };
+		tx[i] =
+		    (struct vmbus_tx){ .type = VMBUS_PKT_DATA_INBAND, .iov = &iov, .iovcnt = 1 };
 		if (vmbus_chan_send(ch, &tx[i], 1) != 1)
 			return 11;
 	}
@@ -328,7 +332,7 @@ static void hello(struct vmbus_hs_msg *m)
 
 /* Serve a connection whose client side has already said @m (or nothing). */
 static struct vmbus_chan *serve_after(const struct vmbus_hs_msg *m, size_t len, bool close_peer,
-				      int *peer)
+                                      int *peer)
 {
 	int sv[2];
 	struct vmbus_server_opts o = { .timeout_ms = 500 };
@@ -466,8 +470,14 @@ Test(handshake, credential_check_refuses, .init = setup, .timeout = 10)
 
 /* ---- handshake: a hostile server (the client side survives) ---- */
 
-enum fake_offer { FAKE_RING_MAGIC, FAKE_RING_VERSION, FAKE_HS_VERSION, FAKE_UNSEALED,
-		  FAKE_TOO_FEW_FDS, FAKE_CLOSE };
+enum fake_offer {
+	FAKE_RING_MAGIC,
+	FAKE_RING_VERSION,
+	FAKE_HS_VERSION,
+	FAKE_UNSEALED,
+	FAKE_TOO_FEW_FDS,
+	FAKE_CLOSE
+};
 
 static int fake_server(void *arg)
 {

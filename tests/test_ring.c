@@ -42,9 +42,9 @@ static struct pair *pair_new(uint32_t size, uint32_t start)
 	h = p->mem;
 	h->write_index = h->read_index = start;
 	cr_assert_eq(vmbus_ring_attach(&p->prod, p->mem, size, VMBUS_RING_PRODUCER, sig_to_cons, p),
-		     0);
+	             0);
 	cr_assert_eq(vmbus_ring_attach(&p->cons, p->mem, size, VMBUS_RING_CONSUMER, sig_to_prod, p),
-		     0);
+	             0);
 	return p;
 }
 
@@ -58,8 +58,9 @@ static int send_frame(struct pair *p, uint32_t len, uint64_t seq)
 {
 	uint8_t frame[16384];
 	struct iovec iov = { frame, len };
-	struct vmbus_tx tx = { .type = VMBUS_PKT_DATA_INBAND, .trans_id = (uint32_t)seq,
-			       .iov = &iov, .iovcnt = 1 };
+	struct vmbus_tx tx = {
+		.type = VMBUS_PKT_DATA_INBAND, .trans_id = (uint32_t)seq, .iov = &iov, .iovcnt = 1
+	};
 
 	util_frame_fill(frame, len, seq, 7, UTIL_FRAME_FULL);
 	return vmbus_ring_write(&p->prod, &tx, 1);
@@ -109,9 +110,9 @@ Test(ring, wrap_at_every_offset, .timeout = 30)
 				struct pair *p = pair_new(RSIZE, start);
 
 				cr_assert_eq(send_frame(p, lens[k], off + k), 1);
-				cr_assert_eq(vmbus_ring_read(&p->cons, p->rx, 8, p->buf,
-							     sizeof(p->buf)),
-					     1, "off %u len %u", off, lens[k]);
+				cr_assert_eq(
+				    vmbus_ring_read(&p->cons, p->rx, 8, p->buf, sizeof(p->buf)), 1,
+				    "off %u len %u", off, lens[k]);
 				expect_frame(&p->rx[0], lens[k], off + k);
 				cr_assert_eq(vmbus_ring_avail(&p->cons), 0);
 				pair_free(p);
@@ -170,7 +171,7 @@ Test(ring, too_big_and_no_buffer, .timeout = 10)
 	cr_assert_eq(send_frame(p, 1000, 1), 1);
 	cr_assert_eq(vmbus_ring_read(&p->cons, p->rx, 1, p->buf, 100), -ENOBUFS);
 	cr_assert_eq(vmbus_ring_read(&p->cons, p->rx, 1, p->buf, sizeof(p->buf)), 1,
-		     "nothing was lost by the short buffer");
+	             "nothing was lost by the short buffer");
 	pair_free(p);
 }
 
@@ -180,8 +181,13 @@ Test(ring, extension_bytes, .timeout = 10)
 	uint64_t ext[3] = { 1, 2, 3 };
 	char payload[] = "hello";
 	struct iovec iov[2] = { { payload, 2 }, { payload + 2, 3 } };
-	struct vmbus_tx tx = { .type = VMBUS_PKT_DATA_XFER_PAGES, .flags = 1, .trans_id = 42,
-			       .ext = ext, .ext_len = sizeof(ext), .iov = iov, .iovcnt = 2 };
+	struct vmbus_tx tx = { .type = VMBUS_PKT_DATA_XFER_PAGES,
+		               .flags = 1,
+		               .trans_id = 42,
+		               .ext = ext,
+		               .ext_len = sizeof(ext),
+		               .iov = iov,
+		               .iovcnt = 2 };
 
 	cr_assert_eq(vmbus_ring_write(&p->prod, &tx, 1), 1);
 	cr_assert_eq(vmbus_ring_read(&p->cons, p->rx, 1, p->buf, sizeof(p->buf)), 1);
@@ -205,8 +211,8 @@ static int write_burst(struct pair *p, unsigned n, uint32_t len, uint64_t seq0)
 	for (unsigned i = 0; i < n; i++) {
 		util_frame_fill(frames[i], len, seq0 + i, 0, UTIL_FRAME_QUICK);
 		iov[i] = (struct iovec){ frames[i], len };
-		tx[i] = (struct vmbus_tx){ .type = VMBUS_PKT_DATA_INBAND, .iov = &iov[i],
-					   .iovcnt = 1 };
+		tx[i] =
+		    (struct vmbus_tx){ .type = VMBUS_PKT_DATA_INBAND, .iov = &iov[i], .iovcnt = 1 };
 	}
 	return vmbus_ring_write(&p->prod, tx, n);
 }
@@ -292,7 +298,7 @@ static void poke(struct pair *p, uint32_t idx, const void *src, uint32_t n)
 
 /* One good packet through the API, then a hand-made one at its end. */
 static void hostile(struct pair *p, struct raw d, uint64_t trailer, uint32_t publish_extra,
-		    const char *field)
+                    const char *field)
 {
 	uint32_t w;
 	int n;
@@ -307,7 +313,7 @@ static void hostile(struct pair *p, struct raw d, uint64_t trailer, uint32_t pub
 	cr_assert_eq(n, 1, "the valid packet before the bad one is delivered");
 	cr_assert_eq(p->rx[0].len, 64);
 	cr_assert(strstr(vmbus_ring_error(&p->cons), field), "error '%s' should name %s",
-		  vmbus_ring_error(&p->cons), field);
+	          vmbus_ring_error(&p->cons), field);
 	cr_assert_eq(vmbus_ring_read(&p->cons, p->rx, 8, p->buf, sizeof(p->buf)), -EPROTO);
 	cr_assert_eq(vmbus_ring_avail(&p->cons), -EPROTO);
 }
@@ -350,7 +356,7 @@ Test(ring_hostile, desc_len_larger_than_ring, .timeout = 10)
 
 	hostile(p, d, 0, 24, "desc.len");
 	cr_assert(strstr(vmbus_ring_error(&p->cons), "larger than the ring"), "%s",
-		  vmbus_ring_error(&p->cons));
+	          vmbus_ring_error(&p->cons));
 	pair_free(p);
 }
 
@@ -436,15 +442,18 @@ Test(ring_hostile, bad_header_on_attach, .timeout = 10)
 	struct vmbus_ring r;
 
 	p->prod.hdr->magic ^= 1;
-	cr_assert_eq(vmbus_ring_attach(&r, p->mem, RSIZE, VMBUS_RING_CONSUMER, NULL, NULL), -EPROTO);
+	cr_assert_eq(vmbus_ring_attach(&r, p->mem, RSIZE, VMBUS_RING_CONSUMER, NULL, NULL),
+	             -EPROTO);
 	cr_assert(strstr(vmbus_ring_error(&r), "magic"));
 	p->prod.hdr->magic ^= 1;
 	p->prod.hdr->version = 99;
-	cr_assert_eq(vmbus_ring_attach(&r, p->mem, RSIZE, VMBUS_RING_CONSUMER, NULL, NULL), -EPROTO);
+	cr_assert_eq(vmbus_ring_attach(&r, p->mem, RSIZE, VMBUS_RING_CONSUMER, NULL, NULL),
+	             -EPROTO);
 	cr_assert(strstr(vmbus_ring_error(&r), "version"));
 	p->prod.hdr->version = VMBUS_RING_VERSION;
 	p->prod.hdr->size = RSIZE * 2;
-	cr_assert_eq(vmbus_ring_attach(&r, p->mem, RSIZE, VMBUS_RING_CONSUMER, NULL, NULL), -EPROTO);
+	cr_assert_eq(vmbus_ring_attach(&r, p->mem, RSIZE, VMBUS_RING_CONSUMER, NULL, NULL),
+	             -EPROTO);
 	cr_assert(strstr(vmbus_ring_error(&r), "size"));
 	pair_free(p);
 }

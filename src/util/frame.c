@@ -32,7 +32,7 @@ void util_frame_fill(void *buf, uint32_t len, uint64_t seq, uint32_t flow, enum 
 }
 
 int util_frame_check(const void *buf, uint32_t len, uint64_t *seq, uint32_t *flow,
-		     enum util_frame_mode m)
+                     enum util_frame_mode m)
 {
 	const uint8_t *p = buf;
 	uint64_t s, tail;

@@ -31,6 +31,6 @@ void util_frame_fill(void *buf, uint32_t len, uint64_t seq, uint32_t flow, enum 
 /* Check a received frame of @len bytes; on success @seq and @flow receive its
  * numbers. Returns 0, or -EBADMSG when anything disagrees. */
 int util_frame_check(const void *buf, uint32_t len, uint64_t *seq, uint32_t *flow,
-		     enum util_frame_mode m);
+                     enum util_frame_mode m);
 
 #endif

@@ -30,7 +30,7 @@ void util_log(int level, const char *module, const char *fmt, ...)
 	if (level > util_log_level)
 		return;
 	n = snprintf(line, sizeof(line), "iovpath[%d] %s %s: ", (int)getpid(), names[level],
-		     module);
+	             module);
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
@@ -88,7 +88,7 @@ static void close_cmsg_fds(struct msghdr *msg)
 }
 
 ssize_t util_recv_fds(int sock, void *buf, size_t len, int *fds, int nfds_max, int *nfds,
-		      int timeout_ms)
+                      int timeout_ms)
 {
 	union {
 		struct cmsghdr hdr;

@@ -13,17 +13,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define likely(x)   __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define likely(x)      __builtin_expect(!!(x), 1)
+#define unlikely(x)    __builtin_expect(!!(x), 0)
+#define ARRAY_SIZE(a)  (sizeof(a) / sizeof((a)[0]))
 #define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
 
 /* Shared-memory access: the only ways iovpath touches a field the peer also uses. */
-#define READ_ONCE(x)  (*(const volatile __typeof__(x) *)&(x))
-#define WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
-#define load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define READ_ONCE(x)        (*(const volatile __typeof__(x) *)&(x))
+#define WRITE_ONCE(x, v)    (*(volatile __typeof__(x) *)&(x) = (v))
+#define load_acquire(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define smp_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define smp_mb()            __atomic_thread_fence(__ATOMIC_SEQ_CST)
 
 static inline void cpu_relax(void)
 {
@@ -46,7 +46,7 @@ uint64_t util_now_ns(void);
 enum util_log_level { UTIL_LOG_ERR, UTIL_LOG_WARN, UTIL_LOG_INFO, UTIL_LOG_DEBUG };
 extern int util_log_level;
 void util_log(int level, const char *module, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 #define log_err(mod, ...)  util_log(UTIL_LOG_ERR, mod, __VA_ARGS__)
 #define log_warn(mod, ...) util_log(UTIL_LOG_WARN, mod, __VA_ARGS__)
 #define log_info(mod, ...) util_log(UTIL_LOG_INFO, mod, __VA_ARGS__)
@@ -62,7 +62,7 @@ int util_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfd
  * are closed and the call fails with -EPROTO. Returns the byte count (0: the
  * peer closed) or -errno. @timeout_ms < 0 waits forever. */
 ssize_t util_recv_fds(int sock, void *buf, size_t len, int *fds, int nfds_max, int *nfds,
-		      int timeout_ms);
+                      int timeout_ms);
 
 /* Pin the calling thread to one CPU (best effort); returns 0 or -errno. */
 int util_pin_cpu(int cpu);

@@ -22,8 +22,8 @@
 #define DEFAULT_SPIN_NS    50000u
 #define REQUIRED_SEALS     (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
-__attribute__((format(printf, 3, 4))) static int __errf(char *err, size_t errlen,
-							 const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int __errf(char *err, size_t errlen, const char *fmt,
+                                                        ...)
 {
 	va_list ap;
 
@@ -49,14 +49,14 @@ int vmbus_hs_decode(const void *buf, size_t len, struct vmbus_hs_msg *m, char *e
 {
 	if (len != sizeof(*m))
 		return __errf(err, errlen, "handshake message of %zu bytes, expected %zu", len,
-			      sizeof(*m));
+		              sizeof(*m));
 	memcpy(m, buf, sizeof(*m));
 	if (m->magic != VMBUS_HS_MAGIC)
 		return __errf(err, errlen, "handshake magic %#x, expected %#x", m->magic,
-			      VMBUS_HS_MAGIC);
+		              VMBUS_HS_MAGIC);
 	if (m->version != VMBUS_HS_VERSION)
 		return __errf(err, errlen, "handshake version %u, expected %u", m->version,
-			      VMBUS_HS_VERSION);
+		              VMBUS_HS_VERSION);
 	if (m->type < VMBUS_HS_HELLO || m->type > VMBUS_HS_REFUSE)
 		return __errf(err, errlen, "handshake message type %u unknown", m->type);
 	if (m->rsvd)
@@ -68,15 +68,15 @@ int vmbus_hs_decode(const void *buf, size_t len, struct vmbus_hs_msg *m, char *e
 		for (int d = 0; d < 2; d++)
 			if (!__ring_size_ok(m->ring_size[d]))
 				return __errf(err, errlen,
-					      "handshake ring_size[%d] %u not a power of two in "
-					      "[%u, %u]",
-					      d, m->ring_size[d], VMBUS_RING_MIN_SIZE,
-					      VMBUS_RING_MAX_SIZE);
+				              "handshake ring_size[%d] %u not a power of two in "
+				              "[%u, %u]",
+				              d, m->ring_size[d], VMBUS_RING_MIN_SIZE,
+				              VMBUS_RING_MAX_SIZE);
 	}
-	if (m->type == VMBUS_HS_OFFER &&
-	    m->mem_size != vmbus_ring_mem_size(m->ring_size[0]) + vmbus_ring_mem_size(m->ring_size[1]))
+	if (m->type == VMBUS_HS_OFFER && m->mem_size != vmbus_ring_mem_size(m->ring_size[0]) +
+	                                                    vmbus_ring_mem_size(m->ring_size[1]))
 		return __errf(err, errlen, "handshake mem_size %llu does not match the rings",
-			      (unsigned long long)m->mem_size);
+		              (unsigned long long)m->mem_size);
 	if (m->type == VMBUS_HS_REFUSE && (m->status == 0 || m->status > 4095))
 		return __errf(err, errlen, "handshake refusal status %u invalid", m->status);
 	return 0;
@@ -103,7 +103,7 @@ static void __hs_refuse(int sock, int status, const char *reason)
 /* Receive and decode the next handshake message; @fds/@nfds_max as in
  * util_recv_fds. A REFUSE from the peer turns into -status with its reason. */
 static int __hs_recv(int sock, struct vmbus_hs_msg *m, int *fds, int nfds_max, int *nfds,
-		     int timeout_ms, char *err, size_t errlen)
+                     int timeout_ms, char *err, size_t errlen)
 {
 	uint8_t buf[sizeof(*m) + 1];
 	ssize_t n = util_recv_fds(sock, buf, sizeof(buf), fds, nfds_max, nfds, timeout_ms);
@@ -165,15 +165,17 @@ static int __chan_map(struct vmbus_chan *ch, char *err, size_t errlen)
 	c2s_mem = ch->mem;
 	s2c_mem = c2s_mem + vmbus_ring_mem_size(c2s);
 	if (ch->server) {
-		rc = vmbus_ring_attach(&ch->rx, c2s_mem, c2s, VMBUS_RING_CONSUMER, __chan_signal, ch);
+		rc = vmbus_ring_attach(&ch->rx, c2s_mem, c2s, VMBUS_RING_CONSUMER, __chan_signal,
+		                       ch);
 		if (!rc)
 			rc = vmbus_ring_attach(&ch->tx, s2c_mem, s2c, VMBUS_RING_PRODUCER,
-					       __chan_signal, ch);
+			                       __chan_signal, ch);
 	} else {
-		rc = vmbus_ring_attach(&ch->tx, c2s_mem, c2s, VMBUS_RING_PRODUCER, __chan_signal, ch);
+		rc = vmbus_ring_attach(&ch->tx, c2s_mem, c2s, VMBUS_RING_PRODUCER, __chan_signal,
+		                       ch);
 		if (!rc)
 			rc = vmbus_ring_attach(&ch->rx, s2c_mem, s2c, VMBUS_RING_CONSUMER,
-					       __chan_signal, ch);
+			                       __chan_signal, ch);
 	}
 	if (rc)
 		__errf(err, errlen, "shared ring header: %s",
@@ -224,7 +226,7 @@ static uint32_t __clamp_size(uint32_t want, uint32_t max)
 }
 
 struct vmbus_chan *vmbus_chan_serve(int fd, const struct vmbus_server_opts *o, char *err,
-				    size_t errlen)
+                                    size_t errlen)
 {
 	int timeout = o && o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	uint32_t max = o && o->max_ring_size ? o->max_ring_size : VMBUS_RING_MAX_SIZE;
@@ -253,7 +255,7 @@ struct vmbus_chan *vmbus_chan_serve(int fd, const struct vmbus_server_opts *o, c
 	ch->ring_size[VMBUS_C2S] = __clamp_size(m.ring_size[VMBUS_C2S], max);
 	ch->ring_size[VMBUS_S2C] = __clamp_size(m.ring_size[VMBUS_S2C], max);
 	ch->mem_size = vmbus_ring_mem_size(ch->ring_size[VMBUS_C2S]) +
-		       vmbus_ring_mem_size(ch->ring_size[VMBUS_S2C]);
+	               vmbus_ring_mem_size(ch->ring_size[VMBUS_S2C]);
 
 	/* 2. The shared memory: ours, sealed, both rings formatted. */
 	ch->memfd = memfd_create("iovpath-vmbus", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -271,7 +273,7 @@ struct vmbus_chan *vmbus_chan_serve(int fd, const struct vmbus_server_opts *o, c
 	}
 	vmbus_ring_format(ch->mem, ch->ring_size[VMBUS_C2S]);
 	vmbus_ring_format((uint8_t *)ch->mem + vmbus_ring_mem_size(ch->ring_size[VMBUS_C2S]),
-			  ch->ring_size[VMBUS_S2C]);
+	                  ch->ring_size[VMBUS_S2C]);
 	munmap(ch->mem, ch->mem_size);
 	ch->mem = MAP_FAILED;
 
@@ -317,7 +319,7 @@ fail:
 }
 
 struct vmbus_chan *vmbus_chan_accept(int lfd, const struct vmbus_server_opts *o, char *err,
-				     size_t errlen)
+                                     size_t errlen)
 {
 	int fd;
 
@@ -335,7 +337,7 @@ struct vmbus_chan *vmbus_chan_accept(int lfd, const struct vmbus_server_opts *o,
 }
 
 struct vmbus_chan *vmbus_chan_connect(const char *path, const struct vmbus_client_opts *o,
-				      char *err, size_t errlen)
+                                      char *err, size_t errlen)
 {
 	int timeout = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -344,8 +346,7 @@ struct vmbus_chan *vmbus_chan_connect(const char *path, const struct vmbus_clien
 	struct stat st;
 	int fd, fds[3], nfds = 0, rc, seals;
 
-	if (strlen(path) >= sizeof(sa.sun_path) || !o->name ||
-	    strlen(o->name) >= VMBUS_NAME_MAX) {
+	if (strlen(path) >= sizeof(sa.sun_path) || !o->name || strlen(o->name) >= VMBUS_NAME_MAX) {
 		errno = EINVAL;
 		__errf(err, errlen, "socket path or adapter name too long");
 		return NULL;
@@ -370,8 +371,10 @@ struct vmbus_chan *vmbus_chan_connect(const char *path, const struct vmbus_clien
 	snprintf(ch->name, sizeof(ch->name), "%s", o->name);
 
 	__hs_init(&m, VMBUS_HS_HELLO);
-	m.ring_size[VMBUS_C2S] = o->ring_size[VMBUS_C2S] ? o->ring_size[VMBUS_C2S] : DEFAULT_RING_SIZE;
-	m.ring_size[VMBUS_S2C] = o->ring_size[VMBUS_S2C] ? o->ring_size[VMBUS_S2C] : DEFAULT_RING_SIZE;
+	m.ring_size[VMBUS_C2S] =
+	    o->ring_size[VMBUS_C2S] ? o->ring_size[VMBUS_C2S] : DEFAULT_RING_SIZE;
+	m.ring_size[VMBUS_S2C] =
+	    o->ring_size[VMBUS_S2C] ? o->ring_size[VMBUS_S2C] : DEFAULT_RING_SIZE;
 	snprintf(m.name, sizeof(m.name), "%s", o->name);
 	if (o->secret)
 		memcpy(m.secret, o->secret, VMBUS_SECRET_LEN);
@@ -402,7 +405,7 @@ struct vmbus_chan *vmbus_chan_connect(const char *path, const struct vmbus_clien
 	if (fstat(ch->memfd, &st) || (uint64_t)st.st_size != m.mem_size || seals < 0 ||
 	    (seals & REQUIRED_SEALS) != REQUIRED_SEALS) {
 		rc = __errf(err, errlen, "channel memory is not a sealed memfd of %llu bytes",
-			    (unsigned long long)m.mem_size);
+		            (unsigned long long)m.mem_size);
 		goto fail_refuse;
 	}
 	rc = __chan_map(ch, err, errlen);
@@ -459,7 +462,7 @@ int vmbus_chan_send(struct vmbus_chan *ch, const struct vmbus_tx *pkts, unsigned
 }
 
 int vmbus_chan_recv(struct vmbus_chan *ch, struct vmbus_rx *pkts, unsigned int max, void *buf,
-		    size_t buflen)
+                    size_t buflen)
 {
 	int rc;
 
@@ -485,7 +488,7 @@ static int __ready(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need)
 
 		if (avail < 0)
 			return vmbus_chan_fail(ch, "ring %s: %s", __dir_name(ch, false),
-					       ch->rx.err);
+			                       ch->rx.err);
 		if (avail > 0)
 			ready |= VMBUS_EV_RX;
 	}
@@ -562,7 +565,8 @@ int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need
 			if (ctl & events)
 				return (int)ctl;
 			if (ctl) /* a message nobody asked for: don't spin on it */
-				return vmbus_chan_fail(ch, "unexpected message on the control socket");
+				return vmbus_chan_fail(ch,
+				                       "unexpected message on the control socket");
 		}
 		spin_end = util_now_ns() + ch->spin_ns;
 	}

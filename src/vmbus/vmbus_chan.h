@@ -66,10 +66,10 @@ struct vmbus_hs_msg {
 	uint32_t magic;
 	uint16_t version;
 	uint16_t type;
-	uint32_t ring_size[2]; /* [VMBUS_C2S], [VMBUS_S2C]: data-area bytes */
-	uint32_t status;       /* REFUSE: a positive errno */
-	uint32_t rsvd;         /* zero */
-	uint64_t mem_size;     /* OFFER: bytes of the memfd */
+	uint32_t ring_size[2];            /* [VMBUS_C2S], [VMBUS_S2C]: data-area bytes */
+	uint32_t status;                  /* REFUSE: a positive errno */
+	uint32_t rsvd;                    /* zero */
+	uint64_t mem_size;                /* OFFER: bytes of the memfd */
 	char name[VMBUS_NAME_MAX];        /* HELLO: the adapter to open, NUL-terminated */
 	uint8_t secret[VMBUS_SECRET_LEN]; /* HELLO: its credential */
 	char reason[64];                  /* REFUSE: why, NUL-terminated */
@@ -81,8 +81,7 @@ _Static_assert(offsetof(struct vmbus_hs_msg, name) == 32, "hs.name");
 /* Decode and validate one handshake message of @len bytes into @m: size,
  * magic, version, type, NUL-terminated strings, ring sizes (HELLO, OFFER),
  * memory size (OFFER). Returns 0, or -EPROTO with a message in @err. */
-int vmbus_hs_decode(const void *buf, size_t len, struct vmbus_hs_msg *m, char *err,
-		    size_t errlen);
+int vmbus_hs_decode(const void *buf, size_t len, struct vmbus_hs_msg *m, char *err, size_t errlen);
 
 /* Server policy: may refuse a client by name and secret (return a negative
  * errno; its text goes into REFUSE). NULL accepts everyone. */
@@ -128,16 +127,16 @@ int vmbus_listen(const char *path);
 /* Accept one connection from @lfd and run the server handshake on it.
  * Returns the channel, or NULL with errno set and @err filled. */
 struct vmbus_chan *vmbus_chan_accept(int lfd, const struct vmbus_server_opts *o, char *err,
-				     size_t errlen);
+                                     size_t errlen);
 
 /* Run the server handshake on an already accepted connection @fd, which the
  * call owns from now on (closed on failure). */
 struct vmbus_chan *vmbus_chan_serve(int fd, const struct vmbus_server_opts *o, char *err,
-				    size_t errlen);
+                                    size_t errlen);
 
 /* Connect to the server at @path and open the channel. */
 struct vmbus_chan *vmbus_chan_connect(const char *path, const struct vmbus_client_opts *o,
-				      char *err, size_t errlen);
+                                      char *err, size_t errlen);
 
 /* Unmap and close everything; NULL is a no-op. */
 void vmbus_chan_close(struct vmbus_chan *ch);
@@ -150,7 +149,7 @@ int vmbus_chan_send(struct vmbus_chan *ch, const struct vmbus_tx *pkts, unsigned
  * packets before the bad one are returned, then -EPROTO. After the peer has
  * gone, what it published is still returned; then -EPIPE. */
 int vmbus_chan_recv(struct vmbus_chan *ch, struct vmbus_rx *pkts, unsigned int max, void *buf,
-		    size_t buflen);
+                    size_t buflen);
 
 #define VMBUS_EV_RX  0x1u /* the receive ring has packets */
 #define VMBUS_EV_TX  0x2u /* the transmit ring has room for @tx_need bytes */
@@ -160,13 +159,12 @@ int vmbus_chan_recv(struct vmbus_chan *ch, struct vmbus_rx *pkts, unsigned int m
  * the eventfd (an idle channel costs no CPU). Returns the ready events, 0 on
  * time-out (@timeout_ms < 0: none), -EPIPE when the peer is gone (and, for
  * VMBUS_EV_RX, nothing is left to read), -EPROTO when the channel broke. */
-int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need,
-		    int timeout_ms);
+int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need, int timeout_ms);
 
 /* Break the channel on purpose (a protocol error found above the ring):
  * record @why, shut the socket down so the peer learns. Returns -EPROTO. */
 int vmbus_chan_fail(struct vmbus_chan *ch, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static inline const char *vmbus_chan_error(const struct vmbus_chan *ch)
 {

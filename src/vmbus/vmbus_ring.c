@@ -10,8 +10,8 @@
 
 static const uint8_t zeros[8];
 
-__attribute__((format(printf, 2, 3))) static int __ring_fail(struct vmbus_ring *r,
-							       const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int __ring_fail(struct vmbus_ring *r, const char *fmt,
+                                                             ...)
 {
 	va_list ap;
 
@@ -75,7 +75,7 @@ int vmbus_ring_format(void *mem, uint32_t size)
 }
 
 int vmbus_ring_attach(struct vmbus_ring *r, void *mem, uint32_t size, enum vmbus_ring_role role,
-		      void (*signal)(void *arg), void *signal_arg)
+                      void (*signal)(void *arg), void *signal_arg)
 {
 	struct vmbus_ring_hdr *h = mem;
 	uint32_t magic = READ_ONCE(h->magic), version = READ_ONCE(h->version);
@@ -117,7 +117,7 @@ static int __prod_load_read(struct vmbus_ring *r)
 
 	if ((rd & 7) || rd - r->peer_idx > r->idx - r->peer_idx)
 		return __ring_fail(r, "read_index %u invalid (write_index %u, last read_index %u)",
-				   rd, r->idx, r->peer_idx);
+		                   rd, r->idx, r->peer_idx);
 	r->peer_idx = rd;
 	return 0;
 }
@@ -130,7 +130,7 @@ static int __cons_load_write(struct vmbus_ring *r)
 
 	if ((w & 7) || w - r->idx > r->size || w - r->idx < r->peer_idx - r->idx)
 		return __ring_fail(r, "write_index %u invalid (read_index %u, ring size %u)", w,
-				   r->idx, r->size);
+		                   r->idx, r->size);
 	r->peer_idx = w;
 	return 0;
 }
@@ -273,7 +273,7 @@ static void __cons_release(struct vmbus_ring *r, uint32_t rd)
 }
 
 int vmbus_ring_read(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int max, void *buf,
-		    size_t buflen)
+                    size_t buflen)
 {
 	uint8_t *out = buf;
 	size_t used = 0;
@@ -294,12 +294,13 @@ int vmbus_ring_read(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int ma
 
 		if (left < sizeof(d) + VMBUS_TRAILER_SIZE) {
 			__ring_fail(r, "write_index %u leaves a partial packet of %u bytes",
-				    r->peer_idx, left);
+			            r->peer_idx, left);
 			break;
 		}
 		__ring_get(r, rd, &d, sizeof(d));
 		if (d.len > r->size - VMBUS_TRAILER_SIZE) {
-			__ring_fail(r, "desc.len %u larger than the ring (%u bytes)", d.len, r->size);
+			__ring_fail(r, "desc.len %u larger than the ring (%u bytes)", d.len,
+			            r->size);
 			break;
 		}
 		if (d.len & 7) {
@@ -312,7 +313,7 @@ int vmbus_ring_read(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int ma
 		}
 		if (d.len + VMBUS_TRAILER_SIZE > left) {
 			__ring_fail(r, "desc.len %u runs past write_index (%u bytes published)",
-				    d.len, left);
+			            d.len, left);
 			break;
 		}
 		if (d.offset < sizeof(d) || (d.offset & 7) || d.offset > d.len) {
@@ -334,7 +335,7 @@ int vmbus_ring_read(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int ma
 		expect = ((uint64_t)rd << 32) | d.len;
 		if (trailer != expect) {
 			__ring_fail(r, "trailer %#llx disagrees with the packet (expected %#llx)",
-				    (unsigned long long)trailer, (unsigned long long)expect);
+			            (unsigned long long)trailer, (unsigned long long)expect);
 			break;
 		}
 		pkts[n].type = d.type;

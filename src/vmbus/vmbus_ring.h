@@ -83,9 +83,9 @@
 #define VMBUS_RING_F_PENDING_SEND_SZ 0x1u
 
 /* Packet types (the values Hyper-V uses) and flags. */
-#define VMBUS_PKT_DATA_INBAND      6
-#define VMBUS_PKT_DATA_XFER_PAGES  7
-#define VMBUS_PKT_COMP             11
+#define VMBUS_PKT_DATA_INBAND            6
+#define VMBUS_PKT_DATA_XFER_PAGES        7
+#define VMBUS_PKT_COMP                   11
 #define VMBUS_PKT_F_COMPLETION_REQUESTED 0x1
 
 struct vmbus_ring_hdr {
@@ -174,9 +174,9 @@ struct vmbus_ring {
 	bool broken;
 	void (*signal)(void *arg); /* tells the peer; NULL: never signal */
 	void *signal_arg;
-	uint64_t signals;      /* signals sent */
-	uint64_t full_events;  /* producer: times it found no room */
-	char err[160];         /* what broke the ring */
+	uint64_t signals;     /* signals sent */
+	uint64_t full_events; /* producer: times it found no room */
+	char err[160];        /* what broke the ring */
 };
 
 /* Initialise the header of a new ring in @mem (vmbus_ring_mem_size(size)
@@ -190,7 +190,7 @@ int vmbus_ring_format(void *mem, uint32_t size);
  * what the channel agreed, and the indices for consistency.
  * Returns 0; -EPROTO with vmbus_ring_error() set when the header is wrong. */
 int vmbus_ring_attach(struct vmbus_ring *r, void *mem, uint32_t size, enum vmbus_ring_role role,
-		      void (*signal)(void *arg), void *signal_arg);
+                      void (*signal)(void *arg), void *signal_arg);
 
 /* Producer: write up to @n packets, publish them with one index store, and
  * signal the peer at most once. Returns the number written (fewer than @n when
@@ -207,7 +207,7 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned
  * -ENOBUFS when @buf can't hold the first packet, -EPROTO when the ring is
  * broken (packets read before the bad one are still returned first). */
 int vmbus_ring_read(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int max, void *buf,
-		    size_t buflen);
+                    size_t buflen);
 
 /* Consumer: bytes published and not consumed (0: empty); -EPROTO if the
  * producer's index is invalid. */

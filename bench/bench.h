@@ -1,0 +1,35 @@
+/* bench — the benchmarks behind `iovpath bench …` (binary: iovpath-bench).
+ * Each benchmark measures real processes over the real datapath and, in the
+ * same run, a baseline, and prints units (Mpps, Gbit/s) or one JSON object.
+ *
+ * Thread-safety: single-threaded programs that fork their peers.
+ */
+#ifndef IOVPATH_BENCH_H
+#define IOVPATH_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bench_opts {
+	uint32_t size;  /* frame bytes */
+	double seconds; /* measurement time */
+	uint32_t ring;  /* ring data-area bytes */
+	unsigned int burst;
+	bool json;
+};
+
+/* Parse the common options (--size N --seconds S --ring BYTES --burst N
+ * --json) from argv[1..]; returns 0 or -EINVAL after printing why. */
+int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, uint32_t max_size);
+
+/* Single-process memcpy of @frames frames of @size bytes, each from a 1 MiB
+ * source area into a small destination, as a copy-speed baseline; Gbit/s. */
+double bench_memcpy_gbps(uint32_t size, double seconds);
+
+/* The benchmark's report: human-readable lines, or one JSON object built
+ * from the name/value pairs (NULL-terminated list of name, double). */
+void bench_report(const struct bench_opts *o, const char *name, ...) __attribute__((sentinel));
+
+int bench_ring(int argc, char **argv);
+
+#endif

@@ -1,0 +1,131 @@
+/* bench — shared option parsing, baseline and reporting. */
+#include "bench.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, uint32_t max_size)
+{
+	static const struct option opts[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "seconds", required_argument, NULL, 't' },
+		{ "ring", required_argument, NULL, 'r' },
+		{ "burst", required_argument, NULL, 'b' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o->size = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 't':
+			o->seconds = strtod(optarg, NULL);
+			break;
+		case 'r':
+			o->ring = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'b':
+			o->burst = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bench: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (o->size < min_size || o->size > max_size) {
+		fprintf(stderr, "bench: --size must be in [%u, %u] bytes\n", min_size, max_size);
+		return -EINVAL;
+	}
+	if (!(o->seconds > 0 && o->seconds <= 3600)) {
+		fprintf(stderr, "bench: --seconds must be in (0, 3600]\n");
+		return -EINVAL;
+	}
+	if (o->burst < 1 || o->burst > 256) {
+		fprintf(stderr, "bench: --burst must be in [1, 256]\n");
+		return -EINVAL;
+	}
+	if (!is_pow2(o->ring) || o->ring < 65536 || o->ring > (1u << 28)) {
+		fprintf(stderr, "bench: --ring must be a power of two in [64 KiB, 256 MiB]\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+double bench_memcpy_gbps(uint32_t size, double seconds)
+{
+	const size_t src_len = 1u << 20, dst_len = 64u << 10;
+	uint8_t *src = malloc(src_len), *dst = malloc(dst_len + size);
+	uint64_t bytes = 0, t0, t1;
+	size_t s = 0, d = 0;
+
+	memset(src, 0x5a, src_len);
+	memset(dst, 0, dst_len + size);
+	t0 = util_now_ns();
+	do {
+		for (int i = 0; i < 4096; i++) {
+			if (s + size > src_len)
+				s = 0;
+			if (d + size > dst_len)
+				d = 0;
+			memcpy(dst + d, src + s, size);
+			__asm__ __volatile__("" ::"r"(dst) : "memory");
+			s += (size + 7) & ~7u;
+			d += (size + 7) & ~7u;
+			bytes += size;
+		}
+		t1 = util_now_ns();
+	} while ((double)(t1 - t0) < seconds * 1e9);
+	free(src);
+	free(dst);
+	return (double)bytes * 8 / (double)(t1 - t0);
+}
+
+void bench_report(const struct bench_opts *o, const char *name, ...)
+{
+	va_list ap;
+	json_t *obj = json_object();
+
+	va_start(ap, name);
+	for (const char *k = name; k; k = va_arg(ap, const char *)) {
+		double v = va_arg(ap, double);
+
+		json_object_set_new(
+		    obj, k, v == (double)(int64_t)v ? json_integer((json_int_t)v) : json_real(v));
+	}
+	va_end(ap);
+	if (o->json) {
+		char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
+
+		printf("%s\n", s);
+		free(s);
+	} else {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(obj, k, v)
+		{
+			if (json_is_integer(v))
+				printf("  %-16s %lld\n", k, (long long)json_integer_value(v));
+			else
+				printf("  %-16s %.3f\n", k, json_real_value(v));
+		}
+	}
+	json_decref(obj);
+}

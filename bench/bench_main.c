@@ -1,0 +1,25 @@
+/* iovpath-bench — the benchmarks; `iovpath bench NAME …` runs this. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+} benches[] = {
+	{ "ring", bench_ring, "VMBus ring: producer process -> consumer process (Mpps, Gbit/s)" },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2)
+		for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
+			if (!strcmp(argv[1], benches[i].name))
+				return benches[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "usage: iovpath bench NAME [--size N] [--seconds S] [--json]\n");
+	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
+		fprintf(stderr, "  %-10s %s\n", benches[i].name, benches[i].help);
+	return 2;
+}
