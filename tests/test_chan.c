@@ -571,3 +571,110 @@ Test(handshake, server_closes_mid_handshake, .init = setup, .timeout = 10)
 {
 	expect_client_fails(FAKE_CLOSE, "closed");
 }
+
+/* ---- GPADL: guest buffers shared over the control socket ---- */
+
+static int gpadl_client(void *arg)
+{
+	int how = (int)(uintptr_t)arg;
+	struct vmbus_chan *ch = client_open("gpadl", 0);
+	struct vmbus_gpadl g;
+
+	if (!ch)
+		return 10;
+	if (how == 0) {
+		if (vmbus_gpadl_create(ch, 7, 65536, &g))
+			return 11;
+		memset(g.mem, 0xab, g.size);
+		g.mem[100] = 0x42;
+		/* Tell the host the buffer is written; wait for its answer in byte 0. */
+		struct iovec iov = { "go", 2 };
+		struct vmbus_tx tx = { .type = VMBUS_PKT_DATA_INBAND, .iov = &iov, .iovcnt = 1 };
+		if (vmbus_chan_send(ch, &tx, 1) != 1)
+			return 12;
+		if (vmbus_chan_wait(ch, VMBUS_EV_RX, 0, 5000) != VMBUS_EV_RX)
+			return 13;
+		return g.mem[0] == 0x77 ? 0 : 14;
+	}
+	/* how 1: an unsealed buffer; how 2: a size that lies; how 3: no descriptor */
+	int fd = memfd_create("x", MFD_ALLOW_SEALING);
+	struct vmbus_ctl_gpadl msg = { .handle = 9, .size = 65536 };
+
+	if (ftruncate(fd, how == 2 ? 4096 : 65536))
+		return 15;
+	if (how == 2)
+		fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
+	if (vmbus_chan_send_ctl(ch, VMBUS_CTL_GPADL, 9, &msg, sizeof(msg), &fd, how == 3 ? 0 : 1))
+		return 16;
+	usleep(300 * 1000);
+	return 0;
+}
+
+Test(gpadl, shared_buffer_both_ways, .init = setup, .timeout = 20)
+{
+	int lfd = vmbus_listen(g_path);
+	pid_t pid = th_spawn(gpadl_client, (void *)(uintptr_t)0);
+	struct vmbus_chan *ch = vmbus_chan_accept(lfd, NULL, g_err, sizeof(g_err));
+	struct vmbus_ctl_msg m;
+	struct vmbus_gpadl g;
+	int fds[VMBUS_CTL_MAX_FDS], nfds;
+	uint8_t buf[256];
+	struct vmbus_rx rx[4];
+
+	cr_assert(ch, "%s", g_err);
+	cr_assert_eq(vmbus_chan_wait(ch, VMBUS_EV_RX | VMBUS_EV_CTL, 0, 5000) & VMBUS_EV_CTL,
+	             VMBUS_EV_CTL, "the GPADL message comes before the ring packet");
+	cr_assert_eq(vmbus_chan_recv_ctl(ch, &m, fds, VMBUS_CTL_MAX_FDS, &nfds), 1);
+	cr_assert_eq(m.hdr.type, VMBUS_CTL_GPADL);
+	cr_assert_eq(nfds, 1);
+	cr_assert_eq(vmbus_gpadl_map(&m, fds[0], &g, g_err, sizeof(g_err)), 0, "%s", g_err);
+	cr_assert_eq(g.handle, 7);
+	cr_assert_eq(vmbus_chan_wait(ch, VMBUS_EV_RX, 0, 5000), VMBUS_EV_RX);
+	cr_assert_eq(vmbus_chan_recv(ch, rx, 4, buf, sizeof(buf)), 1);
+	cr_assert_eq(g.mem[100], 0x42);
+	cr_assert_eq(g.mem[65535], 0xab);
+	g.mem[0] = 0x77;
+	struct iovec iov = { "ok", 2 };
+	struct vmbus_tx tx = { .type = VMBUS_PKT_DATA_INBAND, .iov = &iov, .iovcnt = 1 };
+	cr_assert_eq(vmbus_chan_send(ch, &tx, 1), 1);
+	cr_assert_eq(th_wait(pid), 0);
+	vmbus_gpadl_release(&g);
+	vmbus_chan_close(ch);
+	close(lfd);
+}
+
+static void expect_gpadl_refused(int how, const char *what)
+{
+	int lfd = vmbus_listen(g_path);
+	pid_t pid = th_spawn(gpadl_client, (void *)(uintptr_t)how);
+	struct vmbus_chan *ch = vmbus_chan_accept(lfd, NULL, g_err, sizeof(g_err));
+	struct vmbus_ctl_msg m;
+	struct vmbus_gpadl g;
+	int fds[VMBUS_CTL_MAX_FDS], nfds;
+
+	cr_assert(ch, "%s", g_err);
+	cr_assert_eq(vmbus_chan_wait(ch, VMBUS_EV_CTL, 0, 5000), VMBUS_EV_CTL);
+	cr_assert_eq(vmbus_chan_recv_ctl(ch, &m, fds, VMBUS_CTL_MAX_FDS, &nfds), 1);
+	cr_assert_eq(vmbus_gpadl_map(&m, nfds ? fds[0] : -1, &g, g_err, sizeof(g_err)), -EPROTO);
+	cr_assert(strstr(g_err, what), "'%s' should say %s", g_err, what);
+	cr_assert_null(g.mem);
+	vmbus_gpadl_release(&g);
+	cr_assert_eq(th_wait(pid), 0);
+	vmbus_chan_close(ch);
+	close(lfd);
+}
+
+Test(gpadl, unsealed_buffer_refused, .init = setup, .timeout = 20)
+{
+	expect_gpadl_refused(1, "sealed");
+}
+
+Test(gpadl, size_mismatch_refused, .init = setup, .timeout = 20)
+{
+	expect_gpadl_refused(2, "announced size");
+}
+
+Test(gpadl, missing_descriptor_refused, .init = setup, .timeout = 20)
+{
+	expect_gpadl_refused(3, "malformed");
+}

@@ -571,3 +571,146 @@ int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need
 		spin_end = util_now_ns() + ch->spin_ns;
 	}
 }
+
+int vmbus_ctl_decode(const void *buf, size_t len, struct vmbus_ctl_msg *m, char *err, size_t errlen)
+{
+	if (len < sizeof(m->hdr) || len > sizeof(*m))
+		return __errf(err, errlen, "control message of %zu bytes", len);
+	memcpy(m, buf, len);
+	if (m->hdr.magic != VMBUS_CTL_MAGIC)
+		return __errf(err, errlen, "control magic %#x", m->hdr.magic);
+	if (m->hdr.rsvd)
+		return __errf(err, errlen, "control rsvd %#x not zero", m->hdr.rsvd);
+	if (m->hdr.len != len - sizeof(m->hdr))
+		return __errf(err, errlen, "control len %u, datagram carries %zu", m->hdr.len,
+		              len - sizeof(m->hdr));
+	return 0;
+}
+
+int vmbus_chan_send_ctl(struct vmbus_chan *ch, uint16_t type, uint32_t id, const void *payload,
+                        uint32_t len, const int *fds, int nfds)
+{
+	struct vmbus_ctl_msg m;
+	int rc;
+
+	if (ch->broken)
+		return -EPROTO;
+	if (len > sizeof(m.payload) || nfds > VMBUS_CTL_MAX_FDS)
+		return -EMSGSIZE;
+	m.hdr =
+	    (struct vmbus_ctl_hdr){ .magic = VMBUS_CTL_MAGIC, .type = type, .len = len, .id = id };
+	if (len)
+		memcpy(m.payload, payload, len);
+	rc = util_send_fds(ch->sock, &m, sizeof(m.hdr) + len, fds, nfds);
+	if (rc == -EPIPE || rc == -ECONNRESET) {
+		ch->peer_gone = true;
+		return -EPIPE;
+	}
+	return rc;
+}
+
+int vmbus_chan_recv_ctl(struct vmbus_chan *ch, struct vmbus_ctl_msg *m, int *fds, int nfds_max,
+                        int *nfds)
+{
+	uint8_t buf[VMBUS_CTL_MAX + 1];
+	char err[128];
+	ssize_t n;
+
+	if (ch->broken)
+		return -EPROTO;
+	n = util_recv_fds(ch->sock, buf, sizeof(buf), fds, nfds_max, nfds, 0);
+	if (n == -ETIMEDOUT || n == -EAGAIN)
+		return 0;
+	if (n == 0 || n == -ECONNRESET) {
+		ch->peer_gone = true;
+		return -EPIPE;
+	}
+	if (n < 0)
+		return vmbus_chan_fail(ch, "control message: %s", strerror((int)-n));
+	if (vmbus_ctl_decode(buf, (size_t)n, m, err, sizeof(err))) {
+		for (int i = 0; nfds && i < *nfds; i++)
+			close(fds[i]);
+		return vmbus_chan_fail(ch, "%s", err);
+	}
+	return 1;
+}
+
+int vmbus_gpadl_create(struct vmbus_chan *ch, uint32_t handle, size_t size, struct vmbus_gpadl *g)
+{
+	struct vmbus_ctl_gpadl msg = { .handle = handle, .size = size };
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	g->fd = -1;
+	if (!handle || !size || size > VMBUS_GPADL_MAX_SIZE)
+		return -EINVAL;
+	g->fd = memfd_create("iovpath-gpadl", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (g->fd < 0 || ftruncate(g->fd, (off_t)size) ||
+	    fcntl(g->fd, F_ADD_SEALS, REQUIRED_SEALS)) {
+		rc = -errno;
+		goto fail;
+	}
+	g->mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
+	if (g->mem == MAP_FAILED) {
+		rc = -errno;
+		g->mem = NULL;
+		goto fail;
+	}
+	g->size = size;
+	g->handle = handle;
+	rc = vmbus_chan_send_ctl(ch, VMBUS_CTL_GPADL, handle, &msg, sizeof(msg), &g->fd, 1);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	vmbus_gpadl_release(g);
+	return rc;
+}
+
+int vmbus_gpadl_map(const struct vmbus_ctl_msg *m, int fd, struct vmbus_gpadl *g, char *err,
+                    size_t errlen)
+{
+	struct vmbus_ctl_gpadl msg;
+	struct stat st;
+	int seals;
+
+	memset(g, 0, sizeof(*g));
+	g->fd = -1;
+	if (fd < 0 || m->hdr.type != VMBUS_CTL_GPADL || m->hdr.len != sizeof(msg)) {
+		if (fd >= 0)
+			close(fd);
+		return __errf(err, errlen, "GPADL message malformed (len %u, fd %d)", m->hdr.len,
+		              fd);
+	}
+	memcpy(&msg, m->payload, sizeof(msg));
+	seals = fcntl(fd, F_GET_SEALS);
+	if (!msg.handle || msg.rsvd || !msg.size || msg.size > VMBUS_GPADL_MAX_SIZE ||
+	    fstat(fd, &st) || (uint64_t)st.st_size != msg.size || seals < 0 ||
+	    (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
+		close(fd);
+		return __errf(err, errlen,
+		              "GPADL %u: buffer must be a sealed memfd of the announced size "
+		              "(1..%u bytes), got %llu",
+		              msg.handle, VMBUS_GPADL_MAX_SIZE, (unsigned long long)msg.size);
+	}
+	g->mem = mmap(NULL, msg.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (g->mem == MAP_FAILED) {
+		g->mem = NULL;
+		close(fd);
+		return __errf(err, errlen, "GPADL %u: mmap: %s", msg.handle, strerror(errno));
+	}
+	g->fd = fd;
+	g->size = msg.size;
+	g->handle = msg.handle;
+	return 0;
+}
+
+void vmbus_gpadl_release(struct vmbus_gpadl *g)
+{
+	if (g->mem)
+		munmap(g->mem, g->size);
+	if (g->fd >= 0)
+		close(g->fd);
+	memset(g, 0, sizeof(*g));
+	g->fd = -1;
+}

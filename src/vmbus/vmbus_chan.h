@@ -166,6 +166,85 @@ int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need
 int vmbus_chan_fail(struct vmbus_chan *ch, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- control messages: the socket after the handshake ----
+ *
+ * A control message is one datagram: struct vmbus_ctl_hdr + payload, with up
+ * to VMBUS_CTL_MAX_FDS descriptors. They carry what rings can't: shared
+ * buffers (GPADL: the guest's receive and send buffers, announced before the
+ * NVSP message that names their handle) and, later, device hot-add/remove.
+ */
+#define VMBUS_CTL_MAGIC   0x4c54434fu /* "OCTL" */
+#define VMBUS_CTL_MAX     4096u
+#define VMBUS_CTL_MAX_FDS 4
+
+enum vmbus_ctl_type {
+	VMBUS_CTL_GPADL = 1, /* {handle, size} + memfd: a guest buffer shared with the host */
+	VMBUS_CTL_GPADL_TEARDOWN = 2, /* {handle} */
+};
+
+struct vmbus_ctl_hdr {
+	uint32_t magic;
+	uint16_t type;
+	uint16_t rsvd; /* zero */
+	uint32_t len;  /* payload bytes after the header */
+	uint32_t id;
+};
+_Static_assert(sizeof(struct vmbus_ctl_hdr) == 16, "control header");
+
+struct vmbus_ctl_gpadl {
+	uint32_t handle; /* nonzero, chosen by the guest, unique per channel */
+	uint32_t rsvd;
+	uint64_t size; /* bytes of the memfd */
+};
+_Static_assert(sizeof(struct vmbus_ctl_gpadl) == 16, "gpadl message");
+
+/* A control message as received: header and payload copied out. */
+struct vmbus_ctl_msg {
+	struct vmbus_ctl_hdr hdr;
+	uint8_t payload[VMBUS_CTL_MAX - sizeof(struct vmbus_ctl_hdr)];
+};
+
+/* Send one control message with @nfds descriptors (not consumed).
+ * Returns 0, -EMSGSIZE, -EPIPE, -EPROTO (channel broken). */
+int vmbus_chan_send_ctl(struct vmbus_chan *ch, uint16_t type, uint32_t id, const void *payload,
+                        uint32_t len, const int *fds, int nfds);
+
+/* Receive one pending control message without blocking. The descriptors
+ * that came with it go to @fds (the caller owns and closes them).
+ * Returns 1, 0 when none is waiting, -EPIPE when the peer is gone, -EPROTO
+ * for a malformed message (the channel is then broken). */
+int vmbus_chan_recv_ctl(struct vmbus_chan *ch, struct vmbus_ctl_msg *m, int *fds, int nfds_max,
+                        int *nfds);
+
+/* Decode and validate a control message of @len bytes (copy into @m).
+ * Returns 0 or -EPROTO with a reason in @err. */
+int vmbus_ctl_decode(const void *buf, size_t len, struct vmbus_ctl_msg *m, char *err,
+                     size_t errlen);
+
+/* A buffer shared by the guest with the host (Hyper-V's GPADL). */
+struct vmbus_gpadl {
+	uint32_t handle;
+	int fd;
+	uint8_t *mem;
+	size_t size;
+};
+
+#define VMBUS_GPADL_MAX_SIZE (256u << 20)
+
+/* Guest: create a sealed buffer of @size bytes, map it and announce it to
+ * the host with @handle. Returns 0 or -errno. */
+int vmbus_gpadl_create(struct vmbus_chan *ch, uint32_t handle, size_t size, struct vmbus_gpadl *g);
+
+/* Host: take the buffer a GPADL message announced, with its descriptor @fd
+ * (consumed, also on failure). The memfd must be sealed against shrinking and
+ * growing and be exactly the announced size (at most VMBUS_GPADL_MAX_SIZE).
+ * Returns 0, or -EPROTO with a reason in @err. */
+int vmbus_gpadl_map(const struct vmbus_ctl_msg *m, int fd, struct vmbus_gpadl *g, char *err,
+                    size_t errlen);
+
+/* Unmap and close; a gpadl that failed or was released already is a no-op. */
+void vmbus_gpadl_release(struct vmbus_gpadl *g);
+
 static inline const char *vmbus_chan_error(const struct vmbus_chan *ch)
 {
 	return ch->err;
