@@ -2,6 +2,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -151,4 +152,41 @@ int util_pin_cpu(int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+int util_netns_enter(const char *name, int *saved)
+{
+	char path[256];
+	int fd, rc;
+
+	*saved = -1;
+	if (!name || !*name)
+		return 0;
+	if (strchr(name, '/') ||
+	    snprintf(path, sizeof(path), "/var/run/netns/%s", name) >= (int)sizeof(path))
+		return -EINVAL;
+	*saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (*saved < 0)
+		return -errno;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET)) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		close(*saved);
+		*saved = -1;
+		return rc;
+	}
+	close(fd);
+	return 0;
+}
+
+void util_netns_leave(int saved)
+{
+	if (saved < 0)
+		return;
+	if (setns(saved, CLONE_NEWNET))
+		log_err("util", "cannot return to the original network namespace: %s",
+		        strerror(errno));
+	close(saved);
 }

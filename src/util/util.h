@@ -64,6 +64,12 @@ int util_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfd
 ssize_t util_recv_fds(int sock, void *buf, size_t len, int *fds, int nfds_max, int *nfds,
                       int timeout_ms);
 
+/* Enter the network namespace /var/run/netns/@name (NULL or "": stay).
+ * *@saved receives a descriptor of the namespace we came from (or -1), for
+ * util_netns_leave. Returns 0 or -errno. Thread-local effect. */
+int util_netns_enter(const char *name, int *saved);
+void util_netns_leave(int saved);
+
 /* Pin the calling thread to one CPU (best effort); returns 0 or -errno. */
 int util_pin_cpu(int cpu);
 

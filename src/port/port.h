@@ -1,0 +1,104 @@
+/* port — the NIC's physical port: backends behind one ops table.
+ *
+ *   tap:NAME[,netns=NS]         a TAP device (created, brought up) in namespace NS
+ *   afpacket:IFNAME[,netns=NS]  AF_PACKET on an existing interface (a veth end or a
+ *                               real NIC), promiscuous, batched with recvmmsg/sendmmsg
+ *   shm-listen:PATH             a shared-memory wire: a VMBus channel whose other end
+ *   shm-connect:PATH            is another NIC (another host daemon, or a test)
+ *
+ * Every backend carries the virtio-net header with each frame (TAP: IFF_VNET_HDR
+ * with checksum and TSO offloads on; AF_PACKET: PACKET_VNET_HDR; shm: in the
+ * packet's extension bytes), so offloaded segments (up to 64 KiB, checksum
+ * not yet computed) pass unchanged.
+ *
+ * Life cycle (Open vSwitch netdev style): port_open() allocates the struct
+ * port and calls ops->open (construct); port_close() calls ops->close
+ * (destruct) and frees it. A NULL op means "not supported".
+ *
+ * Thread-safety: a port is used by one thread at a time.
+ * Ownership: rx_burst hands out frames in the port's own buffers, valid until
+ * the next rx_burst or close; tx_burst copies the frames (the caller keeps
+ * them, whatever the result).
+ * Errors: port_open returns NULL, sets errno and fills @err; bursts return a
+ * count or a negative errno.
+ */
+#ifndef IOVPATH_PORT_H
+#define IOVPATH_PORT_H
+
+#include <linux/virtio_net.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PORT_MAX_FRAME 65550u /* a 64 KiB GSO segment plus headers */
+#define PORT_BURST     32u
+
+struct port_pkt {
+	uint8_t *data; /* Ethernet header first */
+	uint32_t len;
+	struct virtio_net_hdr vnet; /* offload metadata; all zero for a plain frame */
+};
+
+struct port_stats {
+	uint64_t rx_frames, rx_bytes, rx_errors;
+	uint64_t tx_frames, tx_bytes, tx_dropped;
+};
+
+struct port;
+
+struct port_ops {
+	const char *kind;
+	int (*open)(struct port *p, const char *arg, char *err, size_t errlen);
+	void (*close)(struct port *p);
+	/* Up to @n frames received now (never blocks). */
+	int (*rx_burst)(struct port *p, struct port_pkt *pkts, unsigned int n);
+	/* Send up to @n frames (never blocks); frames not taken are the caller's. */
+	int (*tx_burst)(struct port *p, const struct port_pkt *pkts, unsigned int n);
+	/* A descriptor that polls readable when rx_burst may have frames. */
+	int (*wait_fd)(struct port *p);
+	/* Before sleeping on wait_fd: ask to be woken; false when frames are
+	 * already waiting (don't sleep). NULL: always true. */
+	bool (*arm)(struct port *p);
+};
+
+struct port {
+	const struct port_ops *ops;
+	char spec[128];
+	void *priv;
+	uint8_t *rxbuf; /* PORT_BURST frames of PORT_MAX_FRAME bytes */
+	struct port_stats st;
+};
+
+struct port *port_open(const char *spec, char *err, size_t errlen);
+void port_close(struct port *p);
+
+static inline int port_rx_burst(struct port *p, struct port_pkt *pkts, unsigned int n)
+{
+	return p->ops->rx_burst(p, pkts, n > PORT_BURST ? PORT_BURST : n);
+}
+
+static inline int port_tx_burst(struct port *p, const struct port_pkt *pkts, unsigned int n)
+{
+	return p->ops->tx_burst(p, pkts, n);
+}
+
+static inline int port_wait_fd(struct port *p)
+{
+	return p->ops->wait_fd ? p->ops->wait_fd(p) : -1;
+}
+
+static inline bool port_arm(struct port *p)
+{
+	return p->ops->arm ? p->ops->arm(p) : true;
+}
+
+/* Backends (port_tap.c, port_afpacket.c, port_shm.c). */
+extern const struct port_ops port_tap_ops, port_afpacket_ops, port_shm_listen_ops,
+    port_shm_connect_ops;
+
+/* Internal to backends: split "NAME,netns=NS" into @name and @netns. */
+int port__parse_arg(const char *arg, char *name, size_t namelen, char *netns, size_t nslen);
+/* Internal: set an interface up (in the current namespace). */
+int port__set_up(const char *ifname);
+
+#endif

@@ -1,0 +1,239 @@
+/* Physical-port backends: the shared-memory wire between two processes (no
+ * root), and TAP + AF_PACKET against each other in a namespace of the
+ * test's own (root; skipped with a message otherwise). */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "port/port.h"
+#include "util/frame.h"
+#include "util/util.h"
+
+static char g_err[256];
+static const char *g_path;
+
+static void setup(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	g_path = th_sock_path();
+}
+
+Test(port, bad_specs_are_explained, .timeout = 10)
+{
+	cr_assert_null(port_open("nonsense", g_err, sizeof(g_err)));
+	cr_assert(strstr(g_err, "expected tap:NAME"), "%s", g_err);
+	cr_assert_null(port_open("tap:x,netns=../etc", g_err, sizeof(g_err)));
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_null(port_open("shm-connect:/nonexistent/sock", g_err, sizeof(g_err)));
+	cr_assert(strstr(g_err, "connect"), "%s", g_err);
+}
+
+/* Wait until @p has frames, up to 5 s. */
+static int rx_wait(struct port *p, struct port_pkt *pkts, unsigned int n)
+{
+	for (int i = 0; i < 5000; i++) {
+		int r = port_rx_burst(p, pkts, n);
+
+		if (r)
+			return r;
+		if (port_arm(p)) {
+			struct pollfd pfd = { .fd = port_wait_fd(p), .events = POLLIN };
+
+			poll(&pfd, 1, 1);
+		}
+	}
+	return 0;
+}
+
+#define WIRE_FRAMES 20000
+
+static int wire_echo(void *arg)
+{
+	struct port *p = NULL;
+	struct port_pkt pkts[PORT_BURST];
+	int echoed = 0;
+
+	for (int i = 0; i < 200 && !p; i++) {
+		p = port_open(g_path, g_err, sizeof(g_err));
+		if (!p)
+			usleep(10000);
+	}
+	if (!p)
+		return 10;
+	while (echoed < WIRE_FRAMES) {
+		int n = rx_wait(p, pkts, PORT_BURST);
+
+		if (n <= 0)
+			return 11;
+		for (int done = 0; done < n;) {
+			int r = port_tx_burst(p, pkts + done, (unsigned int)(n - done));
+
+			if (r < 0)
+				return 12;
+			done += r;
+		}
+		echoed += n;
+	}
+	usleep(200 * 1000);
+	port_close(p);
+	return 0;
+}
+
+Test(port, shm_wire_two_processes, .init = setup, .timeout = 60)
+{
+	char spec[160];
+	struct port *p;
+	struct port_pkt tx[PORT_BURST], rx[PORT_BURST];
+	static uint8_t frames[PORT_BURST][1600];
+	uint64_t sent = 0, got = 0;
+	pid_t pid;
+
+	snprintf(spec, sizeof(spec), "shm-listen:%s", g_path);
+	p = port_open(spec, g_err, sizeof(g_err));
+	cr_assert(p, "%s", g_err);
+	snprintf(spec, sizeof(spec), "shm-connect:%s", g_path);
+	g_path = spec;
+	pid = th_spawn(wire_echo, NULL);
+	while (got < WIRE_FRAMES) {
+		unsigned int k = 0;
+
+		while (k < PORT_BURST && sent + k < WIRE_FRAMES) {
+			uint32_t len = 60 + (uint32_t)((sent + k) % 1500);
+
+			util_frame_fill(frames[k], len, sent + k, 0, UTIL_FRAME_FULL);
+			tx[k] = (struct port_pkt){ .data = frames[k], .len = len };
+			tx[k].vnet.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+			tx[k].vnet.gso_size = (uint16_t)(sent + k);
+			k++;
+		}
+		/* Before the peer plugs in, frames are dropped and counted. */
+		int r = k ? port_tx_burst(p, tx, k) : 0;
+
+		cr_assert_geq(r, 0);
+		if (p->st.tx_frames == 0 && r > 0) { /* not connected yet */
+			sent = 0;
+			usleep(1000);
+		} else {
+			sent += (uint64_t)r;
+		}
+		int n = port_rx_burst(p, rx, PORT_BURST);
+
+		for (int i = 0; i < n; i++, got++) {
+			uint64_t seq;
+			uint32_t flow;
+
+			cr_assert_eq(
+			    util_frame_check(rx[i].data, rx[i].len, &seq, &flow, UTIL_FRAME_FULL),
+			    0);
+			cr_assert_eq(seq, got, "in order, none lost");
+			cr_assert_eq(rx[i].vnet.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+			cr_assert_eq(rx[i].vnet.gso_size, (uint16_t)seq,
+			             "offload metadata carried");
+		}
+		if (!n && sent == WIRE_FRAMES)
+			usleep(100);
+	}
+	cr_assert_eq(th_wait(pid), 0);
+	cr_assert_eq(p->st.rx_frames, WIRE_FRAMES);
+	port_close(p);
+}
+
+/* ---- root: TAP and AF_PACKET in a namespace made by the test ---- */
+
+static char g_ns[64];
+
+static void ns_setup(void)
+{
+	char cmd[256];
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root for network namespaces and TAP devices");
+	snprintf(g_ns, sizeof(g_ns), "iovpath-tport-%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "ip netns add %s", g_ns);
+	cr_assert_eq(system(cmd), 0);
+}
+
+static void ns_teardown(void)
+{
+	char cmd[256];
+
+	if (g_ns[0]) {
+		snprintf(cmd, sizeof(cmd), "ip netns del %s", g_ns);
+		if (system(cmd)) {
+			/* nothing else to do: the namespace name is unique to this test */
+		}
+	}
+}
+
+/* A TCP/IPv4 frame of @payload bytes, checksum left for offload. */
+static uint32_t tcp_frame(uint8_t *f, uint32_t payload)
+{
+	static const uint8_t hdr[54] = {
+		0x02, 0,    0,    0,    0, 0x02, 0x02, 0, 0,  0, 0, 0x01, 0x08, 0x00, /* eth */
+		0x45, 0,    0,    0,    0, 1,    0x40, 0, 64, 6, 0, 0,    198,  18,
+		0,    1,    198,  18,   0, 2, /* ip */
+		0x30, 0x39, 0x00, 0x50, 0, 0,    0,    1, 0,  0, 0, 0,    0x50, 0x18,
+		0xff, 0xff, 0,    0,    0, 0,
+	};
+	uint16_t tot = htons((uint16_t)(20 + 20 + payload));
+
+	memcpy(f, hdr, sizeof(hdr));
+	memcpy(f + 16, &tot, 2);
+	memset(f + 54, 0x61, payload);
+	return 54 + payload;
+}
+
+Test(port_root, tap_and_afpacket_with_offloads, .init = ns_setup, .fini = ns_teardown,
+     .timeout = 30)
+{
+	char spec[160];
+	struct port *tap, *afp;
+	struct port_pkt pk = { 0 }, rx[PORT_BURST];
+	static uint8_t f[20000];
+	int n;
+
+	snprintf(spec, sizeof(spec), "tap:iovt0,netns=%s", g_ns);
+	tap = port_open(spec, g_err, sizeof(g_err));
+	cr_assert(tap, "%s", g_err);
+	snprintf(spec, sizeof(spec), "afpacket:iovt0,netns=%s", g_ns);
+	afp = port_open(spec, g_err, sizeof(g_err));
+	cr_assert(afp, "%s", g_err);
+
+	/* TAP -> kernel -> AF_PACKET: a plain frame. */
+	util_frame_fill(f + 14, 200, 77, 0, UTIL_FRAME_FULL);
+	memcpy(f, "\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x88\xb5", 14);
+	pk.data = f;
+	pk.len = 214;
+	cr_assert_eq(port_tx_burst(tap, &pk, 1), 1);
+	n = rx_wait(afp, rx, PORT_BURST);
+	cr_assert_eq(n, 1, "the frame the TAP sent arrives on the interface");
+	cr_assert_eq(rx[0].len, 214);
+	cr_assert_eq(memcmp(rx[0].data, f, 214), 0);
+
+	/* AF_PACKET -> out of the interface -> TAP: a 14 KB TSO segment stays whole. */
+	pk.len = tcp_frame(f, 14000);
+	memset(&pk.vnet, 0, sizeof(pk.vnet));
+	pk.vnet.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	pk.vnet.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	pk.vnet.gso_size = 1448;
+	pk.vnet.hdr_len = 54;
+	pk.vnet.csum_start = 34;
+	pk.vnet.csum_offset = 16;
+	cr_assert_eq(port_tx_burst(afp, &pk, 1), 1);
+	cr_assert_eq(afp->st.tx_dropped, 0);
+	n = rx_wait(tap, rx, PORT_BURST);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(rx[0].len, pk.len, "one 64 KiB-class segment, not 10 wire frames");
+	cr_assert_eq(rx[0].vnet.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+	cr_assert_eq(rx[0].vnet.gso_size, 1448);
+	cr_assert_eq(memcmp(rx[0].data + 54, f + 54, 14000), 0);
+	port_close(afp);
+	port_close(tap);
+}
