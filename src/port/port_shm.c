@@ -199,7 +199,12 @@ static bool shm_arm(struct port *p)
 {
 	struct shm *s = p->priv;
 
-	return !s->ch || vmbus_ring_arm(&s->ch->rx);
+	uint64_t cnt;
+
+	if (!s->ch)
+		return true;
+	(void)!read(s->ch->efd_wait, &cnt, sizeof(cnt)); /* old wake-ups: drain, then arm */
+	return vmbus_ring_arm(&s->ch->rx);
 }
 
 const struct port_ops port_shm_listen_ops = {

@@ -161,6 +161,22 @@ struct vmbus_rx {
 	uint32_t len;
 };
 
+/* Extension bytes of a VMBUS_PKT_DATA_XFER_PAGES packet: the payload lives
+ * in a buffer both sides share (the guest's receive buffer), in @range_cnt
+ * ranges; the packet itself carries only their places. */
+struct vmbus_xfer_hdr {
+	uint16_t xfer_pageset_id;
+	uint8_t sender_owns_set;
+	uint8_t rsvd;
+	uint32_t range_cnt;
+};
+struct vmbus_xfer_range {
+	uint32_t byte_count;
+	uint32_t byte_offset;
+};
+_Static_assert(sizeof(struct vmbus_xfer_hdr) == 8, "xfer header");
+_Static_assert(sizeof(struct vmbus_xfer_range) == 8, "xfer range");
+
 enum vmbus_ring_role { VMBUS_RING_PRODUCER, VMBUS_RING_CONSUMER };
 
 struct vmbus_ring {

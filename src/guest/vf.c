@@ -1,0 +1,163 @@
+/* vf — see vf.h. */
+#include "guest/vf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nic/nic.h"
+#include "util/util.h"
+
+#define MBOX_TIMEOUT_MS 2000
+#define RXBUF_LEN       (PORT_BURST * (PORT_MAX_FRAME + 64))
+
+/* Read the PF's config blocks: MAC (required), VLAN and MTU. */
+static int __read_config(struct vf *vf, char *err, size_t errlen)
+{
+	uint8_t buf[NIC_BLOCK_MAX_LEN];
+	int n;
+
+	n = vfbar_mbox_call(vf->bar, VFBAR_OP_READ_BLOCK, NIC_BLOCK_MAC, sizeof(buf), NULL, 0, buf,
+	                    sizeof(buf), MBOX_TIMEOUT_MS);
+	if (n != 6) {
+		snprintf(err, errlen, "VF: reading the MAC config block: %s",
+		         n < 0 ? strerror(-n) : "wrong length");
+		return n < 0 ? n : -EPROTO;
+	}
+	memcpy(vf->mac, buf, 6);
+	n = vfbar_mbox_call(vf->bar, VFBAR_OP_READ_BLOCK, NIC_BLOCK_VLAN, sizeof(buf), NULL, 0, buf,
+	                    sizeof(buf), MBOX_TIMEOUT_MS);
+	vf->vlan = n == 2 ? (uint16_t)(buf[0] | buf[1] << 8) : 0;
+	n = vfbar_mbox_call(vf->bar, VFBAR_OP_READ_BLOCK, NIC_BLOCK_MTU, sizeof(buf), NULL, 0, buf,
+	                    sizeof(buf), MBOX_TIMEOUT_MS);
+	vf->mtu = n == 4 ? (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
+	                       (uint32_t)buf[3] << 24
+	                 : 1500;
+	return 0;
+}
+
+struct vf *vf_start(int memfd, int efd_nic, int efd_vf, uint32_t serial, char *err, size_t errlen)
+{
+	struct vf *vf = calloc(1, sizeof(*vf));
+	int rc;
+
+	if (!vf) {
+		close(memfd);
+		close(efd_nic);
+		close(efd_vf);
+		errno = ENOMEM;
+		return NULL;
+	}
+	vf->serial = serial;
+	vf->rxbuf = malloc(RXBUF_LEN);
+	vf->bar = vfbar_attach(memfd, efd_nic, efd_vf, err, errlen);
+	if (!vf->bar || !vf->rxbuf) {
+		rc = vf->bar ? -ENOMEM : -errno;
+		goto fail;
+	}
+	rc = __read_config(vf, err, errlen);
+	if (rc)
+		goto fail;
+	return vf;
+fail:
+	vf_stop(vf);
+	errno = -rc;
+	return NULL;
+}
+
+void vf_stop(struct vf *vf)
+{
+	if (!vf)
+		return;
+	vfbar_destroy(vf->bar);
+	free(vf->rxbuf);
+	free(vf);
+}
+
+int vf_tx_burst(struct vf *vf, const struct port_pkt *pkts, unsigned int n)
+{
+	struct vfbar_ext ext[PORT_BURST];
+	struct iovec iov[PORT_BURST];
+	struct vmbus_tx tx[PORT_BURST];
+	unsigned int done = 0;
+
+	while (done < n) {
+		unsigned int k = n - done > PORT_BURST ? PORT_BURST : n - done;
+		int r;
+
+		for (unsigned int i = 0; i < k; i++) {
+			memset(&ext[i], 0, sizeof(ext[i]));
+			ext[i].vnet = pkts[done + i].vnet;
+			iov[i] = (struct iovec){ pkts[done + i].data, pkts[done + i].len };
+			tx[i] = (struct vmbus_tx){ .type = VMBUS_PKT_DATA_INBAND,
+				                   .ext = &ext[i],
+				                   .ext_len = sizeof(ext[i]),
+				                   .iov = &iov[i],
+				                   .iovcnt = 1 };
+		}
+		r = vmbus_ring_write(&vf->bar->tx[0], tx, k);
+		if (r < 0)
+			return done ? (int)done : r;
+		for (int i = 0; i < r; i++) {
+			vf->st.tx_packets++;
+			vf->st.tx_bytes += pkts[done + (unsigned int)i].len;
+		}
+		done += (unsigned int)r;
+		if ((unsigned int)r < k)
+			break;
+	}
+	return (int)done;
+}
+
+int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n)
+{
+	int got = 0;
+
+	if (n > PORT_BURST)
+		n = PORT_BURST;
+	for (uint32_t q = 0; q < vf->bar->num_qp && (unsigned int)got < n; q++) {
+		int r = vmbus_ring_read(&vf->bar->rx[q], vf->rx, n - (unsigned int)got, vf->rxbuf,
+		                        RXBUF_LEN);
+
+		if (r < 0)
+			return got ? got : r;
+		for (int i = 0; i < r; i++) {
+			const struct vmbus_rx *x = &vf->rx[i];
+
+			if (x->ext_len != sizeof(struct vfbar_ext))
+				continue;
+			memcpy(&pkts[got].vnet, x->ext, sizeof(pkts[got].vnet));
+			pkts[got].data = (uint8_t *)x->data;
+			pkts[got].len = x->len;
+			vf->st.rx_packets++;
+			vf->st.rx_bytes += x->len;
+			got++;
+		}
+		if (vf->bar->num_qp > 1 && r > 0)
+			break; /* the buffer now holds this queue's frames */
+	}
+	return got;
+}
+
+bool vf_arm(struct vf *vf)
+{
+	uint64_t cnt;
+
+	(void)!read(vf->bar->efd_vf, &cnt, sizeof(cnt));
+	for (uint32_t q = 0; q < vf->bar->num_qp; q++)
+		if (!vmbus_ring_arm(&vf->bar->rx[q]))
+			return false;
+	return READ_ONCE(vf->bar->mbox->invalidate) == 0;
+}
+
+uint64_t vf_refresh(struct vf *vf)
+{
+	uint64_t mask = vfbar_take_invalidations(vf->bar);
+	char err[128];
+
+	if (mask & ((1ull << NIC_BLOCK_MAC) | (1ull << NIC_BLOCK_VLAN) | (1ull << NIC_BLOCK_MTU)))
+		__read_config(vf, err, sizeof(err));
+	return mask;
+}

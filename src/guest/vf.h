@@ -1,0 +1,48 @@
+/* vf — the VF driver inside the VM: a normal NIC driver over the VF's queue
+ * pairs (struct vfbar), which talks to the PF only through the backchannel
+ * mailbox. NetVSC binds to it (nothing else may); the guest OS never sees it.
+ *
+ * Life cycle: vf_start() on hot-add (map the BAR, read MAC and MTU from the
+ * config blocks), then rx/tx bursts, vf_stop() on removal (pause, halt,
+ * return what it indicated: frames handed out by vf_rx_burst are only valid
+ * until the next vf_rx_burst or vf_stop).
+ *
+ * Thread-safety: one thread. Ownership: vf_start takes the three descriptors
+ * (closed by vf_stop, and on failure). Errors: vf_start returns NULL, sets
+ * errno and fills @err; bursts return a count or a negative errno (-EPROTO:
+ * the NIC broke the queue contract, -ENODEV: the VF was reset).
+ */
+#ifndef IOVPATH_GUEST_VF_H
+#define IOVPATH_GUEST_VF_H
+
+#include <stdint.h>
+
+#include "nic/vfbar.h"
+#include "port/port.h"
+
+struct vf {
+	struct vfbar *bar;
+	uint8_t mac[6];
+	uint16_t vlan;
+	uint32_t mtu;
+	uint32_t serial;
+	uint8_t *rxbuf;
+	struct vmbus_rx rx[PORT_BURST];
+	struct {
+		uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, tx_dropped;
+	} st;
+};
+
+struct vf *vf_start(int memfd, int efd_nic, int efd_vf, uint32_t serial, char *err, size_t errlen);
+void vf_stop(struct vf *vf);
+
+/* Frames sent (copied); fewer than @n when the queue is full. */
+int vf_tx_burst(struct vf *vf, const struct port_pkt *pkts, unsigned int n);
+/* Frames received (in the VF's buffer until the next call). */
+int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n);
+/* Before sleeping on vf->bar->efd_vf: false when frames wait already. */
+bool vf_arm(struct vf *vf);
+/* Re-read the config blocks the PF invalidated; returns the mask handled. */
+uint64_t vf_refresh(struct vf *vf);
+
+#endif

@@ -1,0 +1,336 @@
+/* nicdp — see nicdp.h. */
+#include "nic/nicdp.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+#define BURST   PORT_BURST
+#define BUF_LEN (BURST * (PORT_MAX_FRAME + 64))
+
+/* Frames bound for one destination during a pass. */
+struct batch {
+	struct port_pkt pkts[BURST];
+	unsigned int n;
+};
+
+struct nicdp {
+	struct nic *nic;
+	struct port *wire;
+	struct nicdp_ops ops;
+	void *arg;
+	struct vfbar *bar[NIC_MAX_VPORTS];
+	unsigned int nbars;
+	uint8_t *rxbuf; /* frames copied out of a VF's tx ring */
+	struct vmbus_rx rx[BURST];
+	struct port_pkt in[BURST];
+	struct batch out[NIC_PORT_WIRE + 1]; /* per destination port */
+	uint8_t touched[NIC_PORT_WIRE + 1];
+	unsigned int ntouched;
+	uint8_t list[NIC_PORT_WIRE + 1];
+};
+
+struct nicdp *nicdp_create(struct nic *nic, struct port *wire, const struct nicdp_ops *ops,
+                           void *arg)
+{
+	struct nicdp *dp = calloc(1, sizeof(*dp));
+
+	if (!dp)
+		return NULL;
+	dp->rxbuf = malloc(BUF_LEN);
+	if (!dp->rxbuf) {
+		free(dp);
+		errno = ENOMEM;
+		return NULL;
+	}
+	dp->nic = nic;
+	dp->wire = wire;
+	dp->ops = *ops;
+	dp->arg = arg;
+	return dp;
+}
+
+void nicdp_destroy(struct nicdp *dp)
+{
+	if (!dp)
+		return;
+	free(dp->rxbuf);
+	free(dp);
+}
+
+int nicdp_vport_attach(struct nicdp *dp, unsigned int vport, struct vfbar *bar)
+{
+	if (vport == NIC_DEFAULT_VPORT || vport >= NIC_MAX_VPORTS || !bar)
+		return -EINVAL;
+	if (dp->bar[vport])
+		return -EEXIST;
+	dp->bar[vport] = bar;
+	dp->nbars++;
+	return 0;
+}
+
+void nicdp_vport_detach(struct nicdp *dp, unsigned int vport)
+{
+	if (vport < NIC_MAX_VPORTS && dp->bar[vport]) {
+		dp->bar[vport] = NULL;
+		dp->nbars--;
+	}
+}
+
+/* Queue @p for @port (once per pass per port in dp->list). */
+static inline void __enqueue(struct nicdp *dp, unsigned int port, const struct port_pkt *p)
+{
+	struct batch *b = &dp->out[port];
+
+	if (!dp->touched[port]) {
+		dp->touched[port] = 1;
+		dp->list[dp->ntouched++] = (uint8_t)port;
+	}
+	b->pkts[b->n++] = *p;
+}
+
+/* Deliver @n frames into @vport's receive queue pair (chosen by a hash of
+ * the addresses when the VPort has several). Returns frames taken. */
+static unsigned int __to_vf(struct nicdp *dp, unsigned int vport, const struct port_pkt *pkts,
+                            unsigned int n)
+{
+	struct vfbar *bar = dp->bar[vport];
+	struct vfbar_ext ext[BURST];
+	struct iovec iov[BURST];
+	struct vmbus_tx tx[BURST];
+	unsigned int taken = 0;
+
+	if (!bar)
+		return 0;
+	for (unsigned int i = 0; i < n; i++) {
+		memset(&ext[i], 0, sizeof(ext[i]));
+		ext[i].vnet = pkts[i].vnet;
+		iov[i] = (struct iovec){ pkts[i].data, pkts[i].len };
+		tx[i] = (struct vmbus_tx){ .type = VMBUS_PKT_DATA_INBAND,
+			                   .ext = &ext[i],
+			                   .ext_len = sizeof(ext[i]),
+			                   .iov = &iov[i],
+			                   .iovcnt = 1 };
+	}
+	if (bar->num_qp == 1) {
+		int r = vmbus_ring_write(&bar->rx[0], tx, n);
+
+		return r > 0 ? (unsigned int)r : 0;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		uint32_t h = 0;
+
+		for (int k = 0; k < 12; k++) /* destination and source MAC */
+			h = h * 31 + pkts[i].data[k];
+		if (vmbus_ring_write(&bar->rx[h & (bar->num_qp - 1)], &tx[i], 1) == 1)
+			taken++;
+	}
+	return taken;
+}
+
+/* Hand every destination its batch, count what each took and dropped. */
+static void __flush(struct nicdp *dp)
+{
+	for (unsigned int k = 0; k < dp->ntouched; k++) {
+		unsigned int port = dp->list[k];
+		struct batch *b = &dp->out[port];
+		unsigned int taken;
+		uint64_t bytes = 0;
+
+		if (port == NIC_PORT_WIRE) {
+			int r = dp->wire ? port_tx_burst(dp->wire, b->pkts, b->n) : 0;
+
+			taken = r > 0 ? (unsigned int)r : 0;
+		} else if (port == NIC_DEFAULT_VPORT) {
+			dp->ops.pf_rx(dp->arg, b->pkts, b->n);
+			taken = b->n;
+		} else {
+			taken = __to_vf(dp, port, b->pkts, b->n);
+		}
+		for (unsigned int i = 0; i < taken; i++)
+			bytes += b->pkts[i].len;
+		if (taken)
+			nic_vport_count(dp->nic, port, NIC_CTR_RX, taken, bytes);
+		if (taken < b->n)
+			nic_vport_count(dp->nic, port, NIC_CTR_DROP(NIC_DROP_QUEUE_FULL),
+			                b->n - taken, 0);
+		b->n = 0;
+		dp->touched[port] = 0;
+	}
+	dp->ntouched = 0;
+}
+
+/* Decide and queue @n frames that entered from @src. */
+static void __switch(struct nicdp *dp, int src, const struct port_pkt *pkts, unsigned int n)
+{
+	uint64_t bytes = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct nic_verdict v;
+
+		bytes += pkts[i].len;
+		if (!nic_lookup(dp->nic, pkts[i].data, pkts[i].len, src, &v)) {
+			if (v.drop_port >= 0)
+				nic_vport_count(dp->nic, (unsigned int)v.drop_port,
+				                NIC_CTR_DROP(v.drop), 1, 0);
+			continue;
+		}
+		for (int p = nic_verdict_next(&v, -1); p >= 0; p = nic_verdict_next(&v, p))
+			__enqueue(dp, (unsigned int)p, &pkts[i]);
+	}
+	if (n)
+		nic_vport_count(dp->nic, (unsigned int)src, NIC_CTR_TX, n, bytes);
+	__flush(dp);
+}
+
+int nicdp_pf_tx(struct nicdp *dp, const struct port_pkt *pkts, unsigned int n)
+{
+	for (unsigned int done = 0; done < n;) {
+		unsigned int k = n - done > BURST ? BURST : n - done;
+
+		__switch(dp, NIC_DEFAULT_VPORT, pkts + done, k);
+		done += k;
+	}
+	return (int)n;
+}
+
+/* Serve one mailbox request of @vport's VF. */
+static void __mailbox(struct nicdp *dp, unsigned int vport, struct vfbar *bar)
+{
+	struct nic_vport_info vi;
+	struct vfbar_req req;
+	uint8_t out[VFBAR_MBOX_DATA];
+	int rc;
+
+	if (vfbar_mbox_take(bar, &req) != 1 || nic_vport_get(dp->nic, vport, &vi) || vi.vf < 0)
+		return;
+	switch (req.op) {
+	case VFBAR_OP_READ_CONFIG:
+		rc = nic_vf_cfg_read(dp->nic, (unsigned int)vi.vf, req.arg0, out, req.arg1);
+		vfbar_mbox_reply(bar, &req, rc, out, rc ? 0 : req.arg1);
+		break;
+	case VFBAR_OP_WRITE_CONFIG:
+		rc = nic_vf_cfg_write(dp->nic, (unsigned int)vi.vf, req.arg0, req.data, req.arg1);
+		vfbar_mbox_reply(bar, &req, rc, NULL, 0);
+		break;
+	case VFBAR_OP_READ_BLOCK:
+		rc = nic_vf_block_read(dp->nic, (unsigned int)vi.vf, req.arg0, out, req.arg1);
+		vfbar_mbox_reply(bar, &req, rc < 0 ? rc : 0, out, rc < 0 ? 0 : (uint32_t)rc);
+		break;
+	case VFBAR_OP_WRITE_BLOCK:
+		rc = nic_vf_block_write(dp->nic, (unsigned int)vi.vf, NIC_BY_VF, req.arg0, req.data,
+		                        req.arg1);
+		vfbar_mbox_reply(bar, &req, rc, NULL, 0);
+		break;
+	}
+}
+
+/* Take a burst from each queue pair of @vport's VF. */
+static int __from_vf(struct nicdp *dp, unsigned int vport, struct vfbar *bar)
+{
+	int moved = 0;
+
+	for (uint32_t q = 0; q < bar->num_qp; q++) {
+		int n = vmbus_ring_read(&bar->tx[q], dp->rx, BURST, dp->rxbuf, BUF_LEN), k = 0;
+
+		if (n < 0) {
+			/* A hostile or broken VF: its queue is dead until an FLR. */
+			log_warn("nic", "VPort %u qp %u: %s", vport, q,
+			         vmbus_ring_error(&bar->tx[q]));
+			nic_vport_set_running(dp->nic, vport, false);
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			const struct vmbus_rx *x = &dp->rx[i];
+
+			if (x->ext_len != sizeof(struct vfbar_ext) || x->len < 14 ||
+			    x->len > PORT_MAX_FRAME) {
+				nic_vport_count(dp->nic, vport, NIC_CTR_DROP(NIC_DROP_MALFORMED), 1,
+				                0);
+				continue;
+			}
+			memcpy(&dp->in[k].vnet, x->ext, sizeof(dp->in[k].vnet));
+			dp->in[k].data = (uint8_t *)x->data;
+			dp->in[k].len = x->len;
+			k++;
+		}
+		__switch(dp, (int)vport, dp->in, (unsigned int)k);
+		moved += n;
+	}
+	return moved;
+}
+
+int nicdp_poll(struct nicdp *dp)
+{
+	int moved = 0;
+
+	if (dp->wire) {
+		int n = port_rx_burst(dp->wire, dp->in, BURST);
+
+		if (n > 0) {
+			__switch(dp, NIC_SRC_WIRE, dp->in, (unsigned int)n);
+			moved += n;
+		}
+	}
+	for (unsigned int v = 1, seen = 0; seen < dp->nbars && v < NIC_MAX_VPORTS; v++) {
+		struct vfbar *bar = dp->bar[v];
+		struct nic_vport_info vi;
+
+		if (!bar)
+			continue;
+		seen++;
+		__mailbox(dp, v, bar);
+		if (nic_vport_get(dp->nic, v, &vi) == 0 && vi.active)
+			moved += __from_vf(dp, v, bar);
+	}
+	return moved;
+}
+
+int nicdp_wait(struct nicdp *dp, int timeout_ms)
+{
+	struct pollfd pfd[NIC_MAX_VPORTS + 1];
+	nfds_t n = 0;
+	uint64_t cnt;
+
+	if (dp->wire) {
+		if (!port_arm(dp->wire))
+			return 1;
+		pfd[n++] = (struct pollfd){ .fd = port_wait_fd(dp->wire), .events = POLLIN };
+	}
+	for (unsigned int v = 1; v < NIC_MAX_VPORTS; v++) {
+		struct vfbar *bar = dp->bar[v];
+
+		if (!bar)
+			continue;
+		/* Drain old doorbells, then arm, then look once more. */
+		(void)!read(bar->efd_nic, &cnt, sizeof(cnt));
+		for (uint32_t q = 0; q < bar->num_qp; q++)
+			if (!vmbus_ring_arm(&bar->tx[q]))
+				return 1;
+		if (READ_ONCE(bar->mbox->req_seq) != bar->mbox_seen)
+			return 1;
+		pfd[n++] = (struct pollfd){ .fd = bar->efd_nic, .events = POLLIN };
+	}
+	return poll(pfd, n, timeout_ms) > 0;
+}
+
+int nicdp_vf_reset(struct nicdp *dp, unsigned int vf)
+{
+	struct nic_vf_info info;
+	int rc = nic_vf_get(dp->nic, vf, &info);
+
+	if (rc)
+		return rc;
+	if (info.vport > 0 && dp->bar[info.vport]) {
+		uint64_t dropped = vfbar_reset_queues(dp->bar[info.vport]);
+
+		if (dropped)
+			nic_vport_count(dp->nic, (unsigned int)info.vport,
+			                NIC_CTR_DROP(NIC_DROP_FLR), (uint32_t)dropped, 0);
+	}
+	return nic_vf_reset(dp->nic, vf);
+}

@@ -1,0 +1,65 @@
+/* nicdp — the emulated NIC's "hardware": the engine that moves frames
+ * between the physical port, the VFs' queue pairs and the default VPort,
+ * asking the NIC switch (nic_lookup) where each frame goes.
+ *
+ *     physical port (struct port) ──rx──┐              ┌──tx──► physical port
+ *     VF k queue pairs (vfbar tx) ──────┤  nic_lookup  ├──────► VF m queue pairs (vfbar rx)
+ *     PF / host switch (nicdp_pf_tx) ───┘              └──────► PF (ops->pf_rx: default VPort)
+ *
+ * Each pass (nicdp_poll) takes a burst from every source, decides every
+ * frame, and hands each destination its frames in one call. VF-to-VF
+ * frames never leave the NIC. A full destination queue drops the frame and
+ * counts it (NIC_DROP_QUEUE_FULL) on that VPort; the NIC's per-port counters
+ * (nic_port_stats) see everything.
+ *
+ * The BAR's mailbox is served here too: config space and config block
+ * requests from the VF go to the NIC's PF operations.
+ *
+ * Thread-safety: one thread runs a nicdp and makes every call on it and on
+ * its struct nic (the control plane calls go through the same thread).
+ * Ownership: the nicdp borrows the nic, the port and the BARs; the caller
+ * keeps them alive until nicdp_destroy / nicdp_vport_detach.
+ * Errors: 0 or a negative errno; nicdp_create returns NULL and sets errno.
+ */
+#ifndef IOVPATH_NIC_NICDP_H
+#define IOVPATH_NIC_NICDP_H
+
+#include <stdint.h>
+
+#include "nic/nic.h"
+#include "nic/vfbar.h"
+#include "port/port.h"
+
+struct nicdp_ops {
+	/* Frames the NIC switch delivers to the default VPort (the PF, i.e. the
+	 * host's extensible switch). Valid during the call only. */
+	void (*pf_rx)(void *arg, const struct port_pkt *pkts, unsigned int n);
+};
+
+struct nicdp;
+
+struct nicdp *nicdp_create(struct nic *nic, struct port *wire, const struct nicdp_ops *ops,
+                           void *arg);
+void nicdp_destroy(struct nicdp *dp);
+
+/* Service @bar as the queue pairs of @vport (a VF's VPort). -EEXIST: one is
+ * attached; -EINVAL: bad VPort. */
+int nicdp_vport_attach(struct nicdp *dp, unsigned int vport, struct vfbar *bar);
+/* Stop servicing @vport's queue pairs (the VF was removed). */
+void nicdp_vport_detach(struct nicdp *dp, unsigned int vport);
+
+/* Frames from the PF into the NIC switch through the default VPort (copied). */
+int nicdp_pf_tx(struct nicdp *dp, const struct port_pkt *pkts, unsigned int n);
+
+/* One pass over every source; returns the number of frames taken. */
+int nicdp_poll(struct nicdp *dp);
+
+/* Sleep until a source may have frames (or @timeout_ms): arms every queue
+ * and the port first, so nothing is missed. Returns 1 woken, 0 time-out. */
+int nicdp_wait(struct nicdp *dp, int timeout_ms);
+
+/* RESET_VF through the engine: the NIC's FLR plus emptying the VF's queues
+ * (their frames counted as NIC_DROP_FLR). */
+int nicdp_vf_reset(struct nicdp *dp, unsigned int vf);
+
+#endif
