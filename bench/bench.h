@@ -31,5 +31,6 @@ double bench_memcpy_gbps(uint32_t size, double seconds);
 void bench_report(const struct bench_opts *o, const char *name, ...) __attribute__((sentinel));
 
 int bench_ring(int argc, char **argv);
+int bench_vf(int argc, char **argv);
 
 #endif

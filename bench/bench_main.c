@@ -10,6 +10,7 @@ static const struct {
 	const char *help;
 } benches[] = {
 	{ "ring", bench_ring, "VMBus ring: producer process -> consumer process (Mpps, Gbit/s)" },
+	{ "vf", bench_vf, "VF path through the NIC and the wire and back; NIC switch on one core" },
 };
 
 int main(int argc, char **argv)
