@@ -26,7 +26,7 @@ endif
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  += -std=gnu11 $(OPT) -g $(WARN) -D_GNU_SOURCE -Isrc $(SANFLAGS) -MMD -MP
 LDFLAGS += $(SANFLAGS)
-LDLIBS  += -lpcap -lpthread
+LDLIBS  += -lpcap -lpthread -lmnl $(JANSSON_LIBS)
 
 LIB_SRCS   := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

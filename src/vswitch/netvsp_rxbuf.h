@@ -1,0 +1,60 @@
+/* netvsp_rxbuf — the host's allocator for a guest's receive buffer (the
+ * memory the guest shared with SEND_RECV_BUF). The host writes RNDIS
+ * messages into it and tells the guest where they are with a transfer-page
+ * packet; the guest's completion (by transaction id) gives the space back.
+ *
+ * Space is handed out in order, like a ring over the buffer: each
+ * transfer-page packet is one record (every range written since the last
+ * commit); records are reclaimed in order once completed, so a guest that
+ * completes out of order only delays reuse. A completion for an id that is
+ * not outstanding is refused (-ENOENT): never sent, already completed, or a
+ * stale id from an older use of the slot.
+ *
+ * Thread-safety: one thread (the VM's NetVSP). Errors: -ENOSPC (no room:
+ * the caller drops and counts), -ENOENT (bad completion).
+ */
+#ifndef IOVPATH_VSWITCH_NETVSP_RXBUF_H
+#define IOVPATH_VSWITCH_NETVSP_RXBUF_H
+
+#include <stdint.h>
+
+#include "util/xid.h"
+
+#define NETVSP_RXBUF_ALIGN 64u
+
+struct netvsp_rxbuf {
+	uint32_t size; /* bytes of the buffer, a multiple of NETVSP_RXBUF_ALIGN */
+	uint64_t head; /* next free byte, free-running */
+	uint64_t tail; /* oldest byte still owned by the guest, free-running */
+	uint64_t open; /* head when the open record began */
+	struct {
+		uint64_t end; /* head when the record was committed */
+		uint8_t done;
+	} rec[UTIL_XID_SLOTS];
+	uint32_t rec_head, rec_tail; /* records in flight: [rec_tail, rec_head) */
+	struct util_xid xid;
+};
+
+void netvsp_rxbuf_init(struct netvsp_rxbuf *rb, uint32_t size);
+
+/* Room for @len bytes, contiguous in the buffer; *@off gets the offset.
+ * -ENOSPC when the guest holds too much. */
+int netvsp_rxbuf_alloc(struct netvsp_rxbuf *rb, uint32_t len, uint32_t *off);
+
+/* Close the record of everything allocated since the last commit; returns
+ * its transaction id (nonzero), or 0 when nothing was allocated. */
+uint32_t netvsp_rxbuf_commit(struct netvsp_rxbuf *rb);
+
+/* Undo the allocations since the last commit (the packet was not sent). */
+void netvsp_rxbuf_abort(struct netvsp_rxbuf *rb);
+
+/* The guest completed @id: reclaim what can be. 0 or -ENOENT. */
+int netvsp_rxbuf_complete(struct netvsp_rxbuf *rb, uint32_t id);
+
+/* Bytes the guest holds. */
+static inline uint64_t netvsp_rxbuf_used(const struct netvsp_rxbuf *rb)
+{
+	return rb->head - rb->tail;
+}
+
+#endif

@@ -1,0 +1,658 @@
+/* The synthetic path end to end: NetVSC (this process) and NetVSP (a host
+ * thread, or a host process for the long stream) over a real VMBus channel.
+ *
+ *    guest VM A (NetVSC, test thread) ─┐                 ┌─ NetVSP A ─┐
+ *                                      ├── channels ─────┤            ├─ loopback: every
+ *    guest VM B (NetVSC, test thread) ─┘                 └─ NetVSP B ─┘  frame goes back
+ *                                                          (host thread)   to its sender
+ *
+ * Bring-up, the version matrix, 10 million frames guest -> host -> guest,
+ * section exhaustion and back-pressure, and one test per class of hostile
+ * guest message: each is reported and dropped (or closes only that VM's
+ * channel), and VM B keeps its service throughout. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "guest/netvsc.h"
+#include "harness.h"
+#include "proto/nvsp.h"
+#include "proto/rndis.h"
+#include "proto/rndis_oid.h"
+#include "util/frame.h"
+#include "util/util.h"
+#include "vswitch/netvsp.h"
+
+#define MAX_VMS 4
+
+struct host {
+	const char *path;
+	int lfd;
+	uint32_t ver_max;
+	pthread_t th;
+	pthread_mutex_t mu;
+	volatile int stop;
+	volatile int stall; /* ops.rx takes nothing */
+	struct netvsp *v[MAX_VMS];
+	int rc[MAX_VMS]; /* what netvsp_poll returned last (negative: closed) */
+	unsigned int nvm;
+};
+
+static struct host H;
+
+static unsigned int loop_rx(void *ctx, struct netvsp *v, const struct vsw_frame *f, unsigned int n)
+{
+	struct host *h = ctx;
+	int r;
+
+	if (h->stall)
+		return 0;
+	r = netvsp_send(v, f, n);
+	return r < 0 ? n : (unsigned int)r; /* not ready to receive: dropped */
+}
+
+static const struct netvsp_ops LOOP_OPS = { .rx = loop_rx };
+
+static void mac_of(unsigned int i, uint8_t mac[6])
+{
+	memcpy(mac, "\x02\x00\x5e\x10\x00", 5);
+	mac[5] = (uint8_t)(i + 1);
+}
+
+/* Serve every VM that connects, in loopback, until stop. */
+static void *host_main(void *arg)
+{
+	struct host *h = arg;
+	struct vmbus_server_opts so = { .timeout_ms = 2000 };
+	char err[256];
+
+	while (!h->stop) {
+		int work = 0;
+
+		if (h->nvm < MAX_VMS) {
+			struct pollfd pfd = { .fd = h->lfd, .events = POLLIN };
+
+			if (poll(&pfd, 1, 0) == 1) {
+				struct vmbus_chan *ch =
+				    vmbus_chan_accept(h->lfd, &so, err, sizeof(err));
+
+				if (ch) {
+					struct netvsp_config c = { .ver_max = h->ver_max };
+
+					mac_of(h->nvm, c.mac);
+					pthread_mutex_lock(&h->mu);
+					h->v[h->nvm++] = netvsp_create(ch, &c, &LOOP_OPS, h);
+					pthread_mutex_unlock(&h->mu);
+				}
+			}
+		}
+		pthread_mutex_lock(&h->mu);
+		for (unsigned int i = 0; i < h->nvm; i++) {
+			if (h->rc[i] < 0)
+				continue;
+			h->rc[i] = netvsp_poll(h->v[i]);
+			if (h->rc[i] > 0)
+				work++;
+		}
+		pthread_mutex_unlock(&h->mu);
+		if (!work)
+			usleep(50);
+	}
+	return NULL;
+}
+
+static void host_start(uint32_t ver_max)
+{
+	memset(&H, 0, sizeof(H));
+	H.path = th_sock_path();
+	H.lfd = vmbus_listen(H.path);
+	H.ver_max = ver_max;
+	cr_assert(H.lfd >= 0);
+	pthread_mutex_init(&H.mu, NULL);
+	pthread_create(&H.th, NULL, host_main, &H);
+}
+
+static void host_stop(void)
+{
+	H.stop = 1;
+	pthread_join(H.th, NULL);
+	for (unsigned int i = 0; i < H.nvm; i++)
+		netvsp_destroy(H.v[i]);
+	close(H.lfd);
+	unlink(H.path);
+}
+
+static struct netvsp_stats host_stats(unsigned int i, char *last, size_t len)
+{
+	struct netvsp_stats st;
+
+	pthread_mutex_lock(&H.mu);
+	netvsp_get_stats(H.v[i], &st);
+	if (last)
+		snprintf(last, len, "%s", netvsp_last_error(H.v[i]));
+	pthread_mutex_unlock(&H.mu);
+	return st;
+}
+
+static struct netvsc *guest(const char *name, uint32_t vmin, uint32_t vmax, char *err, size_t len)
+{
+	struct netvsc_config c = { .path = H.path, .name = name, .ver_min = vmin, .ver_max = vmax };
+
+	return netvsc_open(&c, err, len);
+}
+
+static struct netvsc *guest_ok(const char *name)
+{
+	char err[256];
+	struct netvsc *nv = guest(name, 0, 0, err, sizeof(err));
+
+	cr_assert(nv, "netvsc_open: %s", err);
+	return nv;
+}
+
+/* A frame to ourselves (the loopback sends it back). */
+static uint32_t mkframe(uint8_t *f, const struct netvsc *nv, uint32_t len, uint64_t seq)
+{
+	memcpy(f, nv->mac, 6);
+	memcpy(f + 6, nv->mac, 6);
+	f[12] = 0x88;
+	f[13] = 0xb5;
+	util_frame_fill(f + 14, len - 14, seq, 0, UTIL_FRAME_FULL);
+	return len;
+}
+
+/* Send @n frames of @len bytes and receive them back, checked. */
+static void roundtrip(struct netvsc *nv, unsigned int n, uint32_t len)
+{
+	static uint8_t f[9100];
+	struct port_pkt pk[PORT_BURST];
+	unsigned int got = 0;
+	uint64_t seq0 = util_now_ns();
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct port_pkt p = { .data = f, .len = mkframe(f, nv, len, seq0 + i) };
+
+		for (int t = 0; netvsc_tx_burst(nv, &p, 1) != 1; t++) {
+			cr_assert(t < 100000, "back-pressure never ends");
+			netvsc_poll(nv);
+		}
+	}
+	for (int t = 0; got < n && t < 200000; t++) {
+		int r = netvsc_rx_burst(nv, pk, PORT_BURST);
+
+		cr_assert(r >= 0, "rx: %s", netvsc_last_error(nv));
+		for (int i = 0; i < r; i++) {
+			uint64_t seq;
+			uint32_t flow;
+
+			cr_assert_eq(pk[i].len, len);
+			cr_assert_eq(util_frame_check(pk[i].data + 14, len - 14, &seq, &flow,
+			                              UTIL_FRAME_FULL),
+			             0);
+			cr_assert_eq(seq, seq0 + got, "frame %u out of order", got);
+			got++;
+		}
+		if (!r)
+			netvsc_wait(nv, NETVSC_EV_RX, 5);
+	}
+	cr_assert_eq(got, n, "%u of %u frames came back", got, n);
+}
+
+Test(netvsp, bring_up_query_keepalive_close, .timeout = 30)
+{
+	host_start(0);
+	struct netvsc *nv = guest_ok("vm-a");
+	uint8_t mac[6];
+
+	mac_of(0, mac);
+	cr_expect_arr_eq(nv->mac, mac, 6);
+	cr_expect_eq(nv->mtu, 1500);
+	cr_expect_eq(nv->link_speed, 100000000);
+	cr_expect(nv->media_connected);
+	cr_expect_eq(nv->version, NVSP_VERSION_61);
+	cr_expect_eq(nv->section_size, NETVSP_SECTION_SIZE);
+	cr_expect_eq(netvsc_keepalive(nv), 0, "%s", netvsc_last_error(nv));
+	const struct rndis_oid_adapter *ad = netvsp_adapter(H.v[0]);
+
+	pthread_mutex_lock(&H.mu);
+	cr_expect(ad->initialized);
+	cr_expect(ad->packet_filter & RNDIS_PACKET_TYPE_DIRECTED);
+	cr_expect_eq(ad->offload.lsov2_ip4, RNDIS_OID_OFFLOAD_LSO_ON);
+	pthread_mutex_unlock(&H.mu);
+	roundtrip(nv, 100, 64 + 14);
+	roundtrip(nv, 10, 9000); /* larger than a section: inline */
+	cr_expect_gt(nv->st.tx_inline, 0);
+	/* media state changes reach the guest */
+	pthread_mutex_lock(&H.mu);
+	netvsp_indicate(H.v[0], RNDIS_STATUS_MEDIA_DISCONNECT);
+	pthread_mutex_unlock(&H.mu);
+	cr_expect_eq(netvsc_keepalive(nv), 0);
+	cr_expect(!nv->media_connected);
+	netvsc_close(nv);
+	usleep(100000);
+	struct netvsp_stats st = host_stats(0, NULL, 0);
+
+	cr_expect_eq(st.bad_nvsp + st.bad_rndis + st.bad_section + st.bad_completion, 0,
+	             "a well-behaved guest got reports: %s", netvsp_last_error(H.v[0]));
+	cr_expect_eq(st.rx_frames, 110);
+	cr_expect_eq(st.tx_frames, 110);
+	host_stop();
+}
+
+Test(netvsp, version_matrix, .timeout = 60)
+{
+	static const uint32_t host_max[] = { NVSP_VERSION_1, NVSP_VERSION_2, NVSP_VERSION_4,
+		                             NVSP_VERSION_5, NVSP_VERSION_61 };
+	static const uint32_t g[][2] = { { NVSP_VERSION_1, NVSP_VERSION_1 },
+		                         { NVSP_VERSION_1, NVSP_VERSION_61 },
+		                         { NVSP_VERSION_4, NVSP_VERSION_61 },
+		                         { NVSP_VERSION_5, NVSP_VERSION_5 },
+		                         { NVSP_VERSION_61, NVSP_VERSION_61 } };
+
+	for (unsigned int h = 0; h < sizeof(host_max) / sizeof(host_max[0]); h++) {
+		for (unsigned int k = 0; k < sizeof(g) / sizeof(g[0]); k++) {
+			uint32_t want = 0;
+			char err[256];
+
+			for (unsigned int i = 0; i < NVSP_NVERSIONS; i++)
+				if (nvsp_versions[i] >= g[k][0] && nvsp_versions[i] <= g[k][1] &&
+				    nvsp_versions[i] <= host_max[h])
+					want = nvsp_versions[i];
+			host_start(host_max[h]);
+			struct netvsc *nv = guest("vm-v", g[k][0], g[k][1], err, sizeof(err));
+
+			if (want) {
+				cr_assert(nv, "host %#x guest %#x..%#x: %s", host_max[h], g[k][0],
+				          g[k][1], err);
+				cr_expect_eq(nv->version, want);
+				roundtrip(nv, 3, 100);
+				if (want < NVSP_VERSION_4)
+					cr_expect_eq(netvsc_switch_datapath(nv, NVSP_DATAPATH_VF),
+					             -ENOTSUP);
+				else
+					cr_expect_eq(netvsc_switch_datapath(nv, NVSP_DATAPATH_VF),
+					             0);
+			} else {
+				cr_assert_null(nv, "host %#x guest %#x..%#x: opened", host_max[h],
+				               g[k][0], g[k][1]);
+				cr_expect(strstr(err, "no common version"), "%s", err);
+			}
+			netvsc_close(nv);
+			host_stop();
+		}
+	}
+}
+
+/* ---- 10 million frames, host in another process ---- */
+
+static volatile sig_atomic_t g_term;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	g_term = 1;
+	H.stop = 1;
+}
+
+static int host_process_main(void *arg)
+{
+	(void)arg;
+	signal(SIGTERM, on_term);
+	pthread_mutex_init(&H.mu, NULL);
+	host_main(&H);
+	for (unsigned int i = 0; i < H.nvm; i++) {
+		struct netvsp_stats st;
+
+		netvsp_get_stats(H.v[i], &st);
+		if (st.bad_nvsp || st.bad_rndis || st.bad_section || st.bad_completion)
+			return 3;
+	}
+	return 0;
+}
+
+Test(netvsp, ten_million_frames_guest_host_guest, .timeout = 900)
+{
+	uint64_t count = th_env_u64("IOVPATH_TEST_PACKETS", 10000000), sent = 0, got = 0;
+	static uint8_t buf[PORT_BURST][1600];
+	struct port_pkt tx[PORT_BURST], rx[PORT_BURST];
+	pid_t pid;
+	struct netvsc *nv;
+
+	memset(&H, 0, sizeof(H));
+	H.path = th_sock_path();
+	H.lfd = vmbus_listen(H.path);
+	cr_assert(H.lfd >= 0);
+	pid = th_spawn(host_process_main, NULL);
+	nv = guest_ok("vm-stream");
+	while (got < count) {
+		if (sent < count && sent - got < 8192) {
+			unsigned int n =
+			    count - sent < PORT_BURST ? (unsigned int)(count - sent) : PORT_BURST;
+
+			for (unsigned int i = 0; i < n; i++) {
+				uint64_t s = sent + i;
+				uint32_t len = 60 + (uint32_t)((s * 7919) % 1455); /* 60..1514 */
+
+				memcpy(buf[i], nv->mac, 6);
+				memcpy(buf[i] + 6, nv->mac, 6);
+				buf[i][12] = 0x88, buf[i][13] = 0xb5;
+				util_frame_fill(buf[i] + 14, len - 14, s, 0,
+				                s % 64 ? UTIL_FRAME_QUICK : UTIL_FRAME_FULL);
+				tx[i] = (struct port_pkt){ .data = buf[i], .len = len };
+			}
+			int r = netvsc_tx_burst(nv, tx, n);
+
+			cr_assert(r >= 0, "tx: %s", netvsc_last_error(nv));
+			sent += (unsigned int)r;
+		}
+		int r = netvsc_rx_burst(nv, rx, PORT_BURST);
+
+		cr_assert(r >= 0, "rx: %s", netvsc_last_error(nv));
+		for (int i = 0; i < r; i++, got++) {
+			uint64_t seq;
+			uint32_t flow;
+
+			cr_assert_eq(
+			    util_frame_check(rx[i].data + 14, rx[i].len - 14, &seq, &flow,
+			                     got % 64 ? UTIL_FRAME_QUICK : UTIL_FRAME_FULL),
+			    0, "frame %llu corrupt", (unsigned long long)got);
+			cr_assert_eq(seq, got, "frame %llu: got sequence %llu (lost or reordered)",
+			             (unsigned long long)got, (unsigned long long)seq);
+		}
+		if (!r && sent - got >= 8192)
+			netvsc_wait(nv, NETVSC_EV_RX, 10);
+	}
+	cr_expect_eq(nv->st.rx_errors, 0);
+	cr_expect_eq(nv->st.bad_completions, 0);
+	netvsc_close(nv);
+	kill(pid, SIGTERM);
+	cr_expect_eq(th_wait(pid), 0, "the host counted a bad message");
+	close(H.lfd);
+	unlink(H.path);
+}
+
+Test(netvsp, section_exhaustion_then_back_pressure, .timeout = 60)
+{
+	host_start(0);
+	struct netvsc *nv = guest_ok("vm-x");
+	static uint8_t f[1000];
+	struct port_pkt p = { .data = f, .len = mkframe(f, nv, sizeof(f), 0) };
+	struct port_pkt rx[PORT_BURST];
+	uint64_t sent = 0, got = 0;
+
+	H.stall = 1; /* the host takes nothing: sections are not completed */
+	for (int t = 0; t < 1000000; t++) {
+		util_frame_fill(f + 14, sizeof(f) - 14, sent, 0, UTIL_FRAME_FULL);
+		int r = netvsc_tx_burst(nv, &p, 1);
+
+		cr_assert(r >= 0);
+		if (!r)
+			break;
+		sent++;
+	}
+	cr_expect_gt(nv->st.tx_sections, 0);
+	cr_expect_gt(nv->st.tx_inline, 0, "no inline fallback when the sections ran out");
+	cr_expect_gt(nv->st.tx_send_full, 0, "no back-pressure");
+	H.stall = 0;
+	for (int t = 0; got < sent && t < 100000; t++) {
+		int r = netvsc_rx_burst(nv, rx, PORT_BURST);
+
+		for (int i = 0; i < r; i++, got++) {
+			uint64_t seq;
+			uint32_t flow;
+
+			cr_assert_eq(util_frame_check(rx[i].data + 14, rx[i].len - 14, &seq, &flow,
+			                              UTIL_FRAME_FULL),
+			             0);
+			cr_assert_eq(seq, got);
+		}
+		if (!r)
+			netvsc_wait(nv, NETVSC_EV_RX, 5);
+	}
+	cr_expect_eq(got, sent, "%llu frames accepted, %llu came back", (unsigned long long)sent,
+	             (unsigned long long)got);
+	roundtrip(nv, 100, 200); /* sections are back */
+	netvsc_close(nv);
+	host_stop();
+}
+
+/* ---- hostile guests: A misbehaves, B is served throughout ---- */
+
+static struct netvsc *A, *B;
+
+static void hostile_setup(void)
+{
+	host_start(0);
+	A = guest_ok("vm-hostile");
+	B = guest_ok("vm-good");
+}
+
+static void hostile_teardown(void)
+{
+	netvsc_close(A);
+	netvsc_close(B);
+	host_stop();
+}
+
+/* After a hostile message: A is still served (a keepalive and frames round
+ * trip), and so is B; the host counted it and said why. */
+static void after(uint64_t(get)(const struct netvsp_stats *), const char *why)
+{
+	char last[256];
+
+	cr_assert_eq(netvsc_keepalive(A), 0, "A lost service: %s", netvsc_last_error(A));
+	struct netvsp_stats st = host_stats(0, last, sizeof(last));
+
+	cr_expect_eq(get(&st), 1, "the host did not count it (last report: %s)", last);
+	cr_expect(strstr(last, why), "report \"%s\" does not say \"%s\"", last, why);
+	roundtrip(A, 20, 300);
+	roundtrip(B, 20, 300);
+}
+
+static uint64_t g_nvsp(const struct netvsp_stats *s)
+{
+	return s->bad_nvsp;
+}
+static uint64_t g_rndis(const struct netvsp_stats *s)
+{
+	return s->bad_rndis;
+}
+static uint64_t g_section(const struct netvsp_stats *s)
+{
+	return s->bad_section;
+}
+static uint64_t g_comp(const struct netvsp_stats *s)
+{
+	return s->bad_completion;
+}
+
+/* An inline SEND_RNDIS_PKT carrying @rlen RNDIS bytes. */
+static void send_inline(struct netvsc *nv, uint32_t chan, const void *rndis, uint32_t rlen)
+{
+	static uint8_t m[NVSP_MSG_SIZE + 4096];
+
+	memset(m, 0, NVSP_MSG_SIZE);
+	nvsp_encode_rndis_pkt(m, NVSP_MSG_SIZE, chan, NVSP_SECTION_NONE, 0);
+	memcpy(m + NVSP_MSG_SIZE, rndis, rlen);
+	cr_assert_eq(netvsc_send_raw(nv, VMBUS_PKT_DATA_INBAND, VMBUS_PKT_F_COMPLETION_REQUESTED,
+	                             0x7777, m, NVSP_MSG_SIZE + rlen),
+	             0);
+}
+
+/* A valid PACKET_MSG (to ourselves) in @buf; returns its length. */
+static uint32_t good_packet(struct netvsc *nv, uint8_t *buf)
+{
+	int hl = rndis_encode_packet(buf, 256, NULL, 100);
+
+	mkframe(buf + hl, nv, 100, 1);
+	return (uint32_t)hl + 100;
+}
+
+Test(hostile, unknown_nvsp_type, .init = hostile_setup, .fini = hostile_teardown, .timeout = 30)
+{
+	uint32_t m[10] = { 999 };
+
+	cr_assert_eq(netvsc_send_raw(A, VMBUS_PKT_DATA_INBAND, 0, 0, m, sizeof(m)), 0);
+	after(g_nvsp, "NVSP message dropped");
+}
+
+Test(hostile, truncated_nvsp, .init = hostile_setup, .fini = hostile_teardown, .timeout = 30)
+{
+	uint32_t m[2] = { NVSP_TYPE_SEND_RNDIS_PKT, 0 };
+
+	cr_assert_eq(netvsc_send_raw(A, VMBUS_PKT_DATA_INBAND, 0, 0, m, sizeof(m)), 0);
+	after(g_nvsp, "NVSP message dropped");
+}
+
+Test(hostile, rndis_length_overflow, .init = hostile_setup, .fini = hostile_teardown, .timeout = 30)
+{
+	uint8_t r[256];
+	uint32_t len = good_packet(A, r), huge = 0xfffffff0u;
+
+	memcpy(r + 4, &huge, 4); /* msg_len far past the transfer */
+	send_inline(A, NVSP_CHANNEL_DATA, r, len);
+	after(g_rndis, "data transfer dropped");
+}
+
+Test(hostile, rndis_offset_outside_message, .init = hostile_setup, .fini = hostile_teardown,
+     .timeout = 30)
+{
+	uint8_t r[256];
+	uint32_t len = good_packet(A, r), off = 4000;
+
+	memcpy(r + 8, &off, 4); /* data_offset */
+	send_inline(A, NVSP_CHANNEL_DATA, r, len);
+	after(g_rndis, "data transfer dropped");
+}
+
+Test(hostile, ppi_past_message, .init = hostile_setup, .fini = hostile_teardown, .timeout = 30)
+{
+	uint8_t r[256];
+	struct rndis_pkt_info pi = { .present = RNDIS_PI_CSUM, .csum = 0 };
+	int hl = rndis_encode_packet(r, sizeof(r), &pi, 100);
+	uint32_t ppi_len = 200;
+
+	mkframe(r + hl, A, 100, 1);
+	memcpy(r + 32, &ppi_len, 4); /* ppi_len runs past the message */
+	send_inline(A, NVSP_CHANNEL_DATA, r, (uint32_t)hl + 100);
+	after(g_rndis, "data transfer dropped");
+}
+
+Test(hostile, section_index_out_of_range, .init = hostile_setup, .fini = hostile_teardown,
+     .timeout = 30)
+{
+	uint8_t m[NVSP_MSG_SIZE] = { 0 };
+
+	nvsp_encode_rndis_pkt(m, sizeof(m), NVSP_CHANNEL_DATA, 99999, 100);
+	cr_assert_eq(netvsc_send_raw(A, VMBUS_PKT_DATA_INBAND, VMBUS_PKT_F_COMPLETION_REQUESTED,
+	                             0x7777, m, sizeof(m)),
+	             0);
+	after(g_section, "section 99999");
+}
+
+Test(hostile, section_size_too_large, .init = hostile_setup, .fini = hostile_teardown,
+     .timeout = 30)
+{
+	uint8_t m[NVSP_MSG_SIZE] = { 0 };
+
+	nvsp_encode_rndis_pkt(m, sizeof(m), NVSP_CHANNEL_DATA, 0, NETVSP_SECTION_SIZE + 8);
+	cr_assert_eq(netvsc_send_raw(A, VMBUS_PKT_DATA_INBAND, VMBUS_PKT_F_COMPLETION_REQUESTED,
+	                             0x7777, m, sizeof(m)),
+	             0);
+	after(g_section, "section 0");
+}
+
+Test(hostile, oid_buffer_too_small_or_too_large, .init = hostile_setup, .fini = hostile_teardown,
+     .timeout = 30)
+{
+	uint8_t small[2] = { 1, 0 }, large[64] = { 1 };
+
+	cr_expect_eq(netvsc_set(A, RNDIS_OID_GEN_CURRENT_PACKET_FILTER, small, sizeof(small)),
+	             -EIO);
+	cr_expect(strstr(netvsc_last_error(A), "0xc0010014"), "%s", netvsc_last_error(A));
+	cr_expect_eq(netvsc_set(A, RNDIS_OID_GEN_CURRENT_PACKET_FILTER, large, sizeof(large)),
+	             -EIO);
+	cr_expect(strstr(netvsc_last_error(A), "0xc0010014"), "%s", netvsc_last_error(A));
+	/* an address SET is MAC spoofing: refused */
+	cr_expect_eq(netvsc_set(A, RNDIS_OID_802_3_CURRENT_ADDRESS, "\x02\x00\x00\x00\x00\x99", 6),
+	             -EIO);
+	/* the filter is untouched: traffic still flows */
+	roundtrip(A, 20, 300);
+	roundtrip(B, 20, 300);
+}
+
+Test(hostile, completion_never_sent, .init = hostile_setup, .fini = hostile_teardown, .timeout = 30)
+{
+	uint8_t m[NVSP_MSG_SIZE] = { 0 };
+
+	nvsp_encode_rndis_pkt_complete(m, sizeof(m), NVSP_STATUS_SUCCESS);
+	cr_assert_eq(netvsc_send_raw(A, VMBUS_PKT_COMP, 0, 0x12345, m, sizeof(m)), 0);
+	after(g_comp, "never sent");
+}
+
+Test(hostile, control_flood_is_bounded, .init = hostile_setup, .fini = hostile_teardown,
+     .timeout = 60)
+{
+	uint8_t r[16];
+	int n = rndis_encode_keepalive(r, sizeof(r), 42);
+	unsigned int sent = 0;
+
+	/* A floods keepalives and never reads the answers */
+	for (; sent < 200000; sent++) {
+		static uint8_t m[NVSP_MSG_SIZE + 16];
+
+		memset(m, 0, NVSP_MSG_SIZE);
+		nvsp_encode_rndis_pkt(m, NVSP_MSG_SIZE, NVSP_CHANNEL_CONTROL, NVSP_SECTION_NONE, 0);
+		memcpy(m + NVSP_MSG_SIZE, r, (size_t)n);
+		if (netvsc_send_raw(A, VMBUS_PKT_DATA_INBAND, 0, 0, m, NVSP_MSG_SIZE + (uint32_t)n))
+			break; /* A's ring is full: the host stopped reading A */
+	}
+	cr_expect_lt(sent, 200000, "the host kept reading an unanswerable flood");
+	/* B is served meanwhile */
+	roundtrip(B, 200, 300);
+	struct netvsp_stats st = host_stats(0, NULL, 0);
+
+	cr_expect_gt(st.ctl_throttled, 0);
+	/* A drains its answers: service resumes */
+	for (int i = 0; i < 1000; i++) {
+		netvsc_poll(A);
+		usleep(1000);
+		if (host_stats(0, NULL, 0).ctl_msgs >= sent)
+			break;
+	}
+	cr_expect_geq(host_stats(0, NULL, 0).ctl_msgs, sent);
+	cr_expect_eq(netvsc_keepalive(A), 0, "%s", netvsc_last_error(A));
+}
+
+Test(hostile, message_before_init_closes_only_that_channel, .timeout = 30)
+{
+	host_start(0);
+	B = guest_ok("vm-good");
+	struct vmbus_client_opts co = { .name = "vm-early" };
+	char err[256];
+	struct vmbus_chan *ch = vmbus_chan_connect(H.path, &co, err, sizeof(err));
+	uint8_t m[NVSP_MSG_SIZE] = { 0 };
+	struct iovec iov = { m, sizeof(m) };
+	struct vmbus_tx tx = { .type = VMBUS_PKT_DATA_INBAND, .iov = &iov, .iovcnt = 1 };
+
+	cr_assert(ch, "%s", err);
+	nvsp_encode_rndis_pkt(m, sizeof(m), NVSP_CHANNEL_DATA, 0, 64);
+	cr_assert_eq(vmbus_chan_send(ch, &tx, 1), 1);
+	cr_expect_eq(vmbus_chan_wait(ch, VMBUS_EV_RX, 0, 5000), -EPIPE,
+	             "the host did not close the channel");
+	for (int i = 0; i < 100 && H.rc[1] >= 0; i++)
+		usleep(10000);
+	cr_expect_eq(H.rc[1], -EPROTO);
+	cr_expect(strstr(netvsp_last_error(H.v[1]), "before INIT"), "%s",
+	          netvsp_last_error(H.v[1]));
+	roundtrip(B, 50, 300);
+	vmbus_chan_close(ch);
+	netvsc_close(B);
+	host_stop();
+}
