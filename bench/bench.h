@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "port/port.h"
+
 struct bench_opts {
 	uint32_t size;  /* frame bytes */
 	double seconds; /* measurement time */
@@ -30,7 +32,33 @@ double bench_memcpy_gbps(uint32_t size, double seconds);
  * from the name/value pairs (NULL-terminated list of name, double). */
 void bench_report(const struct bench_opts *o, const char *name, ...) __attribute__((sentinel));
 
+/* A guest device the endpoint drives: bursts as in port.h. */
+struct bench_dev {
+	int (*tx)(void *dev, const struct port_pkt *pkts, unsigned int n);
+	int (*rx)(void *dev, struct port_pkt *pkts, unsigned int n);
+	void *dev;
+};
+
+struct bench_ep_result {
+	uint64_t rx, lost, bad; /* lost: reordered or duplicated (loss shows as fewer rx) */
+	double secs;
+};
+
+/* Generate o->size-byte frames @src -> @dst into @dev for o->seconds (at
+ * most 4096 in flight), checking every frame that comes back. 0 or -1. */
+int bench_ep_loop(const struct bench_opts *o, const uint8_t src[6], const uint8_t dst[6],
+                  const struct bench_dev *dev, struct bench_ep_result *res);
+
+/* The ring benchmark's measurement alone (Mpps), for comparisons. */
+double bench_ring_mpps(const struct bench_opts *o);
+
+/* The guest side of a synthetic-path run against the NetVSP listening at
+ * @path: frames to @dst (NULL: to itself). 0 with @res filled, or -1. */
+int bench_netvsc_guest(const char *path, const uint8_t *dst, const struct bench_opts *o,
+                       struct bench_ep_result *res);
+
 int bench_ring(int argc, char **argv);
+int bench_synthetic(int argc, char **argv);
 int bench_vf(int argc, char **argv);
 
 #endif

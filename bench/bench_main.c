@@ -10,6 +10,8 @@ static const struct {
 	const char *help;
 } benches[] = {
 	{ "ring", bench_ring, "VMBus ring: producer process -> consumer process (Mpps, Gbit/s)" },
+	{ "synthetic", bench_synthetic,
+	  "synthetic path: NetVSC -> VMBus -> NetVSP -> loopback -> back, vs the bare ring" },
 	{ "vf", bench_vf, "VF path through the NIC and the wire and back; NIC switch on one core" },
 };
 

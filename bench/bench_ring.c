@@ -123,17 +123,14 @@ static int consumer(struct vmbus_chan *ch, const struct bench_opts *o, struct re
 	return 0;
 }
 
-int bench_ring(int argc, char **argv)
+/* One measurement: 0 with @r filled, or 1 after printing why. */
+static int ring_run(const struct bench_opts *o, struct result *r)
 {
-	struct bench_opts o = { .size = 64, .seconds = 3, .ring = 1u << 20, .burst = 32 };
 	char path[108], err[256];
 	struct vmbus_chan *ch;
-	struct result r;
 	pid_t pid;
 	int lfd, st;
 
-	if (bench_parse(argc, argv, &o, UTIL_FRAME_MIN, 65000))
-		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(path, sizeof(path), "/tmp/iovpath-bench-%d.sock", (int)getpid());
 	lfd = vmbus_listen(path);
@@ -143,7 +140,7 @@ int bench_ring(int argc, char **argv)
 	}
 	pid = fork();
 	if (pid == 0)
-		_exit(producer(path, &o));
+		_exit(producer(path, o));
 	util_pin_cpu(1);
 	ch = vmbus_chan_accept(lfd, NULL, err, sizeof(err));
 	close(lfd);
@@ -152,7 +149,7 @@ int bench_ring(int argc, char **argv)
 		fprintf(stderr, "bench: %s\n", err);
 		return 1;
 	}
-	if (consumer(ch, &o, &r))
+	if (consumer(ch, o, r))
 		return 1;
 	vmbus_chan_close(ch);
 	waitpid(pid, &st, 0);
@@ -160,10 +157,31 @@ int bench_ring(int argc, char **argv)
 		fprintf(stderr, "bench: producer failed\n");
 		return 1;
 	}
-	if (r.secs <= 0) {
+	if (r->secs <= 0) {
 		fprintf(stderr, "bench: nothing was received\n");
 		return 1;
 	}
+	return 0;
+}
+
+double bench_ring_mpps(const struct bench_opts *o)
+{
+	struct result r;
+
+	if (ring_run(o, &r) || r.lost || r.bad)
+		return -1;
+	return (double)r.frames / r.secs / 1e6;
+}
+
+int bench_ring(int argc, char **argv)
+{
+	struct bench_opts o = { .size = 64, .seconds = 3, .ring = 1u << 20, .burst = 32 };
+	struct result r;
+
+	if (bench_parse(argc, argv, &o, UTIL_FRAME_MIN, 65000))
+		return 2;
+	if (ring_run(&o, &r))
+		return 1;
 	double mpps = (double)r.frames / r.secs / 1e6;
 	double gbps = (double)r.frames * o.size * 8 / r.secs / 1e9;
 	double memcpy_gbps = bench_memcpy_gbps(o.size, o.seconds < 1 ? o.seconds : 1);

@@ -5,11 +5,12 @@
  *   nic_switch: one core: frames into the NIC switch through the default VPort,
  *             decided, copied into a VF's receive queue and drained (Mpps).
  *
- * The synthetic leg of the same comparison (VM port → switch → PF default
- * VPort → wire and back) joins when NetVSP lands; until then the report says
- * so instead of inventing a number. */
+ *   synthetic: the same trip on the synthetic path: NetVSC endpoint process
+ *             ─VMBus─► NetVSP + extensible switch + NIC engine (host process)
+ *             ─PF default VPort─► NIC switch ─shm wire─► reflector and back. */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,60 +21,89 @@
 #include "bench.h"
 #include "guest/endpoint.h"
 #include "guest/vf.h"
+#include "host/host_dp.h"
 #include "nic/nicdp.h"
 #include "util/util.h"
 
 static const uint8_t MAC_VM[6] = { 0x02, 0x00, 0x5e, 0, 0, 0x01 };
 static const uint8_t MAC_EXT[6] = { 0x02, 0x00, 0x5e, 0, 0, 0xee };
 
-struct ep_result {
-	uint64_t rx, lost, bad;
-	double secs;
+/* The far end of the wire, plugged into the host process: every frame goes
+ * back with its MACs swapped. (A third process would have to share a core
+ * with the endpoint on a 2-core machine and measure the scheduler.) */
+struct peer {
+	const char *spec;
+	struct port *p;
+	char err[256];
+	volatile int done;
 };
 
-/* The far end of the wire: every frame goes back with its MACs swapped. */
-static int reflector(const char *spec, volatile int *stop)
+static void *peer_connect(void *arg)
 {
-	char err[256];
-	struct port *p = NULL;
+	struct peer *pe = arg;
+
+	pe->p = port_open(pe->spec, pe->err, sizeof(pe->err));
+	pe->done = 1;
+	return NULL;
+}
+
+/* Connect the far end from a thread while @service runs the near end. */
+static struct port *plug_peer(const char *spec, int (*service)(void *), void *arg)
+{
+	struct peer pe = { .spec = spec };
+	pthread_t th;
+
+	if (pthread_create(&th, NULL, peer_connect, &pe))
+		return NULL;
+	while (!pe.done)
+		service(arg);
+	pthread_join(th, NULL);
+	if (!pe.p)
+		fprintf(stderr, "bench vf: wire peer: %s\n", pe.err);
+	return pe.p;
+}
+
+static void reflect(struct port *p, int (*service)(void *), void *arg)
+{
 	struct port_pkt pk[PORT_BURST];
+	int n = port_rx_burst(p, pk, PORT_BURST);
 
-	util_pin_cpu(0);
-	for (int i = 0; i < 500 && !p; i++)
-		if (!(p = port_open(spec, err, sizeof(err))))
-			usleep(10000);
-	if (!p) {
-		fprintf(stderr, "bench reflector: %s\n", err);
-		return 1;
+	for (int i = 0; i < n; i++) {
+		uint8_t t[6];
+
+		memcpy(t, pk[i].data, 6);
+		memcpy(pk[i].data, pk[i].data + 6, 6);
+		memcpy(pk[i].data + 6, t, 6);
 	}
-	while (!*stop) {
-		int n = port_rx_burst(p, pk, PORT_BURST);
+	for (int done = 0, tries = 0; done < n && tries < 1000; tries++) {
+		int r = port_tx_burst(p, pk + done, (unsigned int)(n - done));
 
-		if (n <= 0) {
-			if (port_arm(p)) {
-				struct pollfd pfd = { .fd = port_wait_fd(p), .events = POLLIN };
-
-				poll(&pfd, 1, 10);
-			}
-			continue;
-		}
-		for (int i = 0; i < n; i++) {
-			uint8_t t[6];
-
-			memcpy(t, pk[i].data, 6);
-			memcpy(pk[i].data, pk[i].data + 6, 6);
-			memcpy(pk[i].data + 6, t, 6);
-		}
-		for (int done = 0; done < n;) {
-			int r = port_tx_burst(p, pk + done, (unsigned int)(n - done));
-
-			if (r < 0)
-				return 1;
-			done += r;
-		}
+		if (r < 0)
+			return;
+		done += r;
+		if (done < n)
+			service(arg); /* the NIC drains the wire */
 	}
-	port_close(p);
-	return 0;
+}
+
+static int service_nicdp(void *dp)
+{
+	return nicdp_poll(dp);
+}
+
+static int service_host(void *h)
+{
+	return host_dp_poll(h, NULL);
+}
+
+static int vf_tx(void *dev, const struct port_pkt *p, unsigned int n)
+{
+	return vf_tx_burst(dev, p, n);
+}
+
+static int vf_rx(void *dev, struct port_pkt *p, unsigned int n)
+{
+	return vf_rx_burst(dev, p, n);
 }
 
 /* The VF endpoint: generate, send, receive, check, for @secs seconds. */
@@ -82,58 +112,19 @@ static int vf_endpoint(struct vfbar *bar, uint32_t serial, const struct bench_op
 	char err[256];
 	struct vf *vf = vf_start(dup(bar->memfd), dup(bar->efd_nic), dup(bar->efd_vf), serial, err,
 	                         sizeof(err));
-	struct ep_config cfg = { .size = o->size, .flows = 1, .mode = UTIL_FRAME_QUICK };
-	struct ep *ep;
-	uint8_t *frames = malloc((size_t)o->burst * o->size);
-	struct port_pkt tx[256], rx[PORT_BURST];
-	struct ep_result res = { 0 };
-	struct ep_stats st;
-	uint64_t t0, end, inflight_max = 4096;
+	struct bench_ep_result res = { 0 };
+	struct bench_dev dev = { vf_tx, vf_rx, vf };
 
 	if (!vf) {
 		fprintf(stderr, "bench vf: %s\n", err);
 		return 1;
 	}
-	memcpy(cfg.src_mac, vf->mac, 6);
-	memcpy(cfg.dst_mac, MAC_EXT, 6);
-	ep = ep_create(&cfg);
-	for (unsigned int i = 0; i < o->burst; i++)
-		tx[i] = (struct port_pkt){ .data = frames + (size_t)i * o->size, .len = o->size };
-	t0 = util_now_ns();
-	end = t0 + (uint64_t)(o->seconds * 1e9);
-	while (util_now_ns() < end) {
-		ep_get_stats(ep, &st);
-		if (st.tx_frames - st.rx_frames < inflight_max) {
-			ep_generate(ep, frames, o->size, o->burst, util_now_ns());
-			for (unsigned int done = 0; done < o->burst;) {
-				int r = vf_tx_burst(vf, tx + done, o->burst - done);
-
-				if (r < 0)
-					return 1;
-				done += (unsigned int)r;
-				if (!r) {
-					int n = vf_rx_burst(vf, rx, PORT_BURST);
-
-					for (int i = 0; i < n; i++)
-						ep_receive(ep, rx[i].data, rx[i].len, 0);
-				}
-			}
-		}
-		int n = vf_rx_burst(vf, rx, PORT_BURST);
-
-		for (int i = 0; i < n; i++)
-			ep_receive(ep, rx[i].data, rx[i].len, 0);
-	}
-	ep_get_stats(ep, &st);
-	res.rx = st.rx_frames;
-	res.lost = st.rx_reordered + st.rx_dup;
-	res.bad = st.rx_bad;
-	res.secs = (double)(util_now_ns() - t0) / 1e9;
+	util_pin_cpu(0);
+	if (bench_ep_loop(o, vf->mac, MAC_EXT, &dev, &res))
+		return 1;
 	if (write(resfd, &res, sizeof(res)) != sizeof(res))
 		return 1;
-	ep_destroy(ep);
 	vf_stop(vf);
-	free(frames);
 	return 0;
 }
 
@@ -175,7 +166,7 @@ static struct vfbar *bench_vf_setup(struct nic *nic, struct nicdp *dp, uint32_t 
 	return bar;
 }
 
-static double run_vf_path(const struct bench_opts *o, struct ep_result *res)
+static double run_vf_path(const struct bench_opts *o, struct bench_ep_result *res)
 {
 	char spec[160], peer[160], err[256];
 	uint64_t pf_frames = 0;
@@ -185,9 +176,9 @@ static double run_vf_path(const struct bench_opts *o, struct ep_result *res)
 	struct nicdp *dp;
 	struct vfbar *bar;
 	uint32_t serial;
+	struct port *far;
 	int pipefd[2];
-	pid_t ref, epp;
-	static volatile int never;
+	pid_t epp;
 
 	snprintf(spec, sizeof(spec), "shm-listen:/tmp/iovpath-bench-vf-%d.sock", (int)getpid());
 	snprintf(peer, sizeof(peer), "shm-connect:/tmp/iovpath-bench-vf-%d.sock", (int)getpid());
@@ -198,11 +189,8 @@ static double run_vf_path(const struct bench_opts *o, struct ep_result *res)
 	}
 	dp = nicdp_create(nic, wire, &ops, &pf_frames);
 	bar = bench_vf_setup(nic, dp, &serial);
-	if (!bar || pipe(pipefd))
+	if (!bar || pipe(pipefd) || !(far = plug_peer(peer, service_nicdp, dp)))
 		return -1;
-	ref = fork();
-	if (ref == 0)
-		_exit(reflector(peer, &never));
 	epp = fork();
 	if (epp == 0)
 		_exit(vf_endpoint(bar, serial, o, pipefd[1]));
@@ -211,16 +199,81 @@ static double run_vf_path(const struct bench_opts *o, struct ep_result *res)
 	for (;;) {
 		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
 
+		reflect(far, service_nicdp, dp);
 		if (!nicdp_poll(dp) && poll(&pfd, 1, 0) == 1)
 			break;
 	}
 	ssize_t n = read(pipefd[0], res, sizeof(*res));
 
-	kill(ref, SIGKILL);
-	waitpid(ref, NULL, 0);
 	waitpid(epp, NULL, 0);
+	port_close(far);
 	nicdp_destroy(dp);
 	vfbar_destroy(bar);
+	port_close(wire);
+	nic_destroy(nic);
+	close(pipefd[0]);
+	if (n != sizeof(*res) || res->secs <= 0)
+		return -1;
+	return (double)res->rx / res->secs / 1e6;
+}
+
+/* The synthetic path the same way: a NetVSC endpoint process -> NetVSP ->
+ * extensible switch -> PF default VPort -> NIC switch -> wire -> reflector
+ * -> NIC -> default VPort -> switch -> NetVSP -> the endpoint. */
+static double run_synthetic_path(const struct bench_opts *o, struct bench_ep_result *res)
+{
+	char spec[160], peer[160], path[108], err[256];
+	struct nic *nic = bench_nic();
+	struct host_vm_config vc = { .name = "bench-vm" };
+	struct port *wire;
+	struct host_dp *h;
+	struct vmbus_chan *ch;
+	struct port *far;
+	int pipefd[2], lfd;
+	pid_t epp;
+
+	snprintf(spec, sizeof(spec), "shm-listen:/tmp/iovpath-bench-syn-%d.sock", (int)getpid());
+	snprintf(peer, sizeof(peer), "shm-connect:/tmp/iovpath-bench-syn-%d.sock", (int)getpid());
+	snprintf(path, sizeof(path), "/tmp/iovpath-bench-vm-%d.sock", (int)getpid());
+	wire = nic ? port_open(spec, err, sizeof(err)) : NULL;
+	h = wire ? host_dp_create(nic, wire, err, sizeof(err)) : NULL;
+	lfd = h ? vmbus_listen(path) : -1;
+	if (lfd < 0 || pipe(pipefd) || !(far = plug_peer(peer, service_host, h))) {
+		fprintf(stderr, "bench vf: synthetic leg: %s\n", err);
+		return -1;
+	}
+	epp = fork();
+	if (epp == 0) {
+		struct bench_ep_result r = { 0 };
+
+		if (bench_netvsc_guest(path, MAC_EXT, o, &r) ||
+		    write(pipefd[1], &r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	util_pin_cpu(1);
+	memcpy(vc.mac, MAC_VM, 6);
+	ch = vmbus_chan_accept(lfd, NULL, err, sizeof(err));
+	close(lfd);
+	unlink(path);
+	if (!ch || host_dp_vm_add(h, ch, &vc) < 0) {
+		fprintf(stderr, "bench vf: synthetic leg: %s\n", ch ? "VM port" : err);
+		kill(epp, SIGKILL);
+		return -1;
+	}
+	for (;;) {
+		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
+
+		reflect(far, service_host, h);
+		if (!host_dp_poll(h, NULL) && poll(&pfd, 1, 0) == 1)
+			break;
+	}
+	ssize_t n = read(pipefd[0], res, sizeof(*res));
+
+	waitpid(epp, NULL, 0);
+	port_close(far);
+	host_dp_destroy(h);
 	port_close(wire);
 	nic_destroy(nic);
 	close(pipefd[0]);
@@ -282,24 +335,28 @@ static double run_nic_switch(const struct bench_opts *o)
 int bench_vf(int argc, char **argv)
 {
 	struct bench_opts o = { .size = 64, .seconds = 3, .ring = 1u << 20, .burst = 32 };
-	struct ep_result r;
-	double vf_mpps, sw_mpps;
+	struct bench_ep_result r, rs;
+	double vf_mpps, syn_mpps, sw_mpps;
 
 	if (bench_parse(argc, argv, &o, EP_MIN_FRAME, 9000))
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	vf_mpps = run_vf_path(&o, &r);
+	syn_mpps = run_synthetic_path(&o, &rs);
 	sw_mpps = run_nic_switch(&o);
-	if (vf_mpps < 0 || sw_mpps < 0) {
+	if (vf_mpps < 0 || syn_mpps < 0 || sw_mpps < 0) {
 		fprintf(stderr, "bench vf: setup failed\n");
 		return 1;
 	}
 	if (!o.json)
-		printf(
-		    "bench vf: %u-byte frames; VF endpoint -> NIC -> wire -> reflector -> back\n",
-		    o.size);
-	bench_report(&o, "size", (double)o.size, "vf_mpps", vf_mpps, "vf_gbps",
-	             vf_mpps * o.size * 8 / 1e3, "nic_switch_mpps", sw_mpps, "frames", (double)r.rx,
-	             "reordered_or_dup", (double)r.lost, "bad", (double)r.bad, NULL);
-	return r.bad || r.lost ? 1 : 0;
+		printf("bench vf: %u-byte frames, each path out through the NIC and the wire to a "
+		       "reflector and back;\n  vf: VF endpoint -> queue pair -> NIC switch; "
+		       "synthetic: NetVSC -> VMBus -> NetVSP -> switch -> PF -> NIC switch\n",
+		       o.size);
+	bench_report(&o, "size", (double)o.size, "vf_mpps", vf_mpps, "synthetic_mpps", syn_mpps,
+	             "vf_over_synthetic", vf_mpps / syn_mpps, "vf_gbps", vf_mpps * o.size * 8 / 1e3,
+	             "nic_switch_mpps", sw_mpps, "vf_frames", (double)r.rx, "synthetic_frames",
+	             (double)rs.rx, "reordered_or_dup", (double)(r.lost + rs.lost), "bad",
+	             (double)(r.bad + rs.bad), NULL);
+	return r.bad || r.lost || rs.bad || rs.lost ? 1 : 0;
 }

@@ -223,6 +223,16 @@ int netvsc_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned int
 				goto sent;
 			}
 			p->cur_sec = p->free_sec[--p->nfree_sec];
+			/* The host read the sections last: ask for the lines of the
+			 * next one now, so its stores don't each wait for a line. */
+			if (p->nfree_sec) {
+				uint8_t *next =
+				    p->sbuf.mem +
+				    (size_t)p->free_sec[p->nfree_sec - 1] * nv->section_size;
+
+				for (uint32_t o = 0; o < nv->section_size; o += 64)
+					util_prefetch_w(next + o);
+			}
 			p->cur_off = 0;
 			at = 0;
 		}

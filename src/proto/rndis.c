@@ -391,7 +391,11 @@ int rndis_encode_indicate(void *buf, size_t cap, uint32_t status, const void *sb
 
 uint32_t rndis_packet_hdr_len(const struct rndis_pkt_info *pi)
 {
-	uint32_t n = pi ? (uint32_t)__builtin_popcount(pi->present & RNDIS_PI_ALL) : 0;
+	uint32_t n = 0;
+
+	/* a handful of bits: no libgcc popcount call on the per-frame path */
+	for (uint32_t b = pi ? pi->present & RNDIS_PI_ALL : 0; b; b &= b - 1)
+		n++;
 
 	return (uint32_t)sizeof(struct rndis_packet) + n * RNDIS_PPI_ENTRY;
 }

@@ -73,4 +73,15 @@ void util_netns_leave(int saved);
 /* Pin the calling thread to one CPU (best effort); returns 0 or -errno. */
 int util_pin_cpu(int cpu);
 
+/* Ask for the cache line at @p in the state for writing (x86 PREFETCHW:
+ * a store into a line the other core read last then doesn't wait for it). */
+static inline void util_prefetch_w(const void *p)
+{
+#if defined(__x86_64__)
+	__asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1);
+#endif
+}
+
 #endif
