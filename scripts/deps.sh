@@ -13,7 +13,7 @@ PKGS=(
 	libjansson-dev                # JSON: bench --json, management protocol
 	libmnl-dev                    # netlink
 	libpcap-dev                   # capture files
-	iproute2 iperf3 procps        # lab, integration tests, demo
+	iproute2 iperf3 iputils-ping procps # lab, integration tests, demo
 )
 
 missing=()
