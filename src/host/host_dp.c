@@ -195,6 +195,35 @@ int host_dp_poll(struct host_dp *h, int *broken)
 	return work;
 }
 
+int host_dp_arm(struct host_dp *h, struct pollfd *pfd, int max)
+{
+	int n = nicdp_arm(h->dp, pfd, max);
+
+	if (n < 0)
+		return -1;
+	for (unsigned int i = 0; i < HOST_DP_MAX_VMS; i++) {
+		struct vmbus_chan *ch;
+
+		if (!h->vm[i])
+			continue;
+		if (!netvsp_arm(h->vm[i]->vsp))
+			return -1;
+		ch = netvsp_chan(h->vm[i]->vsp);
+		if (n + 2 > max)
+			break;
+		pfd[n++] = (struct pollfd){ .fd = ch->efd_wait, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = ch->sock, .events = POLLIN };
+	}
+	return n;
+}
+
+void host_dp_disarm(struct host_dp *h)
+{
+	for (unsigned int i = 0; i < HOST_DP_MAX_VMS; i++)
+		if (h->vm[i])
+			vmbus_ring_disarm(&netvsp_chan(h->vm[i]->vsp)->rx);
+}
+
 struct vsw *host_dp_vsw(struct host_dp *h)
 {
 	return h->sw;

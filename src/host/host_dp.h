@@ -50,6 +50,14 @@ void host_dp_vm_remove(struct host_dp *h, int vm);
  * *@broken (if not NULL) gets the id of a VM whose channel closed, or -1. */
 int host_dp_poll(struct host_dp *h, int *broken);
 
+/* Before sleeping: arm the NIC engine and every VM's channel and list the
+ * descriptors to wait on (at most @max). Returns how many, or -1 when work
+ * is waiting already. */
+int host_dp_arm(struct host_dp *h, struct pollfd *pfd, int max);
+
+/* After waking: busy-polling again, ask the VMs not to signal. */
+void host_dp_disarm(struct host_dp *h);
+
 struct vsw *host_dp_vsw(struct host_dp *h);
 struct nicdp *host_dp_nicdp(struct host_dp *h);
 struct netvsp *host_dp_netvsp(struct host_dp *h, int vm);

@@ -290,16 +290,16 @@ int nicdp_poll(struct nicdp *dp)
 	return moved;
 }
 
-int nicdp_wait(struct nicdp *dp, int timeout_ms)
+int nicdp_arm(struct nicdp *dp, struct pollfd *pfd, int max)
 {
-	struct pollfd pfd[NIC_MAX_VPORTS + 1];
-	nfds_t n = 0;
+	int n = 0;
 	uint64_t cnt;
 
 	if (dp->wire) {
 		if (!port_arm(dp->wire))
-			return 1;
-		pfd[n++] = (struct pollfd){ .fd = port_wait_fd(dp->wire), .events = POLLIN };
+			return -1;
+		if (n < max)
+			pfd[n++] = (struct pollfd){ .fd = port_wait_fd(dp->wire), .events = POLLIN };
 	}
 	for (unsigned int v = 1; v < NIC_MAX_VPORTS; v++) {
 		struct vfbar *bar = dp->bar[v];
@@ -310,12 +310,21 @@ int nicdp_wait(struct nicdp *dp, int timeout_ms)
 		(void)!read(bar->efd_nic, &cnt, sizeof(cnt));
 		for (uint32_t q = 0; q < bar->num_qp; q++)
 			if (!vmbus_ring_arm(&bar->tx[q]))
-				return 1;
+				return -1;
 		if (READ_ONCE(bar->mbox->req_seq) != bar->mbox_seen)
-			return 1;
-		pfd[n++] = (struct pollfd){ .fd = bar->efd_nic, .events = POLLIN };
+			return -1;
+		if (n < max)
+			pfd[n++] = (struct pollfd){ .fd = bar->efd_nic, .events = POLLIN };
 	}
-	return poll(pfd, n, timeout_ms) > 0;
+	return n;
+}
+
+int nicdp_wait(struct nicdp *dp, int timeout_ms)
+{
+	struct pollfd pfd[NIC_MAX_VPORTS + 1];
+	int n = nicdp_arm(dp, pfd, NIC_MAX_VPORTS + 1);
+
+	return n < 0 ? 1 : poll(pfd, (nfds_t)n, timeout_ms) > 0;
 }
 
 int nicdp_vf_reset(struct nicdp *dp, unsigned int vf)

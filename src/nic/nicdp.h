@@ -24,6 +24,7 @@
 #ifndef IOVPATH_NIC_NICDP_H
 #define IOVPATH_NIC_NICDP_H
 
+#include <poll.h>
 #include <stdint.h>
 
 #include "nic/nic.h"
@@ -53,6 +54,11 @@ int nicdp_pf_tx(struct nicdp *dp, const struct port_pkt *pkts, unsigned int n);
 
 /* One pass over every source; returns the number of frames taken. */
 int nicdp_poll(struct nicdp *dp);
+
+/* Before sleeping: arm every queue and the port, and put the descriptors to
+ * wait on into @pfd (at most @max). Returns how many, or -1 when a source
+ * has work already (don't sleep). */
+int nicdp_arm(struct nicdp *dp, struct pollfd *pfd, int max);
 
 /* Sleep until a source may have frames (or @timeout_ms): arms every queue
  * and the port first, so nothing is missed. Returns 1 woken, 0 time-out. */

@@ -1,0 +1,613 @@
+/* hostd — see hostd.h. */
+#include "host/hostd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/host_dp.h"
+#include "host/mgmt.h"
+#include "util/util.h"
+
+#define MOD       "iovpathd"
+#define MAX_PFD   (2 * HOST_DP_MAX_VMS + NIC_MAX_VPORTS + 8)
+#define SPIN_NS   50000ull /* busy-poll this long after the last work before sleeping */
+#define CTL_EVERY 256u     /* datapath passes between looks at the control descriptors */
+
+struct adapter {
+	bool used;
+	char name[VMBUS_NAME_MAX];
+	uint8_t mac[6];
+	uint16_t vlan;
+	uint8_t secret[VMBUS_SECRET_LEN];
+	int vm; /* host_dp id while connected, else -1 */
+	uint64_t connects;
+};
+
+struct hostd {
+	struct hostd_config cfg;
+	char run_dir[128];
+	char mgmt_path[192], vmbus_path[192];
+	int lock_fd, vmbus_fd, sig_fd;
+	struct nic *nic;
+	struct port *wire;
+	struct host_dp *dp;
+	struct mgmt_server *mgmt;
+	struct adapter ad[HOSTD_MAX_ADAPTERS];
+	uint64_t t0;
+	bool stop;
+};
+
+static void publish(struct hostd *d, const char *event, json_t *data)
+{
+	mgmt_event_publish(d->mgmt, event, data ? data : json_object());
+}
+
+static void fmt_mac(const uint8_t *m, char *out)
+{
+	sprintf(out, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+static int parse_mac(const char *s, uint8_t *m)
+{
+	unsigned int b[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+	           &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		m[i] = (uint8_t)b[i];
+	return 0;
+}
+
+static struct adapter *find(struct hostd *d, const char *name)
+{
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
+		if (d->ad[i].used && !strcmp(d->ad[i].name, name))
+			return &d->ad[i];
+	return NULL;
+}
+
+/* ---- the VMBus listener: a VM opens its adapter with its credential ---- */
+
+static int check_cred(const char *name, const uint8_t *secret, void *arg)
+{
+	struct hostd *d = arg;
+	struct adapter *a = find(d, name);
+	uint8_t diff = 0;
+
+	if (!a)
+		return -ENOENT;
+	for (unsigned int i = 0; i < VMBUS_SECRET_LEN; i++) /* constant time */
+		diff |= (uint8_t)(a->secret[i] ^ secret[i]);
+	if (diff)
+		return -EACCES;
+	if (a->vm >= 0)
+		return -EBUSY;
+	return 0;
+}
+
+static void accept_vm(struct hostd *d)
+{
+	struct vmbus_server_opts so = { .timeout_ms = 500, .check = check_cred, .check_arg = d };
+	char err[256];
+	struct vmbus_chan *ch = vmbus_chan_accept(d->vmbus_fd, &so, err, sizeof(err));
+	struct adapter *a;
+	struct host_vm_config vc = { 0 };
+
+	if (!ch) {
+		log_warn(MOD, "a VM was refused: %s", err);
+		return;
+	}
+	a = find(d, ch->name);
+	if (!a) { /* deleted during the handshake */
+		vmbus_chan_close(ch);
+		return;
+	}
+	vc.name = a->name;
+	memcpy(vc.mac, a->mac, 6);
+	vc.vlan = a->vlan;
+	a->vm = host_dp_vm_add(d->dp, ch, &vc);
+	if (a->vm < 0) {
+		log_err(MOD, "VM %s: %s", a->name, strerror(-a->vm));
+		a->vm = -1;
+		return;
+	}
+	a->connects++;
+	log_info(MOD, "VM %s connected", a->name);
+	json_t *ev = json_pack("{s:s}", "vm", a->name);
+
+	publish(d, "vm.connect", ev);
+}
+
+static void vm_gone(struct hostd *d, int vm)
+{
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++) {
+		struct adapter *a = &d->ad[i];
+
+		if (!a->used || a->vm != vm)
+			continue;
+		struct netvsp *v = host_dp_netvsp(d->dp, vm);
+
+		log_info(MOD, "VM %s disconnected%s%s", a->name, v && netvsp_last_error(v)[0] ? ": " : "",
+		         v ? netvsp_last_error(v) : "");
+		host_dp_vm_remove(d->dp, vm);
+		a->vm = -1;
+		publish(d, "vm.disconnect", json_pack("{s:s}", "vm", a->name));
+	}
+}
+
+/* ---- management operations ---- */
+
+static int op_host_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	struct hostd *d = ctx;
+	unsigned int vms = 0;
+
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
+		vms += d->ad[i].used;
+	*res = json_pack("{s:s, s:i, s:i, s:s, s:i, s:i, s:f, s:s, s:s}", "name", d->cfg.name, "pid",
+	                 (int)getpid(), "version", 1, "port", d->cfg.port ? d->cfg.port : "",
+	                 "vfs", (int)d->cfg.vfs, "vms", (int)vms, "uptime_s",
+	                 (double)(util_now_ns() - d->t0) / 1e9, "mgmt", d->mgmt_path, "channel",
+	                 d->vmbus_path);
+	return 0;
+}
+
+static int write_secret(struct hostd *d, struct adapter *a, char *path, size_t len)
+{
+	char hex[2 * VMBUS_SECRET_LEN + 2];
+	int fd;
+
+	snprintf(path, len, "%s/%s.secret", d->run_dir, a->name);
+	for (unsigned int i = 0; i < VMBUS_SECRET_LEN; i++)
+		sprintf(hex + 2 * i, "%02x", a->secret[i]);
+	strcat(hex, "\n");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex)) {
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
+static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	static const char *const known[] = { "name", "mac", "vlan", NULL };
+	struct hostd *d = ctx;
+	const char *name = NULL, *mac = NULL;
+	json_int_t vlan = 0;
+	struct adapter *a = NULL;
+	char path[256], macs[18];
+	int r;
+
+	if ((r = mgmt_args_only(args, known, err)) || (r = mgmt_arg_str(args, "name", true, &name, err)) ||
+	    (r = mgmt_arg_str(args, "mac", true, &mac, err)) ||
+	    (r = mgmt_arg_int(args, "vlan", false, 0, 4094, &vlan, err)))
+		return r;
+	if (!mgmt_name_ok(name) || strlen(name) >= VMBUS_NAME_MAX)
+		return mgmt_err_set(err, EINVAL, "names are [a-z][a-z0-9_-]*, shorter than 32",
+		                    "bad VM name \"%s\"", name);
+	if (find(d, name))
+		return mgmt_err_set(err, EEXIST, "iovpath vm show lists the VMs", "a VM named %s exists",
+		                    name);
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS && !a; i++)
+		if (!d->ad[i].used)
+			a = &d->ad[i];
+	if (!a)
+		return mgmt_err_set(err, ENOSPC, "delete a VM first", "%u VMs is the limit",
+		                    HOSTD_MAX_ADAPTERS);
+	memset(a, 0, sizeof(*a));
+	if (parse_mac(mac, a->mac) || (a->mac[0] & 1) || !memcmp(a->mac, "\0\0\0\0\0\0", 6))
+		return mgmt_err_set(err, EINVAL, "give a unicast MAC like 02:00:5e:00:00:01",
+		                    "bad MAC \"%s\"", mac);
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
+		if (d->ad[i].used && !memcmp(d->ad[i].mac, a->mac, 6))
+			return mgmt_err_set(err, EEXIST, NULL, "VM %s has MAC %s already", d->ad[i].name,
+			                    mac);
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	a->vlan = (uint16_t)vlan;
+	a->vm = -1;
+	if (getrandom(a->secret, sizeof(a->secret), 0) != (ssize_t)sizeof(a->secret) ||
+	    (r = write_secret(d, a, path, sizeof(path))))
+		return mgmt_err_set(err, EIO, NULL, "cannot make the credential of %s", name);
+	a->used = true;
+	fmt_mac(a->mac, macs);
+	*res = json_pack("{s:s, s:s, s:i, s:s, s:s}", "name", a->name, "mac", macs, "vlan", (int)vlan,
+	                 "secret_file", path, "channel", d->vmbus_path);
+	publish(d, "vm.create", json_pack("{s:s, s:s}", "vm", a->name, "mac", macs));
+	return 0;
+}
+
+static int need_vm(struct hostd *d, json_t *args, struct adapter **a, struct mgmt_err *err)
+{
+	const char *name = NULL;
+	int r = mgmt_arg_str(args, "name", true, &name, err);
+
+	if (r)
+		return r;
+	*a = find(d, name);
+	if (!*a)
+		return mgmt_err_set(err, ENOENT, "iovpath vm show lists the VMs", "no VM named %s",
+		                    name);
+	return 0;
+}
+
+static int op_vm_delete(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	struct hostd *d = ctx;
+	struct adapter *a;
+	char path[256];
+	int r = need_vm(d, args, &a, err);
+
+	if (r)
+		return r;
+	if (a->vm >= 0)
+		host_dp_vm_remove(d->dp, a->vm);
+	snprintf(path, sizeof(path), "%s/%s.secret", d->run_dir, a->name);
+	unlink(path);
+	publish(d, "vm.delete", json_pack("{s:s}", "vm", a->name));
+	a->used = false;
+	*res = json_object();
+	return 0;
+}
+
+static json_t *vm_json(struct hostd *d, struct adapter *a)
+{
+	char macs[18];
+	struct netvsp *v = host_dp_netvsp(d->dp, a->vm);
+
+	fmt_mac(a->mac, macs);
+	return json_pack("{s:s, s:s, s:i, s:b, s:i, s:s, s:i, s:I}", "name", a->name, "mac", macs,
+	                 "vlan", a->vlan, "connected", v != NULL, "nvsp_version",
+	                 v ? (int)netvsp_version(v) : 0, "datapath",
+	                 v && netvsp_datapath(v) == NVSP_DATAPATH_VF ? "vf" : "synthetic",
+	                 "switch_port", host_dp_vm_port(d->dp, a->vm), "connects",
+	                 (json_int_t)a->connects);
+}
+
+static int op_vm_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	struct hostd *d = ctx;
+	const char *name = NULL;
+	int r = mgmt_arg_str(args, "name", false, &name, err);
+
+	if (r)
+		return r;
+	if (name) {
+		struct adapter *a = find(d, name);
+
+		if (!a)
+			return mgmt_err_set(err, ENOENT, "iovpath vm show lists the VMs",
+			                    "no VM named %s", name);
+		*res = json_pack("[o]", vm_json(d, a));
+		return 0;
+	}
+	*res = json_array();
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
+		if (d->ad[i].used)
+			json_array_append_new(*res, vm_json(d, &d->ad[i]));
+	return 0;
+}
+
+static int op_vm_stats(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	struct hostd *d = ctx;
+	struct adapter *a;
+	struct netvsp_stats st = { 0 };
+	struct vsw_port_info pi = { 0 };
+	int r = need_vm(d, args, &a, err);
+
+	if (r)
+		return r;
+	if (a->vm >= 0) {
+		netvsp_get_stats(host_dp_netvsp(d->dp, a->vm), &st);
+		vsw_port_get(host_dp_vsw(d->dp), (unsigned int)host_dp_vm_port(d->dp, a->vm), &pi);
+	}
+	/* Named as the guest's netvsc shows them: rx = towards the VM. */
+	*res = json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I},"
+	                 " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	                 "vm", a->name, "synthetic", "rx_packets", (json_int_t)st.tx_frames,
+	                 "rx_bytes", (json_int_t)st.tx_bytes, "tx_packets", (json_int_t)st.rx_frames,
+	                 "tx_bytes", (json_int_t)st.rx_bytes, "rx_no_buffer",
+	                 (json_int_t)st.tx_no_room, "vf", "vf_rx_packets", (json_int_t)0,
+	                 "vf_rx_bytes", (json_int_t)0, "vf_tx_packets", (json_int_t)0, "vf_tx_bytes",
+	                 (json_int_t)0, "vf_tx_dropped", (json_int_t)0, "host", "bad_nvsp",
+	                 (json_int_t)st.bad_nvsp, "bad_rndis", (json_int_t)st.bad_rndis, "bad_section",
+	                 (json_int_t)st.bad_section, "bad_completion", (json_int_t)st.bad_completion,
+	                 "ctl_msgs", (json_int_t)st.ctl_msgs, "switch_drops_spoof",
+	                 (json_int_t)pi.stats.drops[VSW_DROP_SPOOF], "switch_drops_vlan",
+	                 (json_int_t)pi.stats.drops[VSW_DROP_VLAN]);
+	return 0;
+}
+
+static int dump_port(void *arg, const struct vsw_port_info *pi)
+{
+	json_t *ports = arg, *drops = json_object();
+
+	for (int r = 1; r < VSW_DROP_MAX; r++)
+		if (pi->stats.drops[r])
+			json_object_set_new(drops, vsw_drop_name((enum vsw_drop)r),
+			                    json_integer((json_int_t)pi->stats.drops[r]));
+	json_array_append_new(
+	    ports, json_pack("{s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:o}", "id", (int)pi->id,
+	                     "name", pi->name, "kind", vsw_port_kind_name(pi->kind), "vlan_mode",
+	                     vsw_vlan_mode_name(pi->vlan.mode), "access_vlan",
+	                     (int)pi->vlan.access_vlan, "rx_frames", (json_int_t)pi->stats.rx_frames,
+	                     "rx_bytes", (json_int_t)pi->stats.rx_bytes, "tx_frames",
+	                     (json_int_t)pi->stats.tx_frames, "tx_bytes",
+	                     (json_int_t)pi->stats.tx_bytes, "drops", drops));
+	return 0;
+}
+
+static int op_switch_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	struct hostd *d = ctx;
+	struct vsw_dump_ops ops = { .port = dump_port };
+	json_t *ports = json_array();
+	struct vsw_stats st;
+
+	vsw_dump(host_dp_vsw(d->dp), &ops, ports);
+	vsw_get_stats(host_dp_vsw(d->dp), &st);
+	*res = json_pack("{s:o, s:i, s:I, s:I}", "ports", ports, "macs", (int)st.macs, "mac_learned",
+	                 (json_int_t)st.mac_learned, "mac_aged", (json_int_t)st.mac_aged);
+	return 0;
+}
+
+static int op_nic_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	struct hostd *d = ctx;
+	json_t *vports = json_array();
+
+	for (unsigned int v = 0; v < NIC_MAX_VPORTS; v++) {
+		struct nic_vport_info vi;
+		struct nic_port_stats ps;
+
+		if (nic_vport_get(d->nic, v, &vi))
+			continue;
+		nic_port_stats(d->nic, v, &ps);
+		json_array_append_new(vports,
+		                      json_pack("{s:i, s:i, s:i, s:i, s:b, s:I, s:I}", "id", (int)v,
+		                                "vf", vi.vf, "queue_pairs", (int)vi.nqp, "filters",
+		                                (int)vi.nfilters, "active", vi.active, "rx_frames",
+		                                (json_int_t)ps.rx_frames, "tx_frames",
+		                                (json_int_t)ps.tx_frames));
+	}
+	*res = json_pack("{s:i, s:o}", "max_vfs", (int)d->cfg.vfs, "vports", vports);
+	return 0;
+}
+
+static int port_by_name(struct hostd *d, const char *name)
+{
+	struct adapter *a = find(d, name);
+
+	if (a)
+		return a->vm >= 0 ? host_dp_vm_port(d->dp, a->vm) : -ENOTCONN;
+	if (!strcmp(name, "external"))
+		return 0;
+	return -ENOENT;
+}
+
+static int op_capture_start(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	struct hostd *d = ctx;
+	const char *port = NULL, *file = NULL, *dir = "both";
+	int r, p;
+
+	if ((r = mgmt_arg_str(args, "port", true, &port, err)) ||
+	    (r = mgmt_arg_str(args, "file", true, &file, err)) ||
+	    (r = mgmt_arg_str(args, "dir", false, &dir, err)))
+		return r;
+	p = port_by_name(d, port);
+	if (p < 0)
+		return mgmt_err_set(err, -p, "ports are \"external\" and connected VMs' names",
+		                    "no switch port \"%s\"", port);
+	unsigned int dirs = !strcmp(dir, "in") ? VSW_CAP_IN : !strcmp(dir, "out") ? VSW_CAP_OUT
+	                                                                           : VSW_CAP_IN | VSW_CAP_OUT;
+
+	r = vsw_capture_start(host_dp_vsw(d->dp), (unsigned int)p, file, dirs);
+	if (r)
+		return mgmt_err_set(err, -r, NULL, "capture on %s to %s: %s", port, file, strerror(-r));
+	*res = json_pack("{s:s, s:s}", "port", port, "file", file);
+	return 0;
+}
+
+static int op_capture_stop(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	struct hostd *d = ctx;
+	const char *port = NULL;
+	int r = mgmt_arg_str(args, "port", true, &port, err), p;
+
+	if (r)
+		return r;
+	p = port_by_name(d, port);
+	if (p < 0 || (r = vsw_capture_stop(host_dp_vsw(d->dp), (unsigned int)p)))
+		return mgmt_err_set(err, ENOENT, NULL, "no capture on \"%s\"", port);
+	*res = json_object();
+	return 0;
+}
+
+static const struct mgmt_op OPS[] = {
+	{ "host.show", op_host_show },         { "vm.create", op_vm_create },
+	{ "vm.delete", op_vm_delete },         { "vm.show", op_vm_show },
+	{ "vm.stats", op_vm_stats },           { "nic.show", op_nic_show },
+	{ "switch.show", op_switch_show },     { "capture.start", op_capture_start },
+	{ "capture.stop", op_capture_stop },   { NULL, NULL },
+};
+
+/* ---- life cycle ---- */
+
+static int start(struct hostd *d)
+{
+	struct nic_caps caps = { .max_vfs = d->cfg.vfs,
+		                 .max_vports = d->cfg.vfs + 1,
+		                 .total_queue_pairs = d->cfg.vfs + 1,
+		                 .max_qps_per_vport = 1,
+		                 .mac_filters_per_vport = 4 };
+	char err[256];
+	sigset_t ss;
+
+	snprintf(d->run_dir, sizeof(d->run_dir), "%s", d->cfg.run_dir ? d->cfg.run_dir : HOSTD_RUN_DIR);
+	d->lock_fd = mgmt_lock_host(d->run_dir, d->cfg.name, err, sizeof(err));
+	if (d->lock_fd < 0) {
+		fprintf(stderr, "iovpathd: %s\n", err);
+		return -1;
+	}
+	snprintf(d->mgmt_path, sizeof(d->mgmt_path), "%s/%s.mgmt", d->run_dir, d->cfg.name);
+	snprintf(d->vmbus_path, sizeof(d->vmbus_path), "%s/%s.vmbus", d->run_dir, d->cfg.name);
+	d->nic = nic_create(&caps);
+	if (!d->nic || nic_switch_create(d->nic, 1)) {
+		fprintf(stderr, "iovpathd: NIC with %u VFs: %s\n", d->cfg.vfs, strerror(errno));
+		return -1;
+	}
+	if (d->cfg.port && !(d->wire = port_open(d->cfg.port, err, sizeof(err)))) {
+		fprintf(stderr, "iovpathd: physical port %s: %s\n", d->cfg.port, err);
+		return -1;
+	}
+	d->dp = host_dp_create(d->nic, d->wire, err, sizeof(err));
+	if (!d->dp) {
+		fprintf(stderr, "iovpathd: %s\n", err);
+		return -1;
+	}
+	d->mgmt = mgmt_listen(d->mgmt_path, d->cfg.group);
+	if (!d->mgmt || mgmt_register(d->mgmt, OPS, d)) {
+		fprintf(stderr, "iovpathd: management socket %s: %s\n", d->mgmt_path, strerror(errno));
+		return -1;
+	}
+	d->vmbus_fd = vmbus_listen(d->vmbus_path);
+	if (d->vmbus_fd < 0) {
+		fprintf(stderr, "iovpathd: channel socket %s: %s\n", d->vmbus_path,
+		        strerror(-d->vmbus_fd));
+		return -1;
+	}
+	chmod(d->vmbus_path, 0666); /* any VM process may knock; the credential decides */
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	d->sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+	signal(SIGPIPE, SIG_IGN);
+	d->t0 = util_now_ns();
+	log_info(MOD, "host %s up: NIC with %u VFs, port %s, management %s, channels %s",
+	         d->cfg.name, d->cfg.vfs, d->cfg.port ? d->cfg.port : "(none)", d->mgmt_path,
+	         d->vmbus_path);
+	return 0;
+}
+
+static void stop(struct hostd *d)
+{
+	publish(d, "host.stop", NULL);
+	if (d->mgmt)
+		mgmt_poll_once(d->mgmt, 0); /* let subscribers see it */
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++) {
+		char path[256];
+
+		if (!d->ad[i].used)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s.secret", d->run_dir, d->ad[i].name);
+		unlink(path);
+	}
+	host_dp_destroy(d->dp); /* every VM's channel closes */
+	if (d->nic)
+		nic_pf_halt(d->nic);
+	port_close(d->wire);
+	nic_destroy(d->nic);
+	mgmt_server_close(d->mgmt);
+	if (d->vmbus_fd >= 0) {
+		close(d->vmbus_fd);
+		unlink(d->vmbus_path);
+	}
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+	if (d->lock_fd >= 0)
+		mgmt_unlock_host(d->lock_fd);
+	log_info(MOD, "host %s stopped", d->cfg.name);
+}
+
+/* The control descriptors: management, new VMs, signals. */
+static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int ndp)
+{
+	struct pollfd pfd[MAX_PFD];
+	int n = 0;
+
+	pfd[n++] = (struct pollfd){ .fd = mgmt_fd(d->mgmt), .events = POLLIN };
+	pfd[n++] = (struct pollfd){ .fd = d->vmbus_fd, .events = POLLIN };
+	pfd[n++] = (struct pollfd){ .fd = d->sig_fd, .events = POLLIN };
+	for (int i = 0; i < ndp && n < (int)MAX_PFD; i++)
+		pfd[n++] = dp_fds[i];
+	if (poll(pfd, (nfds_t)n, timeout_ms) <= 0)
+		return;
+	if (pfd[0].revents)
+		mgmt_poll_once(d->mgmt, 0);
+	if (pfd[1].revents)
+		accept_vm(d);
+	if (pfd[2].revents) {
+		struct signalfd_siginfo si;
+
+		if (read(d->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+			log_info(MOD, "signal %u: stopping", si.ssi_signo);
+			d->stop = true;
+		}
+	}
+}
+
+int hostd_run(const struct hostd_config *cfg)
+{
+	struct hostd *d = calloc(1, sizeof(*d));
+	uint64_t last_work;
+	unsigned int passes = 0;
+	int rc = 0;
+
+	if (!d)
+		return 1;
+	d->cfg = *cfg;
+	d->lock_fd = d->vmbus_fd = d->sig_fd = -1;
+	if (start(d)) {
+		stop(d);
+		free(d);
+		return 1;
+	}
+	last_work = util_now_ns();
+	while (!d->stop) {
+		int broken, work = host_dp_poll(d->dp, &broken);
+
+		if (broken >= 0)
+			vm_gone(d, broken);
+		if (work > 0) {
+			last_work = util_now_ns();
+			if (++passes % CTL_EVERY == 0)
+				control(d, 0, NULL, 0);
+			continue;
+		}
+		if (util_now_ns() - last_work < SPIN_NS) {
+			if (++passes % CTL_EVERY == 0)
+				control(d, 0, NULL, 0);
+			continue;
+		}
+		struct pollfd pfd[MAX_PFD];
+		int n = host_dp_arm(d->dp, pfd, MAX_PFD - 3);
+
+		if (n < 0)
+			continue; /* work arrived while arming */
+		control(d, 1000, pfd, n);
+		host_dp_disarm(d->dp);
+		last_work = util_now_ns();
+	}
+	stop(d);
+	free(d);
+	return rc;
+}
