@@ -1,6 +1,7 @@
 # iovpath — build, test, demo.
 #
-#   make                 build everything into build/ (CLI: build/iovpath)
+#   make                 build everything into build/: iovpath (CLI), iovpathd (host),
+#                        iovpath-vm (a VM adapter), iovpath-bench, tests
 #   make test            install missing deps (as root), build, run the whole suite
 #   make demo            install missing deps (as root), build, run the demo
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (objects in build/san/)
@@ -30,8 +31,9 @@ LDLIBS  += -lpcap -lpthread -lmnl $(JANSSON_LIBS)
 
 LIB_SRCS   := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
-CLI_SRCS   := $(wildcard src/cli/*.c)
+CLI_SRCS   := src/cli/iovpath.c $(wildcard src/cli/cli_*.c)
 CLI_OBJS   := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+BINS       := $(BUILD)/iovpath $(BUILD)/iovpathd $(BUILD)/iovpath-vm $(BUILD)/iovpath-bench
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS  := $(wildcard tests/test_*.c)
@@ -45,7 +47,7 @@ JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansso
 CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
 .PHONY: all deps test demo fuzz format clean
-all: $(BUILD)/iovpath $(BUILD)/iovpath-bench $(TESTS)
+all: $(BINS) $(TESTS)
 
 deps:
 	@bash scripts/deps.sh
@@ -59,6 +61,12 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/iovpath: $(CLI_OBJS) $(BUILD)/libiovpath.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LDLIBS)
+
+$(BUILD)/iovpathd: $(BUILD)/obj/src/cli/iovpathd.o $(BUILD)/libiovpath.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LDLIBS)
+
+$(BUILD)/iovpath-vm: $(BUILD)/obj/src/cli/iovpath_vm.o $(BUILD)/libiovpath.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS) $(LDLIBS)
 
 $(BUILD)/iovpath-bench: $(BENCH_OBJS) $(BUILD)/libiovpath.a

@@ -23,6 +23,7 @@
 #define MAX_PFD   (2 * HOST_DP_MAX_VMS + NIC_MAX_VPORTS + 8)
 #define SPIN_NS   50000ull /* busy-poll this long after the last work before sleeping */
 #define CTL_EVERY 256u     /* datapath passes between looks at the control descriptors */
+#define HISTORY   512u     /* events kept for events.show */
 
 struct adapter {
 	bool used;
@@ -46,11 +47,39 @@ struct hostd {
 	struct adapter ad[HOSTD_MAX_ADAPTERS];
 	uint64_t t0;
 	bool stop;
+	/* the timeline `iovpath events` prints: the last HISTORY events */
+	json_t *hist[HISTORY];
+	unsigned int nhist;
 };
 
 static void publish(struct hostd *d, const char *event, json_t *data)
 {
-	mgmt_event_publish(d->mgmt, event, data ? data : json_object());
+	struct timespec ts;
+	unsigned int slot = d->nhist++ % HISTORY;
+
+	if (!data)
+		data = json_object();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	json_decref(d->hist[slot]);
+	d->hist[slot] = json_pack("{s:s, s:I, s:O}", "event", event, "ts_ns",
+	                          (json_int_t)ts.tv_sec * 1000000000 + ts.tv_nsec, "data", data);
+	if (d->mgmt)
+		mgmt_event_publish(d->mgmt, event, data);
+	else
+		json_decref(data);
+}
+
+static int op_events_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	struct hostd *d = ctx;
+	unsigned int n = d->nhist < HISTORY ? d->nhist : HISTORY;
+	json_t *ev = json_array();
+
+	for (unsigned int i = d->nhist - n; i != d->nhist; i++)
+		if (d->hist[i % HISTORY])
+			json_array_append(ev, d->hist[i % HISTORY]);
+	*res = json_pack("{s:o, s:i}", "events", ev, "total", (int)d->nhist);
+	return 0;
 }
 
 static void fmt_mac(const uint8_t *m, char *out)
@@ -446,7 +475,8 @@ static const struct mgmt_op OPS[] = {
 	{ "vm.delete", op_vm_delete },         { "vm.show", op_vm_show },
 	{ "vm.stats", op_vm_stats },           { "nic.show", op_nic_show },
 	{ "switch.show", op_switch_show },     { "capture.start", op_capture_start },
-	{ "capture.stop", op_capture_stop },   { NULL, NULL },
+	{ "capture.stop", op_capture_stop },   { "events.show", op_events_show },
+	{ NULL, NULL },
 };
 
 /* ---- life cycle ---- */
@@ -535,6 +565,8 @@ static void stop(struct hostd *d)
 		close(d->sig_fd);
 	if (d->lock_fd >= 0)
 		mgmt_unlock_host(d->lock_fd);
+	for (unsigned int i = 0; i < HISTORY; i++)
+		json_decref(d->hist[i]);
 	log_info(MOD, "host %s stopped", d->cfg.name);
 }
 

@@ -1,0 +1,489 @@
+/* cli_ctl — `iovpath host|vm|nic|vf|port|filter|switch …`, `stats`,
+ * `capture`, `events`: requests to a host daemon over its management socket. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "host/hostd.h"
+
+#define CALL_TIMEOUT_MS 5000
+
+int cli_opts_parse(struct cli_opts *o, int argc, char **argv)
+{
+	*o = (struct cli_opts){ .host = getenv("IOVPATH_HOST"), .run_dir = getenv("IOVPATH_RUN_DIR") };
+	if (!o->run_dir)
+		o->run_dir = HOSTD_RUN_DIR;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			o->json = true;
+		} else if (!strcmp(argv[i], "--host") || !strcmp(argv[i], "--run-dir")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "iovpath: %s needs a value\n", argv[i]);
+				return 2;
+			}
+			if (argv[i][2] == 'h')
+				o->host = argv[++i];
+			else
+				o->run_dir = argv[++i];
+		} else if (o->argc < (int)(sizeof(o->argv) / sizeof(o->argv[0]))) {
+			o->argv[o->argc++] = argv[i];
+		}
+	}
+	return 0;
+}
+
+/* The only HOST.mgmt in the run directory, when --host is not given. */
+static int only_host(struct cli_opts *o, char *buf, size_t len)
+{
+	DIR *d = opendir(o->run_dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+
+		if (l > 5 && !strcmp(e->d_name + l - 5, ".mgmt")) {
+			if (++n == 1)
+				snprintf(buf, len, "%.*s", (int)(l - 5), e->d_name);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+struct mgmt_client *cli_connect(struct cli_opts *o)
+{
+	static char host[64];
+	char path[256];
+	struct mgmt_client *c;
+
+	if (!o->host) {
+		int n = only_host(o, host, sizeof(host));
+
+		if (n > 1) {
+			fprintf(stderr, "iovpath: %d host daemons run in %s: say which with --host HOST\n",
+			        n, o->run_dir);
+			return NULL;
+		}
+		if (n == 0) {
+			fprintf(stderr, "iovpath: no host daemon runs in %s: start one (iovpathd --name "
+			                "HOST) or bring a lab up (iovpath lab up FILE)\n",
+			        o->run_dir);
+			return NULL;
+		}
+		o->host = host;
+	}
+	snprintf(path, sizeof(path), "%s/%s.mgmt", o->run_dir, o->host);
+	c = mgmt_connect(path);
+	if (!c)
+		fprintf(stderr, "iovpath: host %s (%s): %s%s\n", o->host, path, strerror(errno),
+		        errno == ENOENT || errno == ECONNREFUSED ? ": is iovpathd --name HOST running?"
+		        : errno == EACCES                        ? ": run as root or in the daemon's --group"
+		                                                 : "");
+	return c;
+}
+
+int cli_call(struct mgmt_client *c, const char *op, json_t *args, json_t **res)
+{
+	struct mgmt_err e = { 0 };
+	int r = mgmt_call(c, op, args, res, &e, CALL_TIMEOUT_MS);
+
+	if (r == 0)
+		return 0;
+	fprintf(stderr, "iovpath: %s: %s\n", op, e.message[0] ? e.message : strerror(-r));
+	if (e.hint[0])
+		fprintf(stderr, "  hint: %s\n", e.hint);
+	return 1;
+}
+
+/* ---- text output ---- */
+
+static void print_scalar(FILE *f, json_t *v)
+{
+	char *s;
+
+	if (json_is_string(v)) {
+		fputs(json_string_value(v), f);
+		return;
+	}
+	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	fputs(s ? s : "?", f);
+	free(s);
+}
+
+static void print_table(json_t *arr, int indent)
+{
+	const char *keys[32];
+	int w[32], nk = 0;
+	size_t i;
+	json_t *row, *v;
+	const char *k;
+
+	json_array_foreach(arr, i, row) {
+		json_object_foreach(row, k, v) {
+			int j;
+
+			for (j = 0; j < nk && strcmp(keys[j], k); j++)
+				;
+			if (j == nk && nk < 32) {
+				keys[nk] = k;
+				w[nk++] = (int)strlen(k);
+			}
+		}
+	}
+	json_array_foreach(arr, i, row) {
+		for (int j = 0; j < nk; j++) {
+			char *s = (v = json_object_get(row, keys[j]))
+			              ? (json_is_string(v) ? strdup(json_string_value(v))
+			                                   : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))
+			              : NULL;
+			int l = s ? (int)strlen(s) : 1;
+
+			if (l > w[j])
+				w[j] = l;
+			free(s);
+		}
+	}
+	printf("%*s", indent, "");
+	for (int j = 0; j < nk; j++)
+		printf("%-*s  ", w[j], keys[j]);
+	printf("\n");
+	json_array_foreach(arr, i, row) {
+		printf("%*s", indent, "");
+		for (int j = 0; j < nk; j++) {
+			v = json_object_get(row, keys[j]);
+			char *s = v ? (json_is_string(v) ? strdup(json_string_value(v))
+			                                 : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))
+			            : strdup("-");
+
+			printf("%-*s  ", w[j], s ? s : "?");
+			free(s);
+		}
+		printf("\n");
+	}
+}
+
+static void print_text(json_t *v, int indent)
+{
+	const char *k;
+	json_t *x;
+
+	if (json_is_array(v)) {
+		if (json_array_size(v) && json_is_object(json_array_get(v, 0)))
+			print_table(v, indent);
+		else {
+			printf("%*s", indent, "");
+			print_scalar(stdout, v);
+			printf("\n");
+		}
+		return;
+	}
+	if (!json_is_object(v)) {
+		printf("%*s", indent, "");
+		print_scalar(stdout, v);
+		printf("\n");
+		return;
+	}
+	json_object_foreach(v, k, x) {
+		if (json_is_object(x) && json_object_size(x)) {
+			printf("%*s%s:\n", indent, "", k);
+			print_text(x, indent + 2);
+		} else if (json_is_array(x) && json_array_size(x) &&
+		           json_is_object(json_array_get(x, 0))) {
+			printf("%*s%s:\n", indent, "", k);
+			print_table(x, indent + 2);
+		} else {
+			printf("%*s%-22s ", indent, "", k);
+			print_scalar(stdout, x);
+			printf("\n");
+		}
+	}
+}
+
+void cli_print(const struct cli_opts *o, json_t *v)
+{
+	if (o->json) {
+		json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		printf("\n");
+	} else {
+		print_text(v, 0);
+	}
+}
+
+/* ---- commands ---- */
+
+static int one_call(struct cli_opts *o, const char *op, json_t *args, bool print)
+{
+	struct mgmt_client *c = cli_connect(o);
+	json_t *res = NULL;
+	int rc;
+
+	if (!c) {
+		json_decref(args);
+		return 1;
+	}
+	rc = cli_call(c, op, args, &res);
+	if (!rc && print && res)
+		cli_print(o, res);
+	json_decref(res);
+	json_decref(args);
+	mgmt_close(c);
+	return rc;
+}
+
+static int ctl_usage(void)
+{
+	fprintf(stderr,
+	        "usage: iovpath host show\n"
+	        "       iovpath vm show [VM] | vm create VM MAC [VLAN] | vm delete VM\n"
+	        "       iovpath vm attach-vf VM | vm detach-vf VM\n"
+	        "       iovpath nic show | vf show | filter show | port show | switch show\n"
+	        "       (each takes --host HOST, --run-dir DIR, --json)\n");
+	return 2;
+}
+
+/* `show` of a part of the NIC: one field of nic.show. */
+static int nic_part(struct cli_opts *o, const char *field)
+{
+	struct mgmt_client *c = cli_connect(o);
+	json_t *res = NULL;
+	int rc;
+
+	if (!c)
+		return 1;
+	rc = cli_call(c, "nic.show", NULL, &res);
+	if (!rc) {
+		json_t *part = json_object_get(res, field);
+
+		cli_print(o, part ? part : json_array());
+	}
+	json_decref(res);
+	mgmt_close(c);
+	return rc;
+}
+
+int cli_cmd_ctl(const char *noun, int argc, char **argv)
+{
+	struct cli_opts o;
+	const char *verb;
+	int r = cli_opts_parse(&o, argc, argv);
+
+	if (r)
+		return r;
+	verb = o.argc > 0 ? o.argv[0] : "show";
+	if (!strcmp(noun, "host") && !strcmp(verb, "show"))
+		return one_call(&o, "host.show", NULL, true);
+	if (!strcmp(noun, "switch") && !strcmp(verb, "show"))
+		return one_call(&o, "switch.show", NULL, true);
+	if (!strcmp(noun, "nic") && !strcmp(verb, "show"))
+		return one_call(&o, "nic.show", NULL, true);
+	if (!strcmp(noun, "vf") && !strcmp(verb, "show"))
+		return nic_part(&o, "vfs");
+	if (!strcmp(noun, "filter") && !strcmp(verb, "show"))
+		return nic_part(&o, "filters");
+	if (!strcmp(noun, "port") && !strcmp(verb, "show")) {
+		struct mgmt_client *c = cli_connect(&o);
+		json_t *res = NULL;
+
+		if (!c)
+			return 1;
+		r = cli_call(c, "switch.show", NULL, &res);
+		if (!r)
+			cli_print(&o, json_object_get(res, "ports"));
+		json_decref(res);
+		mgmt_close(c);
+		return r;
+	}
+	if (!strcmp(noun, "vm")) {
+		const char *name = o.argc > 1 ? o.argv[1] : NULL;
+
+		if (!strcmp(verb, "show"))
+			return one_call(&o, "vm.show", name ? json_pack("{s:s}", "name", name) : NULL,
+			                true);
+		if (!strcmp(verb, "create") && (o.argc == 3 || o.argc == 4)) {
+			json_t *a = json_pack("{s:s, s:s}", "name", name, "mac", o.argv[2]);
+
+			if (o.argc == 4) {
+				char *end;
+				long v = strtol(o.argv[3], &end, 10);
+
+				if (*end || v < 0 || v > 4094) {
+					fprintf(stderr, "iovpath: VLAN %s: 0..4094\n", o.argv[3]);
+					json_decref(a);
+					return 2;
+				}
+				json_object_set_new(a, "vlan", json_integer(v));
+			}
+			return one_call(&o, "vm.create", a, true);
+		}
+		if (name && o.argc == 2) {
+			const char *op = !strcmp(verb, "delete")      ? "vm.delete"
+			                 : !strcmp(verb, "attach-vf") ? "vm.attach_vf"
+			                 : !strcmp(verb, "detach-vf") ? "vm.detach_vf"
+			                                              : NULL;
+			if (op)
+				return one_call(&o, op, json_pack("{s:s}", "name", name), true);
+		}
+	}
+	return ctl_usage();
+}
+
+int cli_cmd_stats(int argc, char **argv)
+{
+	struct cli_opts o;
+	int r = cli_opts_parse(&o, argc, argv);
+
+	if (r)
+		return r;
+	if (o.argc != 1) {
+		fprintf(stderr, "usage: iovpath stats VM [--host HOST] [--json]\n");
+		return 2;
+	}
+	return one_call(&o, "vm.stats", json_pack("{s:s}", "name", o.argv[0]), true);
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_int(int sig)
+{
+	interrupted = 1;
+}
+
+int cli_cmd_capture(int argc, char **argv)
+{
+	struct cli_opts o;
+	const char *port = NULL, *file = NULL, *dir = "both";
+	double secs = 0;
+	struct mgmt_client *c;
+	json_t *res = NULL;
+	int r = cli_opts_parse(&o, argc, argv);
+
+	if (r)
+		return r;
+	for (int i = 0; i < o.argc; i++) {
+		if (!strcmp(o.argv[i], "-w") && i + 1 < o.argc)
+			file = o.argv[++i];
+		else if (!strcmp(o.argv[i], "--dir") && i + 1 < o.argc)
+			dir = o.argv[++i];
+		else if (!strcmp(o.argv[i], "--seconds") && i + 1 < o.argc)
+			secs = atof(o.argv[++i]);
+		else if (!port && o.argv[i][0] != '-')
+			port = o.argv[i];
+		else
+			port = NULL, file = NULL, i = o.argc;
+	}
+	if (!port || !file) {
+		fprintf(stderr, "usage: iovpath capture PORT -w FILE [--dir in|out|both] [--seconds S]\n"
+		                "  PORT: a VM's name or \"external\"; until Ctrl-C or S seconds\n");
+		return 2;
+	}
+	if (file[0] != '/') { /* the daemon writes it: make it ours */
+		char *abs = realpath(".", NULL);
+		static char path[4096];
+
+		snprintf(path, sizeof(path), "%s/%s", abs ? abs : ".", file);
+		free(abs);
+		file = path;
+	}
+	c = cli_connect(&o);
+	if (!c)
+		return 1;
+	r = cli_call(c, "capture.start", json_pack("{s:s, s:s, s:s}", "port", port, "file", file, "dir", dir),
+	             &res);
+	json_decref(res);
+	if (r) {
+		mgmt_close(c);
+		return r;
+	}
+	fprintf(stderr, "iovpath: capturing %s to %s%s\n", port, file,
+	        secs > 0 ? "" : " (Ctrl-C stops)");
+	signal(SIGINT, on_int);
+	signal(SIGTERM, on_int);
+	for (double t = 0; !interrupted && (secs <= 0 || t < secs); t += 0.05)
+		usleep(50000);
+	r = cli_call(c, "capture.stop", json_pack("{s:s}", "port", port), NULL);
+	mgmt_close(c);
+	return r;
+}
+
+static void print_event(const struct cli_opts *o, json_t *ev)
+{
+	json_int_t ts = json_integer_value(json_object_get(ev, "ts_ns"));
+	time_t sec = (time_t)(ts / 1000000000);
+	struct tm tm;
+	char when[32], *data;
+
+	if (o->json) {
+		json_dumpf(ev, stdout, JSON_COMPACT);
+		printf("\n");
+		fflush(stdout);
+		return;
+	}
+	localtime_r(&sec, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	data = json_dumps(json_object_get(ev, "data"), JSON_COMPACT);
+	printf("%s.%06lld  %-22s %s\n", when, (long long)(ts % 1000000000) / 1000,
+	       json_string_value(json_object_get(ev, "event")), data ? data : "");
+	free(data);
+	fflush(stdout);
+}
+
+int cli_cmd_events(int argc, char **argv)
+{
+	struct cli_opts o;
+	bool follow = false;
+	struct mgmt_client *c;
+	json_t *res = NULL, *ev;
+	size_t i;
+	int r = cli_opts_parse(&o, argc, argv);
+
+	if (r)
+		return r;
+	for (int k = 0; k < o.argc; k++) {
+		if (!strcmp(o.argv[k], "--follow") || !strcmp(o.argv[k], "-f")) {
+			follow = true;
+		} else {
+			fprintf(stderr, "usage: iovpath events [--follow] [--host HOST] [--json]\n"
+			                "  the host's timeline (VMs, VF attach, data-path switches, "
+			                "detach), then with --follow what happens next\n");
+			return 2;
+		}
+	}
+	c = cli_connect(&o);
+	if (!c)
+		return 1;
+	if ((r = cli_call(c, "events.show", NULL, &res))) {
+		mgmt_close(c);
+		return r;
+	}
+	json_array_foreach(json_object_get(res, "events"), i, ev)
+		print_event(&o, ev);
+	json_decref(res);
+	if (follow && (r = cli_call(c, "events.subscribe", NULL, NULL))) {
+		mgmt_close(c);
+		return r;
+	}
+	signal(SIGINT, on_int);
+	signal(SIGTERM, on_int);
+	while (follow && !interrupted) {
+		r = mgmt_next_event(c, &ev, 200);
+		if (r < 0) {
+			fprintf(stderr, "iovpath: the daemon closed the event stream (%s)\n",
+			        strerror(-r));
+			break;
+		}
+		if (r > 0) {
+			print_event(&o, ev);
+			json_decref(ev);
+		}
+	}
+	mgmt_close(c);
+	return 0;
+}

@@ -1,0 +1,344 @@
+/* vmproc — see vmproc.h. */
+#include "guest/vmproc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "guest/endpoint.h"
+#include "guest/netvsc.h"
+#include "host/hostd.h"
+#include "lab/lab_net.h"
+#include "port/port.h"
+#include "util/util.h"
+
+#define MOD      "iovpath-vm"
+#define SPIN_NS  50000ull /* busy-poll this long after the last work before sleeping */
+#define MAX_PFD  16
+#define EP_BURST 32u
+
+struct vmproc {
+	const struct vmproc_config *cfg;
+	struct netvsc *nv;
+	struct port *tap;
+	int sig_fd;
+	bool stop;
+	/* guest frames the channel has not taken yet (in the TAP's or gbuf) */
+	struct port_pkt pend[PORT_BURST];
+	unsigned int npend, ipend;
+	/* endpoint */
+	struct ep *ep;
+	uint8_t *gbuf;
+	uint64_t t_start, sent;
+};
+
+int vmproc_read_secret(const char *path, uint8_t *secret)
+{
+	char hex[2 * VMBUS_SECRET_LEN + 8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, hex, sizeof(hex) - 1);
+	close(fd);
+	if (n < 2 * (ssize_t)VMBUS_SECRET_LEN)
+		return -EINVAL;
+	for (unsigned int i = 0; i < VMBUS_SECRET_LEN; i++) {
+		unsigned int b;
+
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return -EINVAL;
+		secret[i] = (uint8_t)b;
+	}
+	return 0;
+}
+
+static void on_event(void *arg, struct netvsc *nv, enum netvsc_event ev, uint32_t value)
+{
+	struct vmproc *vp = arg;
+
+	switch (ev) {
+	case NETVSC_EV_VF_ASSOC:
+		log_info(MOD, "%s: VF association: %s, serial %u", vp->cfg->name,
+		         nv->vf_allocated ? "allocated" : "removed", value);
+		break;
+	case NETVSC_EV_MEDIA:
+		log_info(MOD, "%s: media %s", vp->cfg->name, value ? "connected" : "disconnected");
+		break;
+	case NETVSC_EV_NETWORK_CHANGE:
+		log_info(MOD, "%s: network change", vp->cfg->name);
+		break;
+	}
+}
+
+/* The guest OS's adapter: a TAP in its namespace with the host's MAC. */
+static int open_guest(struct vmproc *vp)
+{
+	const struct vmproc_config *c = vp->cfg;
+	const char *ifname = c->ifname ? c->ifname : "eth0";
+	char spec[160], err[256];
+	struct lab_nl *nl;
+	int r = 0;
+
+	if (c->netns)
+		snprintf(spec, sizeof(spec), "tap:%s,netns=%s", ifname, c->netns);
+	else
+		snprintf(spec, sizeof(spec), "tap:%s", ifname);
+	vp->tap = port_open(spec, err, sizeof(err));
+	if (!vp->tap) {
+		log_err(MOD, "%s: guest adapter: %s", c->name, err);
+		return -1;
+	}
+	nl = lab_nl_open(c->netns);
+	if (!nl) {
+		log_err(MOD, "%s: netlink in %s: %s", c->name, c->netns ? c->netns : "this namespace",
+		        strerror(errno));
+		return -1;
+	}
+	if ((r = lab_nl_link_set_mac(nl, ifname, vp->nv->mac)) < 0)
+		log_err(MOD, "%s: set MAC of %s: %s %s", c->name, ifname, strerror(-r),
+		        lab_nl_ext_err(nl));
+	else if (c->ip && (r = lab_nl_addr_add(nl, ifname, c->ip, c->plen)) < 0 && r != -EEXIST)
+		log_err(MOD, "%s: address on %s: %s %s", c->name, ifname, strerror(-r),
+		        lab_nl_ext_err(nl));
+	else if ((r = lab_nl_link_up(nl, ifname)) < 0)
+		log_err(MOD, "%s: %s up: %s %s", c->name, ifname, strerror(-r), lab_nl_ext_err(nl));
+	else
+		r = 0;
+	lab_nl_close(nl);
+	return r < 0 ? -1 : 0;
+}
+
+/* One pass of the TAP <-> NetVSC pump. Returns the work done, -1 when the
+ * channel is gone. */
+static int pump_tap(struct vmproc *vp)
+{
+	struct port_pkt rx[PORT_BURST];
+	int work = 0, n;
+
+	if (vp->ipend == vp->npend) {
+		n = port_rx_burst(vp->tap, vp->pend, PORT_BURST);
+		vp->npend = n > 0 ? (unsigned int)n : 0;
+		vp->ipend = 0;
+	}
+	if (vp->ipend < vp->npend) {
+		n = netvsc_tx_burst(vp->nv, vp->pend + vp->ipend, vp->npend - vp->ipend);
+		if (n < 0)
+			return -1;
+		vp->ipend += (unsigned int)n;
+		work += n;
+	}
+	n = netvsc_rx_burst(vp->nv, rx, PORT_BURST);
+	if (n < 0)
+		return -1;
+	if (n > 0) {
+		port_tx_burst(vp->tap, rx, (unsigned int)n); /* the kernel takes or counts */
+		work += n;
+	}
+	return work;
+}
+
+static int pump_endpoint(struct vmproc *vp)
+{
+	const struct vmproc_config *c = vp->cfg;
+	struct port_pkt pk[PORT_BURST];
+	uint64_t now = util_now_ns();
+	int work = 0, n;
+
+	n = netvsc_rx_burst(vp->nv, pk, PORT_BURST);
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		ep_receive(vp->ep, pk[i].data, pk[i].len, now);
+	work += n;
+	if (c->generate && vp->ipend == vp->npend) {
+		uint32_t size = c->size ? c->size : 64;
+		uint64_t want = EP_BURST;
+
+		if (c->pps) {
+			uint64_t due = (now - vp->t_start) * c->pps / 1000000000ull;
+
+			want = due > vp->sent ? due - vp->sent : 0;
+			if (want > EP_BURST)
+				want = EP_BURST;
+		}
+		if (want) {
+			ep_generate(vp->ep, vp->gbuf, size, (unsigned int)want, now);
+			for (unsigned int i = 0; i < want; i++)
+				vp->pend[i] = (struct port_pkt){ .data = vp->gbuf + (size_t)i * size,
+					                         .len = size };
+			vp->npend = (unsigned int)want;
+			vp->ipend = 0;
+		}
+	}
+	/* Frames the channel did not take wait for room: never dropped. */
+	if (vp->ipend < vp->npend) {
+		n = netvsc_tx_burst(vp->nv, vp->pend + vp->ipend, vp->npend - vp->ipend);
+		if (n < 0)
+			return -1;
+		vp->ipend += (unsigned int)n;
+		vp->sent += (uint64_t)n;
+		work += n;
+	}
+	return work;
+}
+
+static void print_endpoint(struct vmproc *vp)
+{
+	struct ep_stats s;
+	double secs = (double)(util_now_ns() - vp->t_start) / 1e9;
+
+	ep_get_stats(vp->ep, &s);
+	printf("{\"vm\":\"%s\",\"seconds\":%.3f,\"tx_frames\":%llu,\"tx_bytes\":%llu,"
+	       "\"rx_frames\":%llu,\"rx_bytes\":%llu,\"rx_bad\":%llu,\"rx_lost\":%llu,"
+	       "\"rx_reordered\":%llu,\"rx_dup\":%llu,\"rx_foreign\":%llu,\"lat_p50_ns\":%llu,"
+	       "\"lat_p99_ns\":%llu,\"tx_send_full\":%llu}\n",
+	       vp->cfg->name, secs, (unsigned long long)s.tx_frames, (unsigned long long)s.tx_bytes,
+	       (unsigned long long)s.rx_frames, (unsigned long long)s.rx_bytes,
+	       (unsigned long long)s.rx_bad, (unsigned long long)s.rx_lost,
+	       (unsigned long long)s.rx_reordered, (unsigned long long)s.rx_dup,
+	       (unsigned long long)s.rx_foreign, (unsigned long long)ep_latency(vp->ep, 50),
+	       (unsigned long long)ep_latency(vp->ep, 99),
+	       (unsigned long long)vp->nv->st.tx_send_full);
+	fflush(stdout);
+}
+
+static void handle_signal(struct vmproc *vp)
+{
+	struct signalfd_siginfo si;
+
+	while (read(vp->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		log_info(MOD, "%s: signal %u: stopping", vp->cfg->name, si.ssi_signo);
+		vp->stop = true;
+	}
+}
+
+/* Sleep until the guest, the channel, the VF or a signal has something.
+ * (Until NetVSC exposes its descriptors: the channel is checked each ms.) */
+static void sleep_all(struct vmproc *vp, int timeout_ms)
+{
+	struct pollfd pfd[2];
+	int n = 0;
+
+	if (netvsc_wait(vp->nv, NETVSC_EV_RX, 0) > 0)
+		return;
+	pfd[n++] = (struct pollfd){ .fd = vp->sig_fd, .events = POLLIN };
+	if (vp->tap && vp->ipend == vp->npend) {
+		if (!port_arm(vp->tap))
+			return;
+		pfd[n++] = (struct pollfd){ .fd = port_wait_fd(vp->tap), .events = POLLIN };
+	}
+	if (poll(pfd, (nfds_t)n, timeout_ms ? 1 : 0) < 0 && errno != EINTR)
+		log_warn(MOD, "poll: %s", strerror(errno));
+}
+
+static int run_loop(struct vmproc *vp)
+{
+	const struct vmproc_config *c = vp->cfg;
+	uint64_t last_work = util_now_ns();
+	uint64_t end = c->mode == VMPROC_ENDPOINT && c->seconds > 0
+	                   ? vp->t_start + (uint64_t)(c->seconds * 1e9)
+	                   : UINT64_MAX;
+	unsigned int passes = 0;
+
+	while (!vp->stop) {
+		int w = c->mode == VMPROC_TAP ? pump_tap(vp) : pump_endpoint(vp);
+		uint64_t now;
+
+		if (w < 0 || netvsc_poll(vp->nv) < 0) {
+			log_err(MOD, "%s: the channel to host %s is gone: %s", c->name, c->host,
+			        vp->nv->err[0] ? vp->nv->err : "closed");
+			return 1;
+		}
+		now = util_now_ns();
+		if (now >= end)
+			break;
+		if (++passes % 1024 == 0)
+			handle_signal(vp);
+		if (w > 0) {
+			last_work = now;
+			continue;
+		}
+		if (now - last_work < SPIN_NS)
+			continue;
+		/* a generator with a rate sleeps until its next frame is due */
+		sleep_all(vp, c->mode == VMPROC_ENDPOINT && c->generate ? (c->pps ? 1 : 0) : 1000);
+		handle_signal(vp);
+		last_work = util_now_ns();
+	}
+	return 0;
+}
+
+int vmproc_run(const struct vmproc_config *cfg)
+{
+	struct vmproc vp = { .cfg = cfg, .sig_fd = -1 };
+	const char *run_dir = cfg->run_dir ? cfg->run_dir : HOSTD_RUN_DIR;
+	char chan[256], secf[256], err[256];
+	uint8_t secret[VMBUS_SECRET_LEN];
+	struct netvsc_config nc = { .name = cfg->name, .secret = secret, .event = on_event };
+	sigset_t mask;
+	int r, rc = 1;
+
+	nc.event_arg = &vp;
+	snprintf(chan, sizeof(chan), "%s/%s.vmbus", run_dir, cfg->host);
+	if (cfg->secret_file)
+		snprintf(secf, sizeof(secf), "%s", cfg->secret_file);
+	else
+		snprintf(secf, sizeof(secf), "%s/%s.secret", run_dir, cfg->name);
+	r = vmproc_read_secret(secf, secret);
+	if (r < 0) {
+		log_err(MOD, "%s: credential %s: %s (create the VM on its host first: iovpath vm "
+		             "create --host %s %s MAC)",
+		        cfg->name, secf, strerror(-r), cfg->host, cfg->name);
+		return 1;
+	}
+	nc.path = chan;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	vp.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	vp.nv = netvsc_open(&nc, err, sizeof(err));
+	if (!vp.nv) {
+		log_err(MOD, "%s: cannot open the adapter on host %s (%s): %s", cfg->name, cfg->host,
+		        chan, err);
+		goto out;
+	}
+	log_info(MOD, "%s: adapter open: NVSP %#x, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u",
+	         cfg->name, vp.nv->version, vp.nv->mac[0], vp.nv->mac[1], vp.nv->mac[2],
+	         vp.nv->mac[3], vp.nv->mac[4], vp.nv->mac[5], vp.nv->mtu);
+	if (cfg->mode == VMPROC_TAP) {
+		if (open_guest(&vp) < 0)
+			goto out;
+	} else {
+		struct ep_config ec = { .size = cfg->size ? cfg->size : 64, .flows = 1 };
+
+		memcpy(ec.src_mac, vp.nv->mac, 6);
+		memcpy(ec.dst_mac, cfg->dst_mac, 6);
+		vp.ep = ep_create(&ec);
+		vp.gbuf = malloc((size_t)EP_BURST * ec.size);
+		if (!vp.ep || !vp.gbuf) {
+			log_err(MOD, "%s: endpoint: %s", cfg->name, strerror(errno ? errno : EINVAL));
+			goto out;
+		}
+	}
+	vp.t_start = util_now_ns();
+	rc = run_loop(&vp);
+	if (vp.ep && !cfg->quiet)
+		print_endpoint(&vp);
+out:
+	port_close(vp.tap);
+	netvsc_close(vp.nv);
+	ep_destroy(vp.ep);
+	free(vp.gbuf);
+	if (vp.sig_fd >= 0)
+		close(vp.sig_fd);
+	return rc;
+}
