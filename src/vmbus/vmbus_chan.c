@@ -524,6 +524,11 @@ int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need
 			vmbus_ring_disarm(&ch->rx);
 		for (;;) {
 			ready = __ready(ch, events, tx_need);
+			/* A control message may have been sent before the ring
+			 * packet (a GPADL before the NVSP message naming it): say
+			 * so too, the caller takes control messages first. */
+			if (ready > 0 && (events & VMBUS_EV_CTL))
+				ready |= (int)__poll_sock(ch);
 			if (ready)
 				return ready;
 			if (util_now_ns() >= spin_end)
@@ -713,4 +718,71 @@ void vmbus_gpadl_release(struct vmbus_gpadl *g)
 		close(g->fd);
 	memset(g, 0, sizeof(*g));
 	g->fd = -1;
+}
+
+/* ---- VPCI ---- */
+
+static const char *__vpci_name(uint16_t type)
+{
+	switch (type) {
+	case VMBUS_CTL_VPCI_ADD:
+		return "VPCI_ADD";
+	case VMBUS_CTL_VPCI_REMOVE:
+		return "VPCI_REMOVE";
+	case VMBUS_CTL_VPCI_REMOVE_DONE:
+		return "VPCI_REMOVE_DONE";
+	}
+	return NULL;
+}
+
+int vmbus_vpci_decode(const struct vmbus_ctl_msg *m, int nfds, struct vmbus_vpci_add *out,
+                      char *err, size_t errlen)
+{
+	const char *name = __vpci_name(m->hdr.type);
+	bool add = m->hdr.type == VMBUS_CTL_VPCI_ADD;
+	uint32_t want = add ? sizeof(struct vmbus_vpci_add) : sizeof(struct vmbus_vpci);
+	int want_fds = add ? VMBUS_VPCI_ADD_FDS : 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!name) {
+		__errf(err, errlen, "control type %u is not VPCI", m->hdr.type);
+		return -EINVAL;
+	}
+	if (m->hdr.len != want)
+		return __errf(err, errlen, "%s of %u bytes, expected %u", name, m->hdr.len, want);
+	if (nfds != want_fds)
+		return __errf(err, errlen, "%s with %d descriptors, expected %d", name, nfds,
+		              want_fds);
+	if (add) {
+		memcpy(out, m->payload, sizeof(*out));
+		if (out->rsvd || !out->bar_size || out->bar_size > VMBUS_VPCI_MAX_BAR ||
+		    !is_pow2(out->num_qp) || out->num_qp > VMBUS_VPCI_MAX_QP)
+			return __errf(err, errlen,
+			              "%s: BAR of %llu bytes, %u queue pairs, rsvd %#llx", name,
+			              (unsigned long long)out->bar_size, out->num_qp,
+			              (unsigned long long)out->rsvd);
+	} else {
+		struct vmbus_vpci v;
+
+		memcpy(&v, m->payload, sizeof(v));
+		if (v.rsvd)
+			return __errf(err, errlen, "%s: rsvd %#x not zero", name, v.rsvd);
+		out->serial = v.serial;
+	}
+	if (!out->serial)
+		return __errf(err, errlen, "%s: serial 0", name);
+	return 0;
+}
+
+int vmbus_vpci_add(struct vmbus_chan *ch, const struct vmbus_vpci_add *a, const int *fds)
+{
+	return vmbus_chan_send_ctl(ch, VMBUS_CTL_VPCI_ADD, a->serial, a, sizeof(*a), fds,
+	                           VMBUS_VPCI_ADD_FDS);
+}
+
+int vmbus_vpci_send(struct vmbus_chan *ch, uint16_t type, uint32_t serial)
+{
+	struct vmbus_vpci v = { .serial = serial };
+
+	return vmbus_chan_send_ctl(ch, type, serial, &v, sizeof(v), NULL, 0);
 }

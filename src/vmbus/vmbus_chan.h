@@ -171,7 +171,19 @@ int vmbus_chan_fail(struct vmbus_chan *ch, const char *fmt, ...)
  * A control message is one datagram: struct vmbus_ctl_hdr + payload, with up
  * to VMBUS_CTL_MAX_FDS descriptors. They carry what rings can't: shared
  * buffers (GPADL: the guest's receive and send buffers, announced before the
- * NVSP message that names their handle) and, later, device hot-add/remove.
+ * NVSP message that names their handle) and VPCI, the hot-add and removal of
+ * a VF in the VM (SPEC §4, §5):
+ *
+ *   host (NetVSP side)                          guest (NetVSC)
+ *     VPCI_ADD {serial, vf, BAR size, ids} + [memfd, efd_nic, efd_vf]
+ *     ----------------------------------------->  vf_start: map the BAR, read
+ *     SEND_VF_ASSOCIATION {1, serial} (ring) -->   the config blocks; bind when
+ *                                                  serial and MAC match
+ *     VPCI_REMOVE {serial} -------------------->  back to synthetic, drain, stop
+ *     <------------------------------------------ VPCI_REMOVE_DONE {serial}
+ *
+ * The socket and the ring are not ordered with each other: the association
+ * may arrive before the VPCI_ADD it names.
  */
 #define VMBUS_CTL_MAGIC   0x4c54434fu /* "OCTL" */
 #define VMBUS_CTL_MAX     4096u
@@ -179,7 +191,10 @@ int vmbus_chan_fail(struct vmbus_chan *ch, const char *fmt, ...)
 
 enum vmbus_ctl_type {
 	VMBUS_CTL_GPADL = 1, /* {handle, size} + memfd: a guest buffer shared with the host */
-	VMBUS_CTL_GPADL_TEARDOWN = 2, /* {handle} */
+	VMBUS_CTL_GPADL_TEARDOWN = 2,   /* {handle} */
+	VMBUS_CTL_VPCI_ADD = 3,         /* host->guest: struct vmbus_vpci_add + 3 fds */
+	VMBUS_CTL_VPCI_REMOVE = 4,      /* host->guest: struct vmbus_vpci {serial} */
+	VMBUS_CTL_VPCI_REMOVE_DONE = 5, /* guest->host: struct vmbus_vpci {serial} */
 };
 
 struct vmbus_ctl_hdr {
@@ -197,6 +212,29 @@ struct vmbus_ctl_gpadl {
 	uint64_t size; /* bytes of the memfd */
 };
 _Static_assert(sizeof(struct vmbus_ctl_gpadl) == 16, "gpadl message");
+
+/* VPCI_ADD: a VF hot-added into the VM. Its descriptors, in this order: the
+ * BAR memfd, the NIC's doorbell (the VF rings it), the VF's doorbell. */
+#define VMBUS_VPCI_ADD_FDS 3
+#define VMBUS_VPCI_MAX_BAR (1ull << 30)
+#define VMBUS_VPCI_MAX_QP  64u
+struct vmbus_vpci_add {
+	uint32_t serial;   /* nonzero: what SEND_VF_ASSOCIATION names */
+	uint32_t vf_id;    /* the VF's function number on the NIC */
+	uint64_t bar_size; /* bytes of the BAR memfd: 1..VMBUS_VPCI_MAX_BAR */
+	uint16_t vendor_id;
+	uint16_t device_id;
+	uint32_t num_qp; /* queue pairs: a power of two, at most VMBUS_VPCI_MAX_QP */
+	uint64_t rsvd;   /* zero */
+};
+_Static_assert(sizeof(struct vmbus_vpci_add) == 32, "vpci add message");
+
+/* VPCI_REMOVE and VPCI_REMOVE_DONE. */
+struct vmbus_vpci {
+	uint32_t serial; /* nonzero */
+	uint32_t rsvd;   /* zero */
+};
+_Static_assert(sizeof(struct vmbus_vpci) == 8, "vpci message");
 
 /* A control message as received: header and payload copied out. */
 struct vmbus_ctl_msg {
@@ -220,6 +258,22 @@ int vmbus_chan_recv_ctl(struct vmbus_chan *ch, struct vmbus_ctl_msg *m, int *fds
  * Returns 0 or -EPROTO with a reason in @err. */
 int vmbus_ctl_decode(const void *buf, size_t len, struct vmbus_ctl_msg *m, char *err,
                      size_t errlen);
+
+/* Validate a VPCI message (@m, received with @nfds descriptors) of any VPCI
+ * type and copy it into *@out (for REMOVE and REMOVE_DONE only @out->serial
+ * is set, the rest zeroed): exact payload size, reserved fields zero, serial
+ * nonzero, the right number of descriptors (VPCI_ADD: VMBUS_VPCI_ADD_FDS,
+ * others none), VPCI_ADD's BAR size and queue count in range. The caller
+ * still owns the descriptors. Returns 0, or -EPROTO with a reason in @err
+ * (-EINVAL: not a VPCI type). */
+int vmbus_vpci_decode(const struct vmbus_ctl_msg *m, int nfds, struct vmbus_vpci_add *out,
+                      char *err, size_t errlen);
+
+/* Host: hot-add a VF (@fds: VMBUS_VPCI_ADD_FDS descriptors, not consumed). */
+int vmbus_vpci_add(struct vmbus_chan *ch, const struct vmbus_vpci_add *a, const int *fds);
+
+/* VPCI_REMOVE (host) or VPCI_REMOVE_DONE (guest) for the VF @serial. */
+int vmbus_vpci_send(struct vmbus_chan *ch, uint16_t type, uint32_t serial);
 
 /* A buffer shared by the guest with the host (Hyper-V's GPADL). */
 struct vmbus_gpadl {
