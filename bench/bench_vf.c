@@ -152,18 +152,17 @@ static struct nic *bench_nic(void)
 /* A VF for MAC_VM with its VPort, filter and BAR on @dp. */
 static struct vfbar *bench_vf_setup(struct nic *nic, struct nicdp *dp, uint32_t *serial)
 {
-	int vf = nic_vf_alloc(nic, MAC_VM, serial);
-	int vport = vf < 0 ? vf : nic_vport_create(nic, vf, 1);
-	struct vfbar *bar;
+	struct nicdp_vf vf;
+	char err[160];
 
-	if (vport < 0 || nic_filter_set(nic, (unsigned int)vport, MAC_VM, NIC_VLAN_NONE))
-		return NULL;
-	bar = vfbar_create(1, 1u << 20);
-	if (bar && nicdp_vport_attach(dp, (unsigned int)vport, bar)) {
-		vfbar_destroy(bar);
+	if (nicdp_vf_create(dp, MAC_VM, 0, 0, 1, 1u << 20, &vf, err, sizeof(err))) {
+		fprintf(stderr, "bench vf: %s\n", err);
 		return NULL;
 	}
-	return bar;
+	if (nic_filter_set(nic, (unsigned int)vf.vport, MAC_VM, NIC_VLAN_NONE))
+		return NULL;
+	*serial = vf.serial;
+	return vf.bar;
 }
 
 static double run_vf_path(const struct bench_opts *o, struct bench_ep_result *res)

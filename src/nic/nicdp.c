@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -299,7 +300,8 @@ int nicdp_arm(struct nicdp *dp, struct pollfd *pfd, int max)
 		if (!port_arm(dp->wire))
 			return -1;
 		if (n < max)
-			pfd[n++] = (struct pollfd){ .fd = port_wait_fd(dp->wire), .events = POLLIN };
+			pfd[n++] =
+			    (struct pollfd){ .fd = port_wait_fd(dp->wire), .events = POLLIN };
 	}
 	for (unsigned int v = 1; v < NIC_MAX_VPORTS; v++) {
 		struct vfbar *bar = dp->bar[v];
@@ -342,4 +344,98 @@ int nicdp_vf_reset(struct nicdp *dp, unsigned int vf)
 			                NIC_CTR_DROP(NIC_DROP_FLR), (uint32_t)dropped, 0);
 	}
 	return nic_vf_reset(dp->nic, vf);
+}
+
+int nicdp_vport_drain(struct nicdp *dp, unsigned int vport)
+{
+	struct vfbar *bar = vport < NIC_MAX_VPORTS ? dp->bar[vport] : NULL;
+	struct nic_vport_info vi;
+	uint32_t passes;
+	int taken = 0;
+
+	if (!bar || nic_vport_get(dp->nic, vport, &vi) || !vi.active)
+		return 0;
+	/* A ring holds at most this many bursts of the smallest frames. */
+	passes = bar->ring_size / (vmbus_pkt_space(sizeof(struct vfbar_ext), 14) * BURST) + 1;
+	while (passes--) {
+		int n = __from_vf(dp, vport, bar);
+
+		if (n <= 0)
+			break;
+		taken += n;
+	}
+	return taken;
+}
+
+int nicdp_vf_create(struct nicdp *dp, const uint8_t mac[6], uint16_t vlan, uint32_t mtu,
+                    unsigned int nqp, uint32_t ring_size, struct nicdp_vf *out, char *err,
+                    size_t errlen)
+{
+	uint8_t vlan_le[2] = { (uint8_t)vlan, (uint8_t)(vlan >> 8) };
+	uint8_t mtu_le[4];
+	int rc;
+
+	if (!mtu)
+		mtu = 1500;
+	for (int i = 0; i < 4; i++)
+		mtu_le[i] = (uint8_t)(mtu >> (8 * i));
+	*out = (struct nicdp_vf){ .vf = -1, .vport = -1 };
+	rc = nic_vf_alloc(dp->nic, mac, &out->serial);
+	if (rc < 0) {
+		snprintf(err, errlen, "ALLOCATE_VF: %s",
+		         rc == -ENOSPC ? "no VF left" : strerror(-rc));
+		return rc;
+	}
+	out->vf = rc;
+	rc = nic_vport_create(dp->nic, out->vf, nqp);
+	if (rc < 0) {
+		snprintf(err, errlen, "CREATE_VPORT: %s",
+		         rc == -ENOSPC ? "no VPort or queue pairs left" : strerror(-rc));
+		goto free_vf;
+	}
+	out->vport = rc;
+	if ((rc = nic_vf_block_write(dp->nic, (unsigned int)out->vf, NIC_BY_PF, NIC_BLOCK_VLAN,
+	                             vlan_le, sizeof(vlan_le))) ||
+	    (rc = nic_vf_block_write(dp->nic, (unsigned int)out->vf, NIC_BY_PF, NIC_BLOCK_MTU,
+	                             mtu_le, sizeof(mtu_le)))) {
+		snprintf(err, errlen, "config blocks: %s", strerror(-rc));
+		goto delete_vport;
+	}
+	out->bar = vfbar_create(nqp, ring_size);
+	if (!out->bar) {
+		rc = errno ? -errno : -ENOMEM;
+		snprintf(err, errlen, "VF BAR: %s", strerror(errno));
+		goto delete_vport;
+	}
+	rc = nicdp_vport_attach(dp, (unsigned int)out->vport, out->bar);
+	if (rc) {
+		snprintf(err, errlen, "servicing the VF's queues: %s", strerror(-rc));
+		vfbar_destroy(out->bar);
+		goto delete_vport;
+	}
+	return 0;
+delete_vport:
+	nic_vport_delete(dp->nic, (unsigned int)out->vport);
+free_vf:
+	nic_vf_free(dp->nic, (unsigned int)out->vf);
+	*out = (struct nicdp_vf){ .vf = -1, .vport = -1 };
+	return rc;
+}
+
+int nicdp_vf_destroy(struct nicdp *dp, struct nicdp_vf *vf)
+{
+	struct nic_vport_info vi;
+
+	if (vf->vf < 0 || nic_vport_get(dp->nic, (unsigned int)vf->vport, &vi))
+		return -ENOENT;
+	if (vi.nfilters)
+		return -EBUSY;
+	nicdp_vport_detach(dp, (unsigned int)vf->vport);
+	nic_vport_delete(dp->nic, (unsigned int)vf->vport);
+	vfbar_reset_queues(vf->bar);
+	nic_vf_reset(dp->nic, (unsigned int)vf->vf);
+	nic_vf_free(dp->nic, (unsigned int)vf->vf);
+	vfbar_destroy(vf->bar);
+	*vf = (struct nicdp_vf){ .vf = -1, .vport = -1 };
+	return 0;
 }

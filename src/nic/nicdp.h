@@ -68,4 +68,37 @@ int nicdp_wait(struct nicdp *dp, int timeout_ms);
  * (their frames counted as NIC_DROP_FLR). */
 int nicdp_vf_reset(struct nicdp *dp, unsigned int vf);
 
+/* Take what waits in @vport's transmit queues into the switch now, before
+ * its filter moves away (frames from a VPort without a filter are spoof
+ * drops). Bounded: at most one ring's worth per queue pair, so a VF that
+ * keeps sending can't hold the caller. Returns the frames taken. */
+int nicdp_vport_drain(struct nicdp *dp, unsigned int vport);
+
+/* A VF made ready to hot-add into a VM (SPEC §4 steps 2-3): the NIC's
+ * objects and the BAR its driver maps. */
+struct nicdp_vf {
+	int vf;    /* VF id */
+	int vport; /* its VPort */
+	uint32_t serial;
+	struct vfbar *bar; /* owned; freed by nicdp_vf_destroy */
+};
+
+/* ALLOCATE_VF for @mac, CREATE_VPORT with @nqp queue pairs, the PF's config
+ * blocks for the VF (VLAN @vlan, MTU @mtu, 0: 1500; the MAC is set by the
+ * allocation), a BAR with @nqp queue pairs of @ring_size-byte rings, serviced
+ * by @dp from now on. No receive filter: the caller sets or moves one.
+ * Returns 0, or a negative errno with the failed step in @err, everything
+ * undone: -ENOSPC from ALLOCATE_VF means no VF left, from CREATE_VPORT no
+ * VPort or queue pairs left; -EEXIST: a VF has @mac already. */
+int nicdp_vf_create(struct nicdp *dp, const uint8_t mac[6], uint16_t vlan, uint32_t mtu,
+                    unsigned int nqp, uint32_t ring_size, struct nicdp_vf *out, char *err,
+                    size_t errlen);
+
+/* Take a VF away (SPEC §5 steps 4-6) once its VPort holds no filter: stop
+ * servicing its queues, DELETE_VPORT, RESET_VF (the FLR empties the queues
+ * and the VF driver sees it: its bursts fail with -ENODEV), FREE_VF, and
+ * free the BAR; *@vf is cleared. -EBUSY: the VPort still has filters
+ * (nothing done); -ENOENT: no such VF. */
+int nicdp_vf_destroy(struct nicdp *dp, struct nicdp_vf *vf);
+
 #endif

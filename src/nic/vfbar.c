@@ -173,6 +173,7 @@ struct vfbar *vfbar_attach(int memfd, int efd_nic, int efd_vf, char *err, size_t
 	b->ring_size = h.ring_size;
 	b->mbox = (struct vfbar_mbox *)(b->mem + 4096);
 	b->mbox_seen = READ_ONCE(b->mbox->req_seq);
+	b->flr_seen = load_acquire(&((struct vfbar_hdr *)b->mem)->flr);
 	if (__attach_rings(b)) {
 		snprintf(err, errlen, "VF BAR: %s", b->err);
 		goto fail;
@@ -221,6 +222,8 @@ uint64_t vfbar_reset_queues(struct vfbar *b)
 {
 	uint64_t dropped = 0;
 
+	/* First: whatever the VF sees from now on, it can tell why. */
+	__atomic_fetch_add(&((struct vfbar_hdr *)b->mem)->flr, 1, __ATOMIC_SEQ_CST);
 	for (uint32_t q = 0; q < b->num_qp; q++) {
 		dropped += __drain(__ring_mem(b, q, false), b->ring_size);
 		dropped += __drain(__ring_mem(b, q, true), b->ring_size);
@@ -230,7 +233,13 @@ uint64_t vfbar_reset_queues(struct vfbar *b)
 	memset(b->mbox, 0, sizeof(*b->mbox));
 	b->mbox_seen = 0;
 	__attach_rings(b);
+	vfbar_ring_doorbell(b);
 	return dropped;
+}
+
+bool vfbar_was_reset(const struct vfbar *b)
+{
+	return load_acquire(&((const struct vfbar_hdr *)b->mem)->flr) != b->flr_seen;
 }
 
 int vfbar_mbox_call(struct vfbar *b, enum vfbar_op op, uint32_t arg0, uint32_t arg1,

@@ -55,9 +55,12 @@ struct vfbar_hdr {
 	uint64_t mbox_off;
 	uint64_t qp_off;
 	uint64_t total_size;
-	uint8_t rsvd[4096 - 40];
+	uint32_t flr; /* NIC-written: function level resets so far (the VF compares) */
+	uint32_t rsvd0;
+	uint8_t rsvd[4096 - 48];
 };
 _Static_assert(sizeof(struct vfbar_hdr) == 4096, "BAR header is one page");
+_Static_assert(offsetof(struct vfbar_hdr, flr) == 40, "hdr.flr");
 
 enum vfbar_op {
 	VFBAR_OP_READ_CONFIG = 1,  /* arg0 offset, arg1 length -> data */
@@ -106,6 +109,7 @@ struct vfbar {
 	uint32_t ring_size;
 	struct vfbar_mbox *mbox;
 	uint32_t mbox_seen; /* NIC: last request served; VF: last request sent */
+	uint32_t flr_seen;  /* VF: hdr.flr when it attached */
 	/* Each side's view: tx[i] and rx[i] are the rings of queue pair i, from
 	 * this side (the VF produces tx, the NIC consumes it). */
 	struct vmbus_ring tx[VFBAR_MAX_QP];
@@ -127,9 +131,13 @@ struct vfbar *vfbar_attach(int memfd, int efd_nic, int efd_vf, char *err, size_t
 void vfbar_destroy(struct vfbar *b);
 
 /* NIC: function level reset of the queues — every ring back to empty (the
- * frames that were in them are returned for the drop counters). The VF
- * driver must attach again. */
+ * frames that were in them are returned for the drop counters), hdr.flr
+ * bumped and the VF's doorbell rung. The VF driver must attach again. */
 uint64_t vfbar_reset_queues(struct vfbar *b);
+
+/* VF: has the function been reset since this side attached? (Then its
+ * queues are not its own any more: the device is gone for the driver.) */
+bool vfbar_was_reset(const struct vfbar *b);
 
 /* Ring the other side's doorbell. */
 void vfbar_ring_doorbell(struct vfbar *b);
