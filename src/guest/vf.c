@@ -76,30 +76,72 @@ void vf_stop(struct vf *vf)
 	free(vf);
 }
 
+/* The port VLAN's tag goes in after the MACs; offsets into the frame move. */
+static unsigned int __tag(const struct vf *vf, const struct port_pkt *pk, struct vfbar_ext *ext,
+                          struct iovec *iov, const uint8_t *tag)
+{
+	memset(ext, 0, sizeof(*ext));
+	ext->vnet = pk->vnet;
+	if (!vf->vlan || pk->len < 14) {
+		iov[0] = (struct iovec){ pk->data, pk->len };
+		return 1;
+	}
+	if (ext->vnet.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		ext->vnet.csum_start = (uint16_t)(ext->vnet.csum_start + 4);
+	if (ext->vnet.hdr_len)
+		ext->vnet.hdr_len = (uint16_t)(ext->vnet.hdr_len + 4);
+	iov[0] = (struct iovec){ pk->data, 12 };
+	iov[1] = (struct iovec){ (void *)tag, 4 };
+	iov[2] = (struct iovec){ pk->data + 12, pk->len - 12 };
+	return 3;
+}
+
+/* Take the port VLAN's tag off a received frame (in place). */
+static void __untag(const struct vf *vf, struct port_pkt *pk)
+{
+	if (!vf->vlan || pk->len < 18 || pk->data[12] != 0x81 || pk->data[13] != 0x00 ||
+	    ((pk->data[14] << 8 | pk->data[15]) & 0xfff) != vf->vlan)
+		return;
+	memmove(pk->data + 4, pk->data, 12);
+	pk->data += 4;
+	pk->len -= 4;
+	if ((pk->vnet.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && pk->vnet.csum_start >= 18)
+		pk->vnet.csum_start = (uint16_t)(pk->vnet.csum_start - 4);
+	if (pk->vnet.hdr_len >= 18)
+		pk->vnet.hdr_len = (uint16_t)(pk->vnet.hdr_len - 4);
+}
+
+/* A queue failed with @r: because the function was reset, or broken. */
+static int __qerr(const struct vf *vf, int r)
+{
+	return vfbar_was_reset(vf->bar) ? -ENODEV : r;
+}
+
 int vf_tx_burst(struct vf *vf, const struct port_pkt *pkts, unsigned int n)
 {
 	struct vfbar_ext ext[PORT_BURST];
-	struct iovec iov[PORT_BURST];
+	struct iovec iov[PORT_BURST][3];
 	struct vmbus_tx tx[PORT_BURST];
+	uint8_t tag[4] = { 0x81, 0x00, (uint8_t)(vf->vlan >> 8), (uint8_t)vf->vlan };
 	unsigned int done = 0;
 
+	if (vfbar_was_reset(vf->bar))
+		return -ENODEV;
 	while (done < n) {
 		unsigned int k = n - done > PORT_BURST ? PORT_BURST : n - done;
 		int r;
 
-		for (unsigned int i = 0; i < k; i++) {
-			memset(&ext[i], 0, sizeof(ext[i]));
-			ext[i].vnet = pkts[done + i].vnet;
-			iov[i] = (struct iovec){ pkts[done + i].data, pkts[done + i].len };
-			tx[i] = (struct vmbus_tx){ .type = VMBUS_PKT_DATA_INBAND,
-				                   .ext = &ext[i],
-				                   .ext_len = sizeof(ext[i]),
-				                   .iov = &iov[i],
-				                   .iovcnt = 1 };
-		}
+		for (unsigned int i = 0; i < k; i++)
+			tx[i] = (struct vmbus_tx){
+				.type = VMBUS_PKT_DATA_INBAND,
+				.ext = &ext[i],
+				.ext_len = sizeof(ext[i]),
+				.iov = iov[i],
+				.iovcnt = __tag(vf, &pkts[done + i], &ext[i], iov[i], tag),
+			};
 		r = vmbus_ring_write(&vf->bar->tx[0], tx, k);
 		if (r < 0)
-			return done ? (int)done : r;
+			return done ? (int)done : __qerr(vf, r);
 		for (int i = 0; i < r; i++) {
 			vf->st.tx_packets++;
 			vf->st.tx_bytes += pkts[done + (unsigned int)i].len;
@@ -115,6 +157,8 @@ int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n)
 {
 	int got = 0;
 
+	if (vfbar_was_reset(vf->bar))
+		return -ENODEV;
 	if (n > PORT_BURST)
 		n = PORT_BURST;
 	for (uint32_t q = 0; q < vf->bar->num_qp && (unsigned int)got < n; q++) {
@@ -122,7 +166,7 @@ int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n)
 		                        RXBUF_LEN);
 
 		if (r < 0)
-			return got ? got : r;
+			return got ? got : __qerr(vf, r);
 		for (int i = 0; i < r; i++) {
 			const struct vmbus_rx *x = &vf->rx[i];
 
@@ -131,8 +175,9 @@ int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n)
 			memcpy(&pkts[got].vnet, x->ext, sizeof(pkts[got].vnet));
 			pkts[got].data = (uint8_t *)x->data;
 			pkts[got].len = x->len;
+			__untag(vf, &pkts[got]);
 			vf->st.rx_packets++;
-			vf->st.rx_bytes += x->len;
+			vf->st.rx_bytes += pkts[got].len;
 			got++;
 		}
 		if (vf->bar->num_qp > 1 && r > 0)
@@ -146,6 +191,8 @@ bool vf_arm(struct vf *vf)
 	uint64_t cnt;
 
 	(void)!read(vf->bar->efd_vf, &cnt, sizeof(cnt));
+	if (vfbar_was_reset(vf->bar))
+		return false;
 	for (uint32_t q = 0; q < vf->bar->num_qp; q++)
 		if (!vmbus_ring_arm(&vf->bar->rx[q]))
 			return false;

@@ -2,10 +2,17 @@
  * pairs (struct vfbar), which talks to the PF only through the backchannel
  * mailbox. NetVSC binds to it (nothing else may); the guest OS never sees it.
  *
- * Life cycle: vf_start() on hot-add (map the BAR, read MAC and MTU from the
- * config blocks), then rx/tx bursts, vf_stop() on removal (pause, halt,
- * return what it indicated: frames handed out by vf_rx_burst are only valid
- * until the next vf_rx_burst or vf_stop).
+ * Life cycle: vf_start() on hot-add (map the BAR, read MAC, VLAN and MTU
+ * from the config blocks), then rx/tx bursts, vf_stop() on removal (pause,
+ * halt, return what it indicated: frames handed out by vf_rx_burst are only
+ * valid until the next vf_rx_burst or vf_stop). A function level reset by
+ * the PF (hdr.flr moved) ends the device for this driver: every burst fails
+ * with -ENODEV from then on, and vf_stop is all that is left to do.
+ *
+ * Port VLAN: when the PF set a VLAN in the VF's config block, the driver
+ * inserts that 802.1Q tag on transmit and takes it off on receive (with the
+ * offload offsets moved), as a VF with a port VLAN does; the guest sees
+ * untagged frames on both paths, like an access port of the switch.
  *
  * Thread-safety: one thread. Ownership: vf_start takes the three descriptors
  * (closed by vf_stop, and on failure). Errors: vf_start returns NULL, sets
