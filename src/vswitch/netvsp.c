@@ -223,12 +223,26 @@ static int send_inband(struct netvsp *v, const void *msg, uint32_t len)
 
 /* ---- control messages on the socket: GPADLs ---- */
 
-static struct vmbus_gpadl *gpadl_find(struct netvsp *v, uint32_t handle)
+static struct vmbus_gpadl *gpadl_lookup(struct netvsp *v, uint32_t handle)
 {
 	for (unsigned int i = 0; i < NETVSP_MAX_GPADLS; i++)
 		if (v->gpadl[i].fd >= 0 && v->gpadl[i].handle == handle)
 			return &v->gpadl[i];
 	return NULL;
+}
+
+static int drain_ctl(struct netvsp *v);
+
+/* The guest sends a GPADL on the socket before the NVSP message naming it,
+ * but the host may have looked at the socket just before the GPADL came and
+ * at the ring just after the NVSP message: look at the socket again. */
+static struct vmbus_gpadl *gpadl_find(struct netvsp *v, uint32_t handle)
+{
+	struct vmbus_gpadl *g = gpadl_lookup(v, handle);
+
+	if (!g && drain_ctl(v) > 0)
+		g = gpadl_lookup(v, handle);
+	return g;
 }
 
 static int handle_ctl(struct netvsp *v, const struct vmbus_ctl_msg *m, int *fds, int nfds)
@@ -251,7 +265,7 @@ static int handle_ctl(struct netvsp *v, const struct vmbus_ctl_msg *m, int *fds,
 		}
 		if (vmbus_gpadl_map(m, fds[0], slot, err, sizeof(err)))
 			return fail(v, err);
-		if (gpadl_find(v, slot->handle) != slot) {
+		if (gpadl_lookup(v, slot->handle) != slot) {
 			vmbus_gpadl_release(slot);
 			return fail(v, "GPADL handle used twice");
 		}
@@ -259,12 +273,24 @@ static int handle_ctl(struct netvsp *v, const struct vmbus_ctl_msg *m, int *fds,
 	}
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
+	if (m->hdr.type >= VMBUS_CTL_VPCI_ADD && m->hdr.type <= VMBUS_CTL_VPCI_REMOVE_DONE) {
+		struct vmbus_vpci_add vp;
+
+		if (vmbus_vpci_decode(m, nfds, &vp, err, sizeof(err)))
+			report(v, 0, &v->st.bad_vpci, "dropped: %s", err);
+		else if (m->hdr.type != VMBUS_CTL_VPCI_REMOVE_DONE || !v->ops->vpci)
+			report(v, 0, &v->st.bad_vpci, "dropped: VPCI message type %u from the VM",
+			       m->hdr.type);
+		else
+			v->ops->vpci(v->ctx, v, m->hdr.type, vp.serial);
+		return 0;
+	}
 	if (m->hdr.type == VMBUS_CTL_GPADL_TEARDOWN && m->hdr.len >= 4) {
 		uint32_t handle;
 		struct vmbus_gpadl *g;
 
 		memcpy(&handle, m->payload, 4);
-		g = gpadl_find(v, handle);
+		g = gpadl_lookup(v, handle);
 		if (!g) {
 			report(v, 0, &v->st.bad_nvsp, "GPADL teardown of unknown handle %u",
 			       handle);
@@ -640,13 +666,13 @@ static int handle_packet(struct netvsp *v, const struct vmbus_rx *p)
 	return 0;
 }
 
-int netvsp_poll(struct netvsp *v)
+/* Handle every control message waiting. Returns how many, or -EPROTO (the
+ * channel is closed). */
+static int drain_ctl(struct netvsp *v)
 {
-	int work = 0, r;
+	int n = 0, r;
 
-	if (v->state == NETVSP_CLOSED)
-		return -EPROTO;
-	for (;;) { /* control messages first: a GPADL precedes the NVSP that names it */
+	for (;;) {
 		struct vmbus_ctl_msg m;
 		int fds[VMBUS_CTL_MAX_FDS], nfds = 0;
 
@@ -655,10 +681,24 @@ int netvsp_poll(struct netvsp *v)
 			break;
 		if (handle_ctl(v, &m, fds, nfds) < 0)
 			return -EPROTO;
-		work++;
+		n++;
 	}
 	if (r == -EPROTO)
 		return fail(v, vmbus_chan_error(v->ch));
+	return n;
+}
+
+int netvsp_poll(struct netvsp *v)
+{
+	int work = 0, r;
+
+	if (v->state == NETVSP_CLOSED)
+		return -EPROTO;
+	/* control messages first: a GPADL precedes the NVSP that names it */
+	r = drain_ctl(v);
+	if (r < 0)
+		return r;
+	work += r;
 	if (flush_comps(v) < 0)
 		goto broken;
 	if (v->xf.active && !deliver_xfer(v))

@@ -33,7 +33,8 @@
  * VM gets, by class:
  *   - a malformed or unknown NVSP message, a section index out of range, a
  *     bad RNDIS message in a transfer, a completion for a transaction never
- *     sent: reported (ops.log, a counter, netvsp_last_error), that message
+ *     sent, a malformed VPCI control message or one only the host sends:
+ *     reported (ops.log, a counter, netvsp_last_error), that message
  *     dropped (its transfer completed with a failure status), service goes on;
  *   - a message whose loss leaves the protocol state unknown (anything before
  *     INIT, a second INIT with another version, a buffer that won't map): the
@@ -85,6 +86,10 @@ struct netvsp_ops {
 	/* The VM asked for a data path (NVSP_DATAPATH_*); the switch completes
 	 * when this returns. Optional. */
 	void (*datapath)(void *ctx, struct netvsp *v, uint32_t path);
+	/* A VPCI message from the VM (today only VMBUS_CTL_VPCI_REMOVE_DONE),
+	 * well-formed (vmbus_vpci_decode); whether it makes sense is for the
+	 * callee. Optional: without it the message is reported and dropped. */
+	void (*vpci)(void *ctx, struct netvsp *v, uint16_t type, uint32_t serial);
 	/* A report: level 0 error (hostile or broken VM), 1 notice. Optional. */
 	void (*log)(void *ctx, struct netvsp *v, int level, const char *msg);
 };
@@ -111,6 +116,7 @@ struct netvsp_stats {
 	uint64_t bad_completion;         /* completions for transactions never sent */
 	uint64_t bad_offload;            /* PPIs that describe no valid frame */
 	uint64_t rx_pending;             /* times ops.rx took less than offered */
+	uint64_t bad_vpci;               /* VPCI control messages malformed or not the VM's */
 };
 
 enum netvsp_state {
