@@ -102,3 +102,46 @@ int port__set_up(const char *ifname)
 	close(fd);
 	return rc;
 }
+
+const struct virtio_net_hdr *port__vnet_for_kernel(const struct virtio_net_hdr *h,
+                                                   const uint8_t *frame, uint32_t len,
+                                                   struct virtio_net_hdr *tmp)
+{
+	uint32_t off = 14, l4 = 0;
+	uint16_t type;
+	uint8_t proto = 0;
+
+	if (!(h->flags & VIRTIO_NET_HDR_F_DATA_VALID) || (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return h;
+	*tmp = *h;
+	tmp->flags = 0;
+	if (len < off + 2 + 20)
+		return tmp;
+	type = (uint16_t)(frame[12] << 8 | frame[13]);
+	if (type == 0x8100) { /* one 802.1Q tag */
+		type = (uint16_t)(frame[16] << 8 | frame[17]);
+		off += 4;
+	}
+	if (type == 0x0800 && len >= off + 20 && (frame[off] >> 4) == 4) {
+		uint32_t ihl = (frame[off] & 0xfu) * 4u;
+		bool frag = ((frame[off + 6] & 0x3fu) | frame[off + 7]) != 0; /* MF or an offset */
+
+		if (ihl >= 20 && !frag) {
+			proto = frame[off + 9];
+			l4 = off + ihl;
+		}
+	} else if (type == 0x86dd && len >= off + 40) {
+		proto = frame[off + 6]; /* no extension headers: those go unflagged */
+		l4 = off + 40;
+	}
+	if (proto == 6 && l4 + 20 <= len) {
+		tmp->csum_offset = 16;
+	} else if (proto == 17 && l4 + 8 <= len) {
+		tmp->csum_offset = 6;
+	} else {
+		return tmp;
+	}
+	tmp->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	tmp->csum_start = (uint16_t)l4;
+	return tmp;
+}

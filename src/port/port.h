@@ -98,6 +98,15 @@ extern const struct port_ops port_tap_ops, port_afpacket_ops, port_shm_listen_op
 
 /* Internal to backends: split "NAME,netns=NS" into @name and @netns. */
 int port__parse_arg(const char *arg, char *name, size_t namelen, char *netns, size_t nslen);
+/* Internal: the kernel takes no DATA_VALID from user space (TAP, AF_PACKET):
+ * a frame whose checksum the sender vouches for, which may be a partial one
+ * never completed (VM to VM), goes in as NEEDS_CSUM over its TCP/UDP header
+ * (the kernel then neither checks nor needs it for local delivery). A frame
+ * whose L4 header can't be found goes with no flag (the kernel checks it).
+ * Returns the header to send (@h itself when nothing changes, else @tmp). */
+const struct virtio_net_hdr *port__vnet_for_kernel(const struct virtio_net_hdr *h,
+                                                   const uint8_t *frame, uint32_t len,
+                                                   struct virtio_net_hdr *tmp);
 /* Internal: set an interface up (in the current namespace). */
 int port__set_up(const char *ifname);
 

@@ -126,6 +126,7 @@ static int afp_tx_burst(struct port *p, const struct port_pkt *pkts, unsigned in
 	struct afp *a = p->priv;
 	struct mmsghdr msgs[PORT_BURST];
 	struct iovec iov[PORT_BURST][2];
+	struct virtio_net_hdr vh[PORT_BURST];
 	unsigned int done = 0;
 
 	while (done < n) {
@@ -135,7 +136,10 @@ static int afp_tx_burst(struct port *p, const struct port_pkt *pkts, unsigned in
 		for (unsigned int i = 0; i < k; i++) {
 			const struct port_pkt *pk = &pkts[done + i];
 
-			iov[i][0] = (struct iovec){ (void *)&pk->vnet, sizeof(pk->vnet) };
+			const struct virtio_net_hdr *h =
+			    port__vnet_for_kernel(&pk->vnet, pk->data, pk->len, &vh[i]);
+
+			iov[i][0] = (struct iovec){ (void *)h, sizeof(*h) };
 			iov[i][1] = (struct iovec){ pk->data, pk->len };
 			msgs[i] =
 			    (struct mmsghdr){ .msg_hdr = { .msg_iov = iov[i], .msg_iovlen = 2 } };

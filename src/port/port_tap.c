@@ -113,8 +113,10 @@ static int tap_tx_burst(struct port *p, const struct port_pkt *pkts, unsigned in
 	unsigned int i;
 
 	for (i = 0; i < n; i++) {
-		struct iovec iov[2] = { { (void *)&pkts[i].vnet, sizeof(pkts[i].vnet) },
-			                { pkts[i].data, pkts[i].len } };
+		struct virtio_net_hdr tmp;
+		const struct virtio_net_hdr *h =
+		    port__vnet_for_kernel(&pkts[i].vnet, pkts[i].data, pkts[i].len, &tmp);
+		struct iovec iov[2] = { { (void *)h, sizeof(*h) }, { pkts[i].data, pkts[i].len } };
 		ssize_t r = writev(t->fd, iov, 2);
 
 		if (r < 0 && errno == EAGAIN)
