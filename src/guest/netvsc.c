@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
+#include "guest/vf.h"
+#include "nic/nic.h"
 #include "proto/nvsp.h"
 #include "proto/rndis.h"
 #include "proto/rndis_oid.h"
@@ -82,6 +85,25 @@ struct netvsc_priv {
 	uint8_t answer[CTL_MAX];
 	uint32_t answer_len;
 	uint32_t req_id;
+
+	/* transmit back-pressure, for netvsc_arm */
+	bool tx_blocked, vf_tx_blocked;
+	uint32_t vf_tx_need;
+
+	/* the VF (nv->vf_state says where it stands) */
+	struct vf *vf;         /* started, NULL after a removal or reset */
+	struct vf *vf_held;    /* the VF whose frames the last rx_burst handed out */
+	struct vf *vf_retired; /* vf_held, out of use: stopped by the next rx_burst */
+	uint32_t vf_serial;    /* of the VF hot-added last */
+	bool assoc_new;        /* an association (or a VF) to look at */
+	bool remove_pending;   /* VPCI_REMOVE for vf_serial */
+	bool tx_vf;            /* unicast goes out on the VF */
+	bool vf_drained;       /* LEAVING: the VF's queue was empty after the completion */
+	/* the data path request of SWITCHING or LEAVING */
+	uint32_t sw_path;
+	uint32_t sw_xid;
+	bool sw_sent, sw_done;
+	uint64_t sw_deadline;
 };
 
 static int seterr(struct netvsc *nv, int rc, const char *fmt, ...)
@@ -190,7 +212,8 @@ static int tx_inline(struct netvsc *nv, const struct port_pkt *pk, const struct 
 	return 0;
 }
 
-int netvsc_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned int n)
+/* The synthetic path's transmit: see the header. */
+static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned int n)
 {
 	struct netvsc_priv *p = nv->p;
 	unsigned int i;
@@ -252,11 +275,72 @@ int netvsc_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned int
 	r = tx_flush(nv);
 	if (r < 0)
 		return r;
+	p->tx_blocked = i < n;
 	if (i < n) {
 		nv->st.tx_send_full++;
 		p->tx_need = vmbus_pkt_space(0, NVSP_MSG_SIZE + 128 + pkts[i].len);
 	}
 	return (int)i;
+}
+
+static void vf_lost(struct netvsc *nv, int rc);
+
+/* Unicast frames on the VF; when the VF is gone they take the synthetic
+ * path instead: nothing offered is lost. */
+static int vf_tx(struct netvsc *nv, const struct port_pkt *pkts, unsigned int n)
+{
+	struct netvsc_priv *p = nv->p;
+	int r = vf_tx_burst(p->vf, pkts, n);
+
+	if (r == -EMSGSIZE) { /* can never fit in the queue */
+		nv->st.vf_tx_dropped++;
+		return 1;
+	}
+	if (r < 0) {
+		vf_lost(nv, r);
+		return syn_tx_burst(nv, pkts, n);
+	}
+	for (int i = 0; i < r; i++) {
+		nv->st.vf_tx_packets++;
+		nv->st.vf_tx_bytes += pkts[i].len;
+	}
+	p->vf_tx_blocked = (unsigned int)r < n;
+	if ((unsigned int)r < n) {
+		nv->st.tx_send_full++;
+		p->vf_tx_need = vmbus_pkt_space(sizeof(struct vfbar_ext), pkts[r].len + 4);
+	}
+	return r;
+}
+
+static bool is_group(const struct port_pkt *pk)
+{
+	return pk->len < 6 || (pk->data[0] & 1);
+}
+
+int netvsc_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned int n)
+{
+	struct netvsc_priv *p = nv->p;
+	unsigned int done = 0;
+
+	if (!p->tx_vf)
+		return syn_tx_burst(nv, pkts, n);
+	/* Runs of unicast to the VF, of broadcast/multicast to synthetic. */
+	while (done < n) {
+		bool group = is_group(&pkts[done]);
+		unsigned int k = 1;
+		int r;
+
+		while (done + k < n && is_group(&pkts[done + k]) == group)
+			k++;
+		r = group || !p->tx_vf ? syn_tx_burst(nv, pkts + done, k)
+		                       : vf_tx(nv, pkts + done, k);
+		if (r < 0)
+			return done ? (int)done : r;
+		done += (unsigned int)r;
+		if ((unsigned int)r < k)
+			break;
+	}
+	return (int)done;
 }
 
 /* ---- receiving ---- */
@@ -392,6 +476,10 @@ static void handle_comp(struct netvsc *nv, const struct vmbus_rx *pk)
 		memcpy(p->reply, pk->data, p->reply_len);
 		p->wait_xid_done = true;
 	}
+	if (p->sw_sent && !p->sw_done && pk->trans_id == p->sw_xid) {
+		p->sw_done = true;
+		nv->datapath = p->sw_path;
+	}
 }
 
 static void handle_inband(struct netvsc *nv, const struct vmbus_rx *pk)
@@ -418,6 +506,7 @@ static void handle_inband(struct netvsc *nv, const struct vmbus_rx *pk)
 		nv->vf_allocated = m.vf_assoc.allocated;
 		nv->vf_serial = m.vf_assoc.serial;
 		nv->st.vf_assoc_events++;
+		p->assoc_new = true; /* netvsc_poll or rx_burst acts on it */
 		if (p->cfg.event)
 			p->cfg.event(p->cfg.event_arg, nv, NETVSC_EV_VF_ASSOC, m.vf_assoc.serial);
 		break;
@@ -512,6 +601,355 @@ static int refill(struct netvsc *nv)
 	return r;
 }
 
+/* A transfer being handed out stays where it is: to the head of the stash,
+ * so the ring can be read on. */
+static int stash_cur(struct netvsc *nv)
+{
+	struct netvsc_priv *p = nv->p;
+	struct stash *s;
+
+	if (!p->cur.active)
+		return 0;
+	s = malloc(sizeof(*s) + p->cur.nr * sizeof(p->cur.r[0]));
+	if (!s)
+		return -ENOMEM;
+	*s = (struct stash){ .trans_id = p->cur.trans_id,
+		             .nr = p->cur.nr,
+		             .next_range = p->cur.next_range };
+	memcpy(s->r, p->cur.r, p->cur.nr * sizeof(p->cur.r[0]));
+	s->next = p->stash_head; /* it is older than anything stashed later */
+	p->stash_head = s;
+	if (!p->stash_tail)
+		p->stash_tail = s;
+	p->stash_ranges += s->nr;
+	p->cur.active = false;
+	p->ipk++;
+	return 0;
+}
+
+/* Handle the ring packets waiting, transfers to the stash, until *@stop
+ * (NULL: until the ring is empty). Returns packets handled or -errno. */
+static int drain_ring(struct netvsc *nv, const bool *stop)
+{
+	struct netvsc_priv *p = nv->p;
+	int n = 0, r;
+
+	if ((r = stash_cur(nv)))
+		return r;
+	while (!(stop && *stop) && (r = refill(nv)) > 0)
+		for (; p->ipk < p->npk && !(stop && *stop); p->ipk++, n++)
+			handle_packet(nv, &p->pk[p->ipk], true);
+	return r < 0 ? r : n;
+}
+
+/* ---- the VF ---- */
+
+static void vf_event(struct netvsc *nv, const char *ev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void vf_event(struct netvsc *nv, const char *ev, const char *fmt, ...)
+{
+	struct netvsc_priv *p = nv->p;
+	char detail[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (!strcmp(ev, "vf.error") || !strcmp(ev, "vf.mismatch"))
+		snprintf(nv->err, sizeof(nv->err), "%s", detail);
+	if (p->cfg.vf_event)
+		p->cfg.vf_event(p->cfg.event_arg, nv, ev, detail);
+}
+
+const char *netvsc_vf_state_name(enum netvsc_vf_state s)
+{
+	switch (s) {
+	case NETVSC_VF_NONE:
+		return "none";
+	case NETVSC_VF_ADDED:
+		return "added";
+	case NETVSC_VF_SWITCHING:
+		return "switching";
+	case NETVSC_VF_ACTIVE:
+		return "active";
+	case NETVSC_VF_LEAVING:
+		return "leaving";
+	}
+	return "?";
+}
+
+/* The VF is not used any more: stopped now, or, when the caller may still
+ * hold frames it indicated, by the next rx_burst. */
+static void vf_retire(struct netvsc *nv)
+{
+	struct netvsc_priv *p = nv->p;
+
+	if (p->vf && p->vf == p->vf_held)
+		p->vf_retired = p->vf;
+	else
+		vf_stop(p->vf);
+	p->vf = NULL;
+	p->tx_vf = false;
+	p->vf_tx_blocked = false;
+}
+
+/* Enter SWITCHING or LEAVING: ask the host for @path (sent by vf_progress). */
+static void sw_begin(struct netvsc *nv, enum netvsc_vf_state st, uint32_t path)
+{
+	struct netvsc_priv *p = nv->p;
+
+	nv->vf_state = st;
+	p->sw_path = path;
+	p->sw_sent = p->sw_done = false;
+	p->vf_drained = false;
+}
+
+/* Send the data path request of the current state, without waiting. */
+static void sw_send(struct netvsc *nv)
+{
+	struct netvsc_priv *p = nv->p;
+	uint8_t m[NVSP_MSG_SIZE];
+	struct iovec iov = { m, sizeof(m) };
+	struct vmbus_tx tx = { .type = VMBUS_PKT_DATA_INBAND,
+		               .flags = VMBUS_PKT_F_COMPLETION_REQUESTED,
+		               .iov = &iov,
+		               .iovcnt = 1 };
+
+	nvsp_encode_switch_data_path(m, sizeof(m), p->sw_path);
+	if (req_take(nv, &tx.trans_id))
+		return;                            /* no slot: try again next time */
+	if (vmbus_chan_send(p->ch, &tx, 1) != 1) { /* ring full: next time */
+		p->free_req[p->nfree_req++] = (uint32_t)util_xid_put(&p->xid, tx.trans_id);
+		return;
+	}
+	p->sw_xid = tx.trans_id;
+	p->sw_sent = true;
+	p->sw_deadline = util_now_ns() + (uint64_t)p->timeout_ms * 1000000ull;
+}
+
+/* Unicast back to synthetic now, and ask the host to follow. */
+static void vf_unbind(struct netvsc *nv, const char *why)
+{
+	struct netvsc_priv *p = nv->p;
+
+	p->tx_vf = false;
+	if (nv->vf_state == NETVSC_VF_SWITCHING || nv->vf_state == NETVSC_VF_ACTIVE ||
+	    nv->vf_state == NETVSC_VF_LEAVING) {
+		if (nv->vf_state != NETVSC_VF_LEAVING)
+			sw_begin(nv, NETVSC_VF_LEAVING, NVSP_DATAPATH_SYNTHETIC);
+		log_dbg("netvsc", "%s: transmit back on synthetic", why);
+	}
+}
+
+/* The VF's queues failed (@rc: -ENODEV after the host reset it): back to
+ * synthetic without it. */
+static void vf_lost(struct netvsc *nv, int rc)
+{
+	struct netvsc_priv *p = nv->p;
+	uint32_t serial = p->vf_serial;
+
+	vf_unbind(nv, "the VF is gone");
+	vf_retire(nv);
+	if (nv->vf_state == NETVSC_VF_ADDED)
+		nv->vf_state = NETVSC_VF_NONE;
+	vf_event(nv, "vf.removed", "VF serial %u: %s; the adapter stays on synthetic", serial,
+	         rc == -ENODEV ? "reset by the host (surprise removal)"
+	                       : "its queues broke the contract");
+}
+
+/* Unbound (LEAVING is over, or the VF was never bound): stop the VF if it
+ * was removed, else keep it, unbound. */
+static void vf_left(struct netvsc *nv)
+{
+	struct netvsc_priv *p = nv->p;
+
+	if (nv->vf_state == NETVSC_VF_LEAVING)
+		vf_event(nv, "datapath.synthetic", "VF serial %u unbound%s", p->vf_serial,
+		         p->sw_done ? "" : " (the host did not complete in time)");
+	if (p->vf && !p->remove_pending) {
+		nv->vf_state = NETVSC_VF_ADDED;
+		return;
+	}
+	vf_retire(nv);
+	nv->vf_state = NETVSC_VF_NONE;
+	if (p->remove_pending) {
+		p->remove_pending = false;
+		vmbus_vpci_send(p->ch, VMBUS_CTL_VPCI_REMOVE_DONE, p->vf_serial);
+		vf_event(nv, "vf.removed", "VF serial %u stopped and released (VPCI_REMOVE_DONE)",
+		         p->vf_serial);
+	}
+}
+
+/* ADDED: does the association name this VF? Bind and ask for the VF path. */
+static void vf_try_bind(struct netvsc *nv)
+{
+	struct netvsc_priv *p = nv->p;
+	const struct vf *vf = p->vf;
+
+	if (!p->assoc_new || !nv->vf_allocated)
+		return;
+	p->assoc_new = false;
+	if (nv->vf_serial != vf->serial || memcmp(nv->mac, vf->mac, 6)) {
+		nv->st.vf_assoc_mismatch++;
+		vf_event(nv, "vf.mismatch",
+		         "association names serial %u for %02x:%02x:%02x:%02x:%02x:%02x; the VF "
+		         "has serial %u, MAC %02x:%02x:%02x:%02x:%02x:%02x: not bound",
+		         nv->vf_serial, nv->mac[0], nv->mac[1], nv->mac[2], nv->mac[3], nv->mac[4],
+		         nv->mac[5], vf->serial, vf->mac[0], vf->mac[1], vf->mac[2], vf->mac[3],
+		         vf->mac[4], vf->mac[5]);
+		return;
+	}
+	if (p->cfg.quirks & NETVSC_QUIRK_NO_SWITCH)
+		return;
+	sw_begin(nv, NETVSC_VF_SWITCHING, NVSP_DATAPATH_VF);
+}
+
+/* Advance the VF's state; never blocks, never frees what the caller holds. */
+static void vf_progress(struct netvsc *nv)
+{
+	struct netvsc_priv *p = nv->p;
+	enum netvsc_vf_state st = nv->vf_state;
+
+	if (p->vf && vfbar_was_reset(p->vf->bar))
+		vf_lost(nv, -ENODEV);
+	if (p->assoc_new && nv->vf_state == NETVSC_VF_NONE)
+		p->assoc_new = false; /* vpci_add looks at it again */
+	if (p->assoc_new &&
+	    (nv->vf_state == NETVSC_VF_SWITCHING || nv->vf_state == NETVSC_VF_ACTIVE)) {
+		p->assoc_new = false;
+		if (!nv->vf_allocated || nv->vf_serial != p->vf->serial)
+			vf_unbind(nv, "association withdrawn");
+	}
+	if (p->remove_pending &&
+	    (nv->vf_state == NETVSC_VF_SWITCHING || nv->vf_state == NETVSC_VF_ACTIVE))
+		vf_unbind(nv, "VPCI_REMOVE");
+	switch (nv->vf_state) {
+	case NETVSC_VF_NONE:
+		break;
+	case NETVSC_VF_ADDED:
+		if (p->remove_pending)
+			vf_left(nv);
+		else
+			vf_try_bind(nv);
+		break;
+	case NETVSC_VF_SWITCHING:
+		if (p->sw_done) {
+			nv->vf_state = NETVSC_VF_ACTIVE;
+			p->tx_vf = true;
+			vf_event(nv, "datapath.vf", "VF serial %u bound: unicast on the VF",
+			         p->vf_serial);
+		} else if (p->sw_sent && util_now_ns() > p->sw_deadline) {
+			vf_event(
+			    nv, "vf.error",
+			    "no completion of SWITCH_DATA_PATH(VF) in %d ms: staying synthetic",
+			    p->timeout_ms);
+			sw_begin(nv, NETVSC_VF_LEAVING, NVSP_DATAPATH_SYNTHETIC);
+		}
+		break;
+	case NETVSC_VF_ACTIVE:
+		break;
+	case NETVSC_VF_LEAVING:
+		if (p->sw_sent && !p->sw_done && util_now_ns() > p->sw_deadline)
+			p->vf_drained =
+			    true; /* the host is not answering: drained is all we can do */
+		if ((p->sw_done || p->vf_drained) && (!p->vf || p->vf_drained))
+			vf_left(nv);
+		break;
+	}
+	if ((nv->vf_state == NETVSC_VF_SWITCHING || nv->vf_state == NETVSC_VF_LEAVING) &&
+	    !p->sw_sent)
+		sw_send(nv);
+	if (nv->vf_state != st && nv->vf_state == NETVSC_VF_ADDED && p->assoc_new)
+		vf_try_bind(nv);
+}
+
+/* VPCI_ADD: start the VF (it takes the descriptors). */
+static void vpci_add(struct netvsc *nv, const struct vmbus_vpci_add *a, int *fds)
+{
+	struct netvsc_priv *p = nv->p;
+	char err[200];
+
+	if (nv->vf_state != NETVSC_VF_NONE || p->vf) {
+		for (int i = 0; i < VMBUS_VPCI_ADD_FDS; i++)
+			close(fds[i]);
+		vf_event(nv, "vf.error",
+		         "VPCI_ADD of serial %u while VF serial %u is here: ignored", a->serial,
+		         p->vf_serial);
+		return;
+	}
+	if (a->vendor_id != NIC_PCI_VENDOR_ID || a->device_id != NIC_PCI_VF_DEVICE_ID) {
+		for (int i = 0; i < VMBUS_VPCI_ADD_FDS; i++)
+			close(fds[i]);
+		vf_event(nv, "vf.error", "VPCI_ADD of a device %04x:%04x: no driver for it",
+		         a->vendor_id, a->device_id);
+		return;
+	}
+	p->vf_serial = a->serial;
+	p->vf = vf_start(fds[0], fds[1], fds[2], a->serial, err, sizeof(err));
+	if (!p->vf) {
+		vf_event(nv, "vf.error", "VF serial %u does not start: %s", a->serial, err);
+		return;
+	}
+	nv->vf_state = NETVSC_VF_ADDED;
+	p->remove_pending = false;
+	p->assoc_new = true; /* its association may have come first */
+	vf_event(nv, "vf.added",
+	         "VF %u serial %u: MAC %02x:%02x:%02x:%02x:%02x:%02x, VLAN %u, MTU %u, %u queue "
+	         "pair(s)",
+	         a->vf_id, a->serial, p->vf->mac[0], p->vf->mac[1], p->vf->mac[2], p->vf->mac[3],
+	         p->vf->mac[4], p->vf->mac[5], p->vf->vlan, p->vf->mtu, a->num_qp);
+}
+
+static void vpci_remove(struct netvsc *nv, uint32_t serial)
+{
+	struct netvsc_priv *p = nv->p;
+
+	if (p->cfg.quirks & NETVSC_QUIRK_IGNORE_REMOVE)
+		return;
+	if (!p->vf || serial != p->vf_serial) {
+		/* Nothing of it here (never started, or gone already): say so. */
+		vmbus_vpci_send(p->ch, VMBUS_CTL_VPCI_REMOVE_DONE, serial);
+		return;
+	}
+	p->remove_pending = true;
+}
+
+/* Control messages on the socket. Returns how many, or -errno when the
+ * channel is gone. Safe anywhere: it changes no state a request depends on. */
+static int ctl_poll(struct netvsc *nv)
+{
+	struct netvsc_priv *p = nv->p;
+	int n = 0;
+
+	for (;;) {
+		struct vmbus_ctl_msg m;
+		struct vmbus_vpci_add a;
+		int fds[VMBUS_CTL_MAX_FDS], nfds = 0, r;
+		char err[160];
+
+		r = vmbus_chan_recv_ctl(p->ch, &m, fds, VMBUS_CTL_MAX_FDS, &nfds);
+		if (r <= 0)
+			return r < 0 ? seterr(nv, r, "channel: %s",
+			                      r == -EPIPE ? "the host is gone"
+			                                  : vmbus_chan_error(p->ch))
+			             : n;
+		n++;
+		r = vmbus_vpci_decode(&m, nfds, &a, err, sizeof(err));
+		if (!r && m.hdr.type == VMBUS_CTL_VPCI_ADD) {
+			vpci_add(nv, &a, fds);
+			continue;
+		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (!r && m.hdr.type == VMBUS_CTL_VPCI_REMOVE)
+			vpci_remove(nv, a.serial);
+		else
+			vf_event(nv, "vf.error", "control message dropped: %s",
+			         r ? err : "VPCI_REMOVE_DONE is the guest's to send");
+	}
+}
+
 int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max)
 {
 	struct netvsc_priv *p = nv->p;
@@ -520,6 +958,37 @@ int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max)
 
 	if ((r = flush_done(nv)) < 0)
 		return r;
+	vf_stop(p->vf_retired); /* what it indicated was handed out before this call */
+	p->vf_retired = p->vf_held = NULL;
+	vf_progress(nv);
+	if (p->vf && max) {
+		bool done_before = p->sw_done;
+
+		r = vf_rx_burst(p->vf, pkts, max);
+		if (r < 0) {
+			vf_lost(nv, r);
+		} else if (r == 0) {
+			if (nv->vf_state == NETVSC_VF_LEAVING && done_before)
+				p->vf_drained = true;
+		} else {
+			/* A frame on the VF: the host moved the filter, so its
+			 * completion is in the ring already. Take it first, so the
+			 * VF's counters start after it. */
+			if (nv->vf_state == NETVSC_VF_SWITCHING && !p->sw_done &&
+			    drain_ring(nv, &p->sw_done) >= 0)
+				vf_progress(nv);
+			for (int i = 0; i < r; i++) {
+				if (is_group(&pkts[i])) {
+					nv->st.vf_rx_mcast_skipped++;
+					continue;
+				}
+				nv->st.vf_rx_packets++;
+				nv->st.vf_rx_bytes += pkts[i].len;
+				pkts[k++] = pkts[i];
+			}
+			p->vf_held = p->vf;
+		}
+	}
 	while (k < max && p->stash_head && p->ndone < DONE_MAX) {
 		struct stash *s = p->stash_head;
 
@@ -565,16 +1034,16 @@ int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max)
 int netvsc_poll(struct netvsc *nv)
 {
 	struct netvsc_priv *p = nv->p;
-	int n = 0, r;
+	int n, r;
 
-	if ((r = flush_done(nv)) < 0)
-		return r;
-	if (p->cur.active) /* its ranges point into pkbuf: keep them before reading on */
-		return 0;
-	while ((r = refill(nv)) > 0) {
+	if ((r = flush_done(nv)) < 0 || (n = ctl_poll(nv)) < 0)
+		return r < 0 ? r : n;
+	/* A transfer being handed out: its ranges point into pkbuf, keep them. */
+	while (!p->cur.active && (r = refill(nv)) > 0) {
 		for (; p->ipk < p->npk; p->ipk++, n++)
 			handle_packet(nv, &p->pk[p->ipk], true);
 	}
+	vf_progress(nv);
 	return r < 0 ? r : n;
 }
 
@@ -588,14 +1057,63 @@ int netvsc_wait(struct netvsc *nv, unsigned int events, int timeout_ms)
 	    (p->stash_head || p->cur.active || p->ipk < p->npk || p->ndone))
 		return NETVSC_EV_RX;
 	if (events & NETVSC_EV_RX)
-		ev |= VMBUS_EV_RX | VMBUS_EV_CTL;
+		ev |= VMBUS_EV_RX;
 	if (events & NETVSC_EV_TX)
 		ev |= VMBUS_EV_TX;
+	/* Always: a control message nobody waits for would break the channel. */
+	ev |= VMBUS_EV_CTL;
 	r = vmbus_chan_wait(p->ch, ev, p->tx_need ? p->tx_need : 64, timeout_ms);
 	if (r <= 0)
 		return r;
+	if (r & VMBUS_EV_CTL) {
+		int c = ctl_poll(nv);
+
+		if (c < 0)
+			return c;
+	}
 	return ((r & (VMBUS_EV_RX | VMBUS_EV_CTL)) ? NETVSC_EV_RX : 0) |
 	       ((r & VMBUS_EV_TX) ? NETVSC_EV_TX : 0);
+}
+
+int netvsc_arm(struct netvsc *nv, struct pollfd *pfd, int max)
+{
+	struct netvsc_priv *p = nv->p;
+	int n = 0;
+
+	if (p->stash_head || p->cur.active || p->ipk < p->npk || p->ndone)
+		return -1;
+	if ((p->assoc_new || p->remove_pending) && nv->vf_state != NETVSC_VF_LEAVING)
+		return -1; /* for vf_progress (LEAVING waits for its completion first) */
+	if ((nv->vf_state == NETVSC_VF_SWITCHING || nv->vf_state == NETVSC_VF_LEAVING) &&
+	    (!p->sw_sent || p->sw_done))
+		return -1; /* a request to send, or a completion to act on */
+	if (!vmbus_ring_arm(&p->ch->rx))
+		return -1;
+	if (p->tx_blocked && !vmbus_ring_wait_room(&p->ch->tx, p->tx_need))
+		return -1;
+	if (n < max)
+		pfd[n++] = (struct pollfd){ .fd = p->ch->efd_wait, .events = POLLIN };
+	if (n < max)
+		pfd[n++] = (struct pollfd){ .fd = p->ch->sock, .events = POLLIN };
+	if (!p->vf)
+		return n;
+	if (!vf_arm(p->vf))
+		return -1;
+	if (p->vf_tx_blocked && !vmbus_ring_wait_room(&p->vf->bar->tx[0], p->vf_tx_need))
+		return -1;
+	if (n < max)
+		pfd[n++] = (struct pollfd){ .fd = p->vf->bar->efd_vf, .events = POLLIN };
+	return n;
+}
+
+void netvsc_disarm(struct netvsc *nv)
+{
+	struct netvsc_priv *p = nv->p;
+
+	vmbus_ring_disarm(&p->ch->rx);
+	if (p->vf)
+		for (uint32_t q = 0; q < p->vf->bar->num_qp; q++)
+			vmbus_ring_disarm(&p->vf->bar->rx[q]);
 }
 
 /* ---- synchronous requests ---- */
@@ -607,30 +1125,11 @@ static int wait_for(struct netvsc *nv, const bool *done, const char *what)
 	uint64_t end = util_now_ns() + (uint64_t)p->timeout_ms * 1000000ull;
 
 	/* a transfer being handed out stays where it is; stash what follows */
-	if (p->cur.active) {
-		struct stash *s = malloc(sizeof(*s) + p->cur.nr * sizeof(p->cur.r[0]));
-
-		if (!s)
-			return -ENOMEM;
-		*s = (struct stash){ .trans_id = p->cur.trans_id,
-			             .nr = p->cur.nr,
-			             .next_range = p->cur.next_range };
-		memcpy(s->r, p->cur.r, p->cur.nr * sizeof(p->cur.r[0]));
-		s->next = p->stash_head; /* it is older than anything stashed later */
-		p->stash_head = s;
-		if (!p->stash_tail)
-			p->stash_tail = s;
-		p->stash_ranges += s->nr;
-		p->cur.active = false;
-		p->ipk++;
-	}
 	while (!*done) {
-		int r = refill(nv);
+		int r = drain_ring(nv, done);
 
 		if (r < 0)
 			return r;
-		for (; p->ipk < p->npk && !*done; p->ipk++)
-			handle_packet(nv, &p->pk[p->ipk], true);
 		if (*done)
 			break;
 		int left = (int)((int64_t)(end - util_now_ns()) / 1000000);
@@ -639,6 +1138,8 @@ static int wait_for(struct netvsc *nv, const bool *done, const char *what)
 			return seterr(nv, -ETIMEDOUT, "no answer from the host to %s in %d ms",
 			              what, p->timeout_ms);
 		r = vmbus_chan_wait(p->ch, VMBUS_EV_RX | VMBUS_EV_CTL, 0, left > 0 ? left : 1);
+		if (r > 0 && (r & VMBUS_EV_CTL))
+			r = ctl_poll(nv); /* a VF hot-added meanwhile: started, acted on later */
 		if (r < 0)
 			return seterr(nv, r, "waiting for %s: %s", what,
 			              r == -EPIPE ? "the host is gone" : vmbus_chan_error(p->ch));
@@ -1033,6 +1534,8 @@ void netvsc_close(struct netvsc *nv)
 		p->stash_head = s->next;
 		free(s);
 	}
+	vf_stop(p->vf);
+	vf_stop(p->vf_retired);
 	vmbus_gpadl_release(&p->rbuf);
 	vmbus_gpadl_release(&p->sbuf);
 	vmbus_chan_close(p->ch);

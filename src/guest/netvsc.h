@@ -30,9 +30,35 @@
  * (request answers, INDICATE_STATUS, SEND_VF_ASSOCIATION) is handled on the
  * way; a transfer met while waiting for a control answer is kept, in order.
  *
+ * The VF (SPEC §4, §5). NetVSC is the one adapter the guest sees; a VF the
+ * host hot-adds (VPCI_ADD on the channel's socket) is started under it
+ * (vf.h) and never shown. The VF's state (netvsc_vf_state):
+ *
+ *   NONE --VPCI_ADD: vf_start--> ADDED --SEND_VF_ASSOCIATION {1, serial}
+ *   matching the VF's serial AND MAC: bind, SWITCH_DATA_PATH(VF)--> SWITCHING
+ *   --the host's completion--> ACTIVE: unicast goes out on the VF; broadcast
+ *   and multicast stay synthetic
+ *   ACTIVE --VPCI_REMOVE, or association {0}--> LEAVING: transmit is back on
+ *   synthetic at once, SWITCH_DATA_PATH(synthetic) goes out; after its
+ *   completion the VF's receive queue is drained (the host has moved the
+ *   filter back: nothing more comes) --> on VPCI_REMOVE: vf_stop,
+ *   VPCI_REMOVE_DONE, NONE; on association {0}: ADDED (unbound).
+ *
+ * Receive always drains both the synthetic ring and the VF's queue (from
+ * VPCI_ADD to the end), so no frame is lost while the filter moves; the VF's
+ * broadcast and multicast are skipped (they come on the synthetic path too).
+ * A data path request never blocks: the state advances in netvsc_poll and
+ * netvsc_rx_burst (the drain), with NETVSC_TIMEOUT_MS for each completion.
+ * The VF disappearing under the driver (its bursts fail with -ENODEV after
+ * the host's function level reset: surprise removal) sends everything back
+ * to synthetic: the adapter is never lost. VPCI messages are read by
+ * netvsc_poll, netvsc_wait and the synchronous requests.
+ *
  * Trust: the host is trusted as a hypervisor is, but every range, offset and
  * length it names is still checked against the buffers before use, and a
- * completion for a transaction not in flight is counted and ignored.
+ * completion for a transaction not in flight is counted and ignored; VPCI
+ * messages are validated (vmbus_vpci_decode) and a VF whose serial or MAC
+ * disagrees with its association is not bound.
  *
  * Thread-safety: one thread. Ownership: netvsc_open returns an adapter freed
  * by netvsc_close. Errors: netvsc_open returns NULL with errno set and @err
@@ -43,6 +69,7 @@
 #ifndef IOVPATH_GUEST_NETVSC_H
 #define IOVPATH_GUEST_NETVSC_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -67,6 +94,18 @@ enum netvsc_event {
 	NETVSC_EV_NETWORK_CHANGE, /* value: 0 */
 };
 
+/* Test quirks (netvsc_config.quirks): a guest that misbehaves on purpose. */
+#define NETVSC_QUIRK_NO_SWITCH     0x1u /* bind a VF, never ask for the VF data path */
+#define NETVSC_QUIRK_IGNORE_REMOVE 0x2u /* ignore VPCI_REMOVE (the host must time out) */
+
+enum netvsc_vf_state {
+	NETVSC_VF_NONE,      /* no VF: synthetic */
+	NETVSC_VF_ADDED,     /* hot-added and started, not bound */
+	NETVSC_VF_SWITCHING, /* bound; SWITCH_DATA_PATH(VF) sent: transmit still synthetic */
+	NETVSC_VF_ACTIVE,    /* the host completed: unicast out on the VF */
+	NETVSC_VF_LEAVING,   /* back to synthetic: waiting for the completion, draining the VF */
+};
+
 struct netvsc_config {
 	const char *path;          /* the host's channel socket */
 	const char *name;          /* adapter name the host knows (< VMBUS_NAME_MAX) */
@@ -78,6 +117,11 @@ struct netvsc_config {
 	int timeout_ms;            /* per request; 0: NETVSC_TIMEOUT_MS */
 	void (*event)(void *arg, struct netvsc *nv, enum netvsc_event ev, uint32_t value);
 	void *event_arg;
+	/* VF events, by name: "vf.added", "vf.mismatch" (an association that does
+	 * not match the VF), "datapath.vf", "datapath.synthetic", "vf.removed",
+	 * "vf.error"; @detail says more. Optional; gets event_arg. */
+	void (*vf_event)(void *arg, struct netvsc *nv, const char *event, const char *detail);
+	uint32_t quirks; /* NETVSC_QUIRK_*: tests only */
 };
 
 /* Counters, named as `ethtool -S` names them on a Linux netvsc adapter. */
@@ -92,6 +136,12 @@ struct netvsc_stats {
 	uint64_t bad_completions;
 	uint64_t vf_assoc_events;
 	uint64_t indications;
+	/* the VF path (the rx_* and tx_* above count the synthetic path only) */
+	uint64_t vf_rx_packets, vf_rx_bytes;
+	uint64_t vf_tx_packets, vf_tx_bytes;
+	uint64_t vf_tx_dropped;       /* frames the VF's queue can never take */
+	uint64_t vf_rx_mcast_skipped; /* broadcast/multicast the VF got too: taken from synthetic */
+	uint64_t vf_assoc_mismatch;   /* associations not bound: serial or MAC disagree */
 };
 
 struct netvsc {
@@ -105,6 +155,7 @@ struct netvsc {
 	bool vf_allocated;
 	uint32_t vf_serial;
 	uint32_t datapath; /* NVSP_DATAPATH_* the host completed last */
+	enum netvsc_vf_state vf_state;
 	struct netvsc_stats st;
 	char err[256];
 	/* the rest is private: see netvsc.c */
@@ -121,14 +172,33 @@ int netvsc_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned int
 /* Frames received, at most @max; they stay valid until the next call. */
 int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max);
 
-/* Handle completions and control traffic without taking frames. Returns the
+/* Handle completions and control traffic (VPCI messages on the socket
+ * included) without taking frames, and advance the VF's state. Returns the
  * packets handled or a negative errno. */
 int netvsc_poll(struct netvsc *nv);
 
 #define NETVSC_EV_RX 0x1u /* frames or control traffic wait */
 #define NETVSC_EV_TX 0x2u /* a burst cut short can go on */
-/* Sleep (after a short spin) until one of @events; see vmbus_chan_wait. */
+/* Sleep (after a short spin) until one of @events; see vmbus_chan_wait. A
+ * VPCI message that arrives meanwhile is handled and counts as NETVSC_EV_RX. */
 int netvsc_wait(struct netvsc *nv, unsigned int events, int timeout_ms);
+
+/* Before sleeping in poll() with descriptors of its own: arm the channel
+ * (and, when the last burst was cut short, ask for room), the VF's receive
+ * queues and doorbell, and put the descriptors to wait on in @pfd (at most
+ * @max: the channel's eventfd and socket, the VF's doorbell). Returns how
+ * many, or -1 when work is waiting already (don't sleep). */
+int netvsc_arm(struct netvsc *nv, struct pollfd *pfd, int max);
+/* After waking: busy-polling again, ask the host and the NIC not to signal. */
+void netvsc_disarm(struct netvsc *nv);
+
+/* The VF's state, and its name ("none", "added", "switching", "active",
+ * "leaving"). */
+static inline enum netvsc_vf_state netvsc_vf_state(const struct netvsc *nv)
+{
+	return nv->vf_state;
+}
+const char *netvsc_vf_state_name(enum netvsc_vf_state s);
 
 /* Synchronous RNDIS requests. QUERY: up to *@len bytes into @out, *@len
  * set to the answer's size. -EIO with the NDIS status in netvsc_last_error
