@@ -841,7 +841,7 @@ static int __peer_check(const struct mgmt_server *s, int fd, struct ucred *cr, s
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &len))
 		return mgmt_err_set(err, errno, NULL, "cannot read the peer's credentials: %s",
 		                    strerror(errno));
-	if (cr->uid == 0)
+	if (cr->uid == 0 || cr->uid == geteuid()) /* root, or the daemon's own user */
 		return 0;
 	if (s->group == MGMT_NO_GROUP)
 		return mgmt_err_set(err, EACCES,

@@ -44,7 +44,8 @@
  * event is L + 1.
  *
  * Access: the socket file is mode 0660, group @group_gid; every connecting
- * peer is checked with SO_PEERCRED: uid 0, or a peer whose gid or one of
+ * peer is checked with SO_PEERCRED: uid 0, the daemon's own uid (a daemon run
+ * without root for a lab of endpoints), or a peer whose gid or one of
  * whose supplementary groups (SO_PEERGROUPS, taken at connect() time; on
  * kernels without it /proc/PID/status "Groups:") is @group_gid. Others get
  * one EACCES reply and are closed; so is a peer beyond MGMT_MAX_CLIENTS
