@@ -60,5 +60,6 @@ int bench_netvsc_guest(const char *path, const uint8_t *dst, const struct bench_
 int bench_ring(int argc, char **argv);
 int bench_synthetic(int argc, char **argv);
 int bench_vf(int argc, char **argv);
+int bench_e2e(int argc, char **argv);
 
 #endif

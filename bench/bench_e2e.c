@@ -1,0 +1,180 @@
+/* bench e2e — real guests, real TCP: one iperf3 TCP stream VM→VM on one host
+ * over (a) the synthetic path, (b) the VF path, and in the same run (c) a
+ * plain veth pair between two namespaces, the kernel's own baseline.
+ *
+ * (a) and (b) run in a lab (iovpath lab up) of one host with two VMs in a run
+ * directory of their own; (b) after `vm attach-vf` on both VMs, once the host
+ * reports the VF data path for each. Needs root (namespaces, TAP devices).
+ * Each leg is --seconds long (default 5), after a 1 s warm-up iperf3 omits.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "lab/lab_net.h"
+
+#define PREFIX "iovp-e2e-"
+
+static char g_cli[PATH_MAX + 16], g_run[64];
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	r = system(cmd);
+	return r == 0 ? 0 : -1;
+}
+
+/* iperf3 client in @ns_c to @ip (server in @ns_s): received Gbit/s, or -1. */
+static double iperf(const char *ns_s, const char *ns_c, const char *ip, double secs)
+{
+	char cmd[512], *out = NULL;
+	size_t cap = 0, len = 0;
+	json_t *j;
+	json_error_t je;
+	double gbps = -1;
+	FILE *p;
+
+	if (sh("ip netns exec %s iperf3 -s -p 5399 -D -1 >/dev/null 2>&1", ns_s))
+		return -1;
+	usleep(300000);
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s iperf3 -c %s -p 5399 -t %.0f -O 1 -J 2>/dev/null",
+	         ns_c, ip, secs + 1);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	for (;;) {
+		if (len + 4096 > cap) {
+			char *n = realloc(out, cap = cap ? cap * 2 : 65536);
+
+			if (!n)
+				break;
+			out = n;
+		}
+		size_t k = fread(out + len, 1, cap - len - 1, p);
+
+		if (!k)
+			break;
+		len += k;
+	}
+	pclose(p);
+	if (!out)
+		return -1;
+	out[len] = '\0';
+	j = json_loads(out, 0, &je);
+	if (j) {
+		json_t *bps = json_object_get(
+		    json_object_get(json_object_get(j, "end"), "sum_received"), "bits_per_second");
+
+		if (json_is_number(bps))
+			gbps = json_number_value(bps) / 1e9;
+		json_decref(j);
+	}
+	free(out);
+	return gbps;
+}
+
+static int wait_vf(const char *vm)
+{
+	for (int i = 0; i < 200; i++) {
+		if (!sh("IOVPATH_RUN_DIR=%s %s vm show %s --json | grep -q '\"datapath\": \"vf\"'",
+		        g_run, g_cli, vm))
+			return 0;
+		usleep(50000);
+	}
+	return -1;
+}
+
+static double veth_gbps(double secs)
+{
+	struct lab_nl *nl;
+	double g = -1;
+
+	if (lab_netns_add(PREFIX "va") || lab_netns_add(PREFIX "vb"))
+		goto out;
+	nl = lab_nl_open(NULL);
+	if (!nl)
+		goto out;
+	if (lab_nl_veth_add(nl, "eth0", PREFIX "va", NULL, "eth0", PREFIX "vb") == 0) {
+		struct lab_nl *a = lab_nl_open(PREFIX "va"), *b = lab_nl_open(PREFIX "vb");
+
+		if (a && b && !lab_nl_addr_add(a, "eth0", 0xc6130001u, 24) &&
+		    !lab_nl_addr_add(b, "eth0", 0xc6130002u, 24) && !lab_nl_link_up(a, "eth0") &&
+		    !lab_nl_link_up(b, "eth0") && !lab_nl_link_up(a, "lo") && !lab_nl_link_up(b, "lo"))
+			g = iperf(PREFIX "vb", PREFIX "va", "198.19.0.2", secs);
+		if (a)
+			lab_nl_close(a);
+		if (b)
+			lab_nl_close(b);
+	}
+	lab_nl_close(nl);
+out:
+	lab_netns_del(PREFIX "va");
+	lab_netns_del(PREFIX "vb");
+	return g;
+}
+
+int bench_e2e(int argc, char **argv)
+{
+	struct bench_opts o = { .size = 1500, .seconds = 5, .ring = 1u << 20, .burst = 32 };
+	char self[PATH_MAX], conf[128];
+	ssize_t n;
+	double syn = -1, vf = -1, veth;
+	FILE *f;
+
+	if (bench_parse(argc, argv, &o, 60, 65535))
+		return 2;
+	if (geteuid() != 0) {
+		fprintf(stderr, "bench e2e: needs root (network namespaces, TAP devices, veth)\n");
+		return 1;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	if (strrchr(self, '/'))
+		*strrchr(self, '/') = '\0';
+	snprintf(g_cli, sizeof(g_cli), "%s/iovpath", self);
+	snprintf(g_run, sizeof(g_run), "/tmp/iovpath-e2e.%d", (int)getpid());
+	snprintf(conf, sizeof(conf), "%s.conf", g_run);
+	f = fopen(conf, "w");
+	if (!f)
+		return 1;
+	fprintf(f, "lab e2e\nnetwork net\nhost h1\nnic h1 vfs 2\n"
+	           "vm vm1 host h1 mac 02:00:00:00:0e:01 ip 198.18.0.1/24\n"
+	           "vm vm2 host h1 mac 02:00:00:00:0e:02 ip 198.18.0.2/24\n");
+	fclose(f);
+	sh("IOVPATH_RUN_DIR=%s %s lab down --force >/dev/null 2>&1", g_run, g_cli);
+	if (sh("IOVPATH_RUN_DIR=%s %s lab up %s >/dev/null", g_run, g_cli, conf)) {
+		fprintf(stderr, "bench e2e: lab up failed (see %s/*.log)\n", g_run);
+	} else {
+		syn = iperf(PREFIX "vm2", PREFIX "vm1", "198.18.0.2", o.seconds);
+		if (!sh("IOVPATH_RUN_DIR=%s %s vm attach-vf vm1 >/dev/null && "
+		        "IOVPATH_RUN_DIR=%s %s vm attach-vf vm2 >/dev/null",
+		        g_run, g_cli, g_run, g_cli) &&
+		    !wait_vf("vm1") && !wait_vf("vm2"))
+			vf = iperf(PREFIX "vm2", PREFIX "vm1", "198.18.0.2", o.seconds);
+		else
+			fprintf(stderr, "bench e2e: the VF path did not come up\n");
+	}
+	sh("IOVPATH_RUN_DIR=%s %s lab down --force >/dev/null 2>&1", g_run, g_cli);
+	rmdir(g_run);
+	unlink(conf);
+	veth = veth_gbps(o.seconds);
+	if (!o.json)
+		printf("bench e2e: iperf3, one TCP stream VM→VM, %.0f s per leg\n", o.seconds);
+	bench_report(&o, "synthetic_gbps", syn, "vf_gbps", vf, "veth_gbps", veth,
+	             "synthetic_vs_veth", veth > 0 ? syn / veth : 0.0, "vf_vs_veth",
+	             veth > 0 ? vf / veth : 0.0, "seconds", o.seconds, NULL);
+	return syn > 0 && vf > 0 && veth > 0 ? 0 : 1;
+}
