@@ -78,6 +78,14 @@ static void on_event(void *arg, struct netvsc *nv, enum netvsc_event ev, uint32_
 	}
 }
 
+static void on_vf_event(void *arg, struct netvsc *nv, const char *event, const char *detail)
+{
+	struct vmproc *vp = arg;
+
+	log_info(MOD, "%s: %s%s%s", vp->cfg->name, event, detail && *detail ? ": " : "",
+	         detail ? detail : "");
+}
+
 /* The guest OS's adapter: a TAP in its namespace with the host's MAC. */
 static int open_guest(struct vmproc *vp)
 {
@@ -220,23 +228,27 @@ static void handle_signal(struct vmproc *vp)
 	}
 }
 
-/* Sleep until the guest, the channel, the VF or a signal has something.
- * (Until NetVSC exposes its descriptors: the channel is checked each ms.) */
+/* Sleep until the guest, the channel, the VF or a signal has something. */
 static void sleep_all(struct vmproc *vp, int timeout_ms)
 {
-	struct pollfd pfd[2];
-	int n = 0;
+	struct pollfd pfd[MAX_PFD];
+	int n = netvsc_arm(vp->nv, pfd, MAX_PFD - 2);
 
-	if (netvsc_wait(vp->nv, NETVSC_EV_RX, 0) > 0)
-		return;
+	if (n < 0)
+		return; /* work arrived while arming */
 	pfd[n++] = (struct pollfd){ .fd = vp->sig_fd, .events = POLLIN };
+	/* A guest frame still waiting for the channel: wait for room (netvsc_arm
+	 * asked for it), not for more guest frames. */
 	if (vp->tap && vp->ipend == vp->npend) {
-		if (!port_arm(vp->tap))
+		if (!port_arm(vp->tap)) {
+			netvsc_disarm(vp->nv);
 			return;
+		}
 		pfd[n++] = (struct pollfd){ .fd = port_wait_fd(vp->tap), .events = POLLIN };
 	}
-	if (poll(pfd, (nfds_t)n, timeout_ms ? 1 : 0) < 0 && errno != EINTR)
+	if (poll(pfd, (nfds_t)n, timeout_ms) < 0 && errno != EINTR)
 		log_warn(MOD, "poll: %s", strerror(errno));
+	netvsc_disarm(vp->nv);
 }
 
 static int run_loop(struct vmproc *vp)
@@ -282,7 +294,9 @@ int vmproc_run(const struct vmproc_config *cfg)
 	const char *run_dir = cfg->run_dir ? cfg->run_dir : HOSTD_RUN_DIR;
 	char chan[256], secf[256], err[256];
 	uint8_t secret[VMBUS_SECRET_LEN];
-	struct netvsc_config nc = { .name = cfg->name, .secret = secret, .event = on_event };
+	struct netvsc_config nc = {
+		.name = cfg->name, .secret = secret, .event = on_event, .vf_event = on_vf_event
+	};
 	sigset_t mask;
 	int r, rc = 1;
 

@@ -177,6 +177,22 @@ static void vm_gone(struct hostd *d, int vm)
 	}
 }
 
+/* VF and protocol events of host_dp: the timeline and the log. */
+static void dp_event(void *ctx, int vm, const char *event, const char *detail)
+{
+	struct hostd *d = ctx;
+	const char *name = "?";
+
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
+		if (d->ad[i].used && d->ad[i].vm == vm)
+			name = d->ad[i].name;
+	if (strstr(event, "error") || strstr(event, "failed") || strstr(event, "surprise"))
+		log_warn(MOD, "VM %s: %s%s%s", name, event, detail[0] ? ": " : "", detail);
+	else
+		log_info(MOD, "VM %s: %s%s%s", name, event, detail[0] ? ": " : "", detail);
+	publish(d, event, json_pack("{s:s, s:s}", "vm", name, "detail", detail));
+}
+
 /* ---- management operations ---- */
 
 static int op_host_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
@@ -299,14 +315,17 @@ static json_t *vm_json(struct hostd *d, struct adapter *a)
 {
 	char macs[18];
 	struct netvsp *v = host_dp_netvsp(d->dp, a->vm);
+	struct host_vf_info vi = { .vf = -1 };
 
 	fmt_mac(a->mac, macs);
-	return json_pack("{s:s, s:s, s:i, s:b, s:i, s:s, s:i, s:I}", "name", a->name, "mac", macs,
-	                 "vlan", a->vlan, "connected", v != NULL, "nvsp_version",
+	if (v)
+		host_dp_vf_info(d->dp, a->vm, &vi);
+	return json_pack("{s:s, s:s, s:i, s:b, s:i, s:s, s:s, s:i, s:i, s:I}", "name", a->name,
+	                 "mac", macs, "vlan", a->vlan, "connected", v != NULL, "nvsp_version",
 	                 v ? (int)netvsp_version(v) : 0, "datapath",
-	                 v && netvsp_datapath(v) == NVSP_DATAPATH_VF ? "vf" : "synthetic",
-	                 "switch_port", host_dp_vm_port(d->dp, a->vm), "connects",
-	                 (json_int_t)a->connects);
+	                 vi.datapath == NVSP_DATAPATH_VF ? "vf" : "synthetic", "vf_state",
+	                 host_vf_state_name(vi.state), "vf", vi.vf, "switch_port",
+	                 host_dp_vm_port(d->dp, a->vm), "connects", (json_int_t)a->connects);
 }
 
 static int op_vm_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
@@ -339,6 +358,7 @@ static int op_vm_stats(void *ctx, json_t *args, json_t **res, struct mgmt_err *e
 	struct adapter *a;
 	struct netvsp_stats st = { 0 };
 	struct vsw_port_info pi = { 0 };
+	struct host_vf_info vi = { .vf = -1 };
 	int r = need_vm(d, args, &a, err);
 
 	if (r)
@@ -346,21 +366,77 @@ static int op_vm_stats(void *ctx, json_t *args, json_t **res, struct mgmt_err *e
 	if (a->vm >= 0) {
 		netvsp_get_stats(host_dp_netvsp(d->dp, a->vm), &st);
 		vsw_port_get(host_dp_vsw(d->dp), (unsigned int)host_dp_vm_port(d->dp, a->vm), &pi);
+		host_dp_vf_info(d->dp, a->vm, &vi);
 	}
-	/* Named as the guest's netvsc shows them: rx = towards the VM. */
-	*res = json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I},"
-	                 " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
-	                 "vm", a->name, "synthetic", "rx_packets", (json_int_t)st.tx_frames,
-	                 "rx_bytes", (json_int_t)st.tx_bytes, "tx_packets", (json_int_t)st.rx_frames,
-	                 "tx_bytes", (json_int_t)st.rx_bytes, "rx_no_buffer",
-	                 (json_int_t)st.tx_no_room, "vf", "vf_rx_packets", (json_int_t)0,
-	                 "vf_rx_bytes", (json_int_t)0, "vf_tx_packets", (json_int_t)0, "vf_tx_bytes",
-	                 (json_int_t)0, "vf_tx_dropped", (json_int_t)0, "host", "bad_nvsp",
-	                 (json_int_t)st.bad_nvsp, "bad_rndis", (json_int_t)st.bad_rndis, "bad_section",
-	                 (json_int_t)st.bad_section, "bad_completion", (json_int_t)st.bad_completion,
-	                 "ctl_msgs", (json_int_t)st.ctl_msgs, "switch_drops_spoof",
-	                 (json_int_t)pi.stats.drops[VSW_DROP_SPOOF], "switch_drops_vlan",
-	                 (json_int_t)pi.stats.drops[VSW_DROP_VLAN]);
+	/* Named as the guest's netvsc shows them (ethtool -S): rx = towards the
+	 * VM. Synthetic: what NetVSP moved; VF: what the NIC moved on the VF's
+	 * VPort (the host's software is not on that path). */
+	*res = json_pack(
+	    "{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:i},"
+	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	    "vm", a->name, "datapath", vi.datapath == NVSP_DATAPATH_VF ? "vf" : "synthetic",
+	    "vf_state", host_vf_state_name(vi.state), "synthetic", "rx_packets",
+	    (json_int_t)st.tx_frames, "rx_bytes", (json_int_t)st.tx_bytes, "tx_packets",
+	    (json_int_t)st.rx_frames, "tx_bytes", (json_int_t)st.rx_bytes, "tx_send_full",
+	    (json_int_t)st.tx_no_room, "vf", "vf_rx_packets", (json_int_t)vi.rx_frames,
+	    "vf_rx_bytes", (json_int_t)vi.rx_bytes, "vf_tx_packets", (json_int_t)vi.tx_frames,
+	    "vf_tx_bytes", (json_int_t)vi.tx_bytes, "vf_tx_dropped", (json_int_t)vi.drops, "vf",
+	    vi.vf, "host", "bad_nvsp", (json_int_t)st.bad_nvsp, "bad_rndis",
+	    (json_int_t)st.bad_rndis, "bad_section", (json_int_t)st.bad_section, "bad_completion",
+	    (json_int_t)st.bad_completion, "ctl_msgs", (json_int_t)st.ctl_msgs,
+	    "switch_drops_spoof", (json_int_t)pi.stats.drops[VSW_DROP_SPOOF], "switch_drops_vlan",
+	    (json_int_t)pi.stats.drops[VSW_DROP_VLAN], "vf_attaches", (json_int_t)vi.attaches,
+	    "vf_removals", (json_int_t)vi.removals, "vf_surprise_removals",
+	    (json_int_t)vi.surprise_removals);
+	return 0;
+}
+
+static int op_vm_attach_vf(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	struct hostd *d = ctx;
+	struct adapter *a;
+	struct host_vf_info vi;
+	char why[256] = "";
+	int r = need_vm(d, args, &a, err);
+
+	if (r)
+		return r;
+	if (a->vm < 0)
+		return mgmt_err_set(err, ENOTCONN, "start its VM process: iovpath-vm --host HOST --name VM",
+		                    "VM %s is not connected", a->name);
+	r = host_dp_vf_attach(d->dp, a->vm, why, sizeof(why));
+	if (r < 0)
+		return mgmt_err_set(err, -r,
+		                    r == -ENOSPC ? "the VM stays synthetic; detach-vf another VM, or "
+		                                   "start iovpathd with more --vfs"
+		                                 : NULL,
+		                    "VM %s: %s", a->name, why[0] ? why : strerror(-r));
+	host_dp_vf_info(d->dp, a->vm, &vi);
+	*res = json_pack("{s:s, s:i, s:i, s:I, s:s}", "vm", a->name, "vf", vi.vf, "vport", vi.vport,
+	                 "serial", (json_int_t)vi.serial, "state", host_vf_state_name(vi.state));
+	return 0;
+}
+
+static int op_vm_detach_vf(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	static const char *const known[] = { "name", "surprise", NULL };
+	struct hostd *d = ctx;
+	struct adapter *a;
+	json_t *sur = json_object_get(args, "surprise");
+	char why[256] = "";
+	int r;
+
+	if ((r = mgmt_args_only(args, known, err)) || (r = need_vm(d, args, &a, err)))
+		return r;
+	if (sur && !json_is_boolean(sur))
+		return mgmt_err_set(err, EINVAL, NULL, "\"surprise\" must be true or false");
+	if (a->vm < 0)
+		return mgmt_err_set(err, ENOTCONN, NULL, "VM %s is not connected", a->name);
+	r = host_dp_vf_detach(d->dp, a->vm, json_is_true(sur), why, sizeof(why));
+	if (r < 0)
+		return mgmt_err_set(err, -r, r == -ENOENT ? "iovpath vm show lists each VM's VF" : NULL,
+		                    "VM %s: %s", a->name, why[0] ? why : strerror(-r));
+	*res = json_pack("{s:s, s:s}", "vm", a->name, "state", "removing");
 	return 0;
 }
 
@@ -397,26 +473,69 @@ static int op_switch_show(void *ctx, json_t *args, json_t **res, struct mgmt_err
 	return 0;
 }
 
+struct nic_dump_ctx {
+	struct hostd *d;
+	json_t *vfs, *vports, *filters;
+};
+
+static int dump_vf(void *arg, const struct nic_vf_info *vf)
+{
+	struct nic_dump_ctx *c = arg;
+	char macs[18];
+
+	fmt_mac(vf->mac, macs);
+	json_array_append_new(c->vfs, json_pack("{s:i, s:s, s:I, s:i, s:s}", "id", (int)vf->id,
+	                                        "mac", macs, "serial", (json_int_t)vf->serial,
+	                                        "vport", vf->vport, "power",
+	                                        vf->power == NIC_POWER_D0 ? "D0" : "D3hot"));
+	return 0;
+}
+
+static int dump_vport(void *arg, const struct nic_vport_info *vi)
+{
+	struct nic_dump_ctx *c = arg;
+	struct nic_port_stats ps;
+	uint64_t drops = 0;
+
+	nic_port_stats(c->d->nic, vi->id, &ps);
+	for (unsigned int r = 0; r < NIC_DROP_MAX; r++)
+		drops += ps.drops[r];
+	json_array_append_new(
+	    c->vports, json_pack("{s:i, s:s, s:i, s:i, s:b, s:i, s:I, s:I, s:I}", "id", (int)vi->id,
+	                         "attached", vi->vf < 0 ? "PF" : "VF", "vf", vi->vf, "queue_pairs",
+	                         (int)vi->nqp, "active", vi->active, "filters", (int)vi->nfilters,
+	                         "rx_frames", (json_int_t)ps.rx_frames, "tx_frames",
+	                         (json_int_t)ps.tx_frames, "drops", (json_int_t)drops));
+	return 0;
+}
+
+static int dump_filter(void *arg, const struct nic_filter_info *f)
+{
+	struct nic_dump_ctx *c = arg;
+	char macs[18];
+
+	fmt_mac(f->mac, macs);
+	json_array_append_new(c->filters,
+	                      json_pack("{s:s, s:o, s:i}", "mac", macs, "vlan",
+	                                f->vlan == NIC_VLAN_NONE ? json_string("untagged/0")
+	                                                         : json_integer(f->vlan),
+	                                "vport", (int)f->vport));
+	return 0;
+}
+
 static int op_nic_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
 {
-	struct hostd *d = ctx;
-	json_t *vports = json_array();
+	struct nic_dump_ctx c = {
+		.d = ctx, .vfs = json_array(), .vports = json_array(), .filters = json_array()
+	};
+	struct nic_dump_ops ops = { .vf = dump_vf, .vport = dump_vport, .filter = dump_filter };
+	struct nic_info ni;
 
-	for (unsigned int v = 0; v < NIC_MAX_VPORTS; v++) {
-		struct nic_vport_info vi;
-		struct nic_port_stats ps;
-
-		if (nic_vport_get(d->nic, v, &vi))
-			continue;
-		nic_port_stats(d->nic, v, &ps);
-		json_array_append_new(vports,
-		                      json_pack("{s:i, s:i, s:i, s:i, s:b, s:I, s:I}", "id", (int)v,
-		                                "vf", vi.vf, "queue_pairs", (int)vi.nqp, "filters",
-		                                (int)vi.nfilters, "active", vi.active, "rx_frames",
-		                                (json_int_t)ps.rx_frames, "tx_frames",
-		                                (json_int_t)ps.tx_frames));
-	}
-	*res = json_pack("{s:i, s:o}", "max_vfs", (int)d->cfg.vfs, "vports", vports);
+	nic_dump(c.d->nic, &ops, &c);
+	nic_get_info(c.d->nic, &ni);
+	*res = json_pack("{s:i, s:i, s:i, s:o, s:o, s:o}", "max_vfs", (int)ni.caps.max_vfs,
+	                 "max_vports", (int)ni.caps.max_vports, "vfs_allocated", (int)ni.vfs, "vfs",
+	                 c.vfs, "vports", c.vports, "filters", c.filters);
 	return 0;
 }
 
@@ -476,6 +595,7 @@ static const struct mgmt_op OPS[] = {
 	{ "vm.stats", op_vm_stats },           { "nic.show", op_nic_show },
 	{ "switch.show", op_switch_show },     { "capture.start", op_capture_start },
 	{ "capture.stop", op_capture_stop },   { "events.show", op_events_show },
+	{ "vm.attach_vf", op_vm_attach_vf },   { "vm.detach_vf", op_vm_detach_vf },
 	{ NULL, NULL },
 };
 
@@ -487,7 +607,7 @@ static int start(struct hostd *d)
 		                 .max_vports = d->cfg.vfs + 1,
 		                 .total_queue_pairs = d->cfg.vfs + 1,
 		                 .max_qps_per_vport = 1,
-		                 .mac_filters_per_vport = 4 };
+		                 .mac_filters_per_vport = NIC_MAX_FILTERS_PER_VPORT };
 	char err[256];
 	sigset_t ss;
 
@@ -513,6 +633,7 @@ static int start(struct hostd *d)
 		fprintf(stderr, "iovpathd: %s\n", err);
 		return -1;
 	}
+	host_dp_set_event_cb(d->dp, dp_event, d);
 	d->mgmt = mgmt_listen(d->mgmt_path, d->cfg.group);
 	if (!d->mgmt || mgmt_register(d->mgmt, OPS, d)) {
 		fprintf(stderr, "iovpathd: management socket %s: %s\n", d->mgmt_path, strerror(errno));
