@@ -1087,6 +1087,7 @@ int netvsc_arm(struct netvsc *nv, struct pollfd *pfd, int max)
 	if ((nv->vf_state == NETVSC_VF_SWITCHING || nv->vf_state == NETVSC_VF_LEAVING) &&
 	    (!p->sw_sent || p->sw_done))
 		return -1; /* a request to send, or a completion to act on */
+	vmbus_chan_drain_signal(p->ch);
 	if (!vmbus_ring_arm(&p->ch->rx))
 		return -1;
 	if (p->tx_blocked && !vmbus_ring_wait_room(&p->ch->tx, p->tx_need))

@@ -419,9 +419,10 @@ int host_dp_arm(struct host_dp *h, struct pollfd *pfd, int max)
 			continue;
 		if (removal_due(h->vm[i], now))
 			return -1;
+		ch = netvsp_chan(h->vm[i]->vsp);
+		vmbus_chan_drain_signal(ch);
 		if (!netvsp_arm(h->vm[i]->vsp))
 			return -1;
-		ch = netvsp_chan(h->vm[i]->vsp);
 		if (n + 2 > max)
 			break;
 		pfd[n++] = (struct pollfd){ .fd = ch->efd_wait, .events = POLLIN };

@@ -786,3 +786,10 @@ int vmbus_vpci_send(struct vmbus_chan *ch, uint16_t type, uint32_t serial)
 
 	return vmbus_chan_send_ctl(ch, type, serial, &v, sizeof(v), NULL, 0);
 }
+
+void vmbus_chan_drain_signal(struct vmbus_chan *ch)
+{
+	uint64_t cnt;
+
+	(void)!read(ch->efd_wait, &cnt, sizeof(cnt));
+}

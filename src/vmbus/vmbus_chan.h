@@ -161,6 +161,11 @@ int vmbus_chan_recv(struct vmbus_chan *ch, struct vmbus_rx *pkts, unsigned int m
  * VMBUS_EV_RX, nothing is left to read), -EPROTO when the channel broke. */
 int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need, int timeout_ms);
 
+/* For a caller that sleeps in its own poll() on ch->efd_wait: consume the
+ * signals that came already. Call it BEFORE arming the rings and looking at
+ * them once more, so a signal is never lost and a stale one never spins. */
+void vmbus_chan_drain_signal(struct vmbus_chan *ch);
+
 /* Break the channel on purpose (a protocol error found above the ring):
  * record @why, shut the socket down so the peer learns. Returns -EPROTO. */
 int vmbus_chan_fail(struct vmbus_chan *ch, const char *fmt, ...)
