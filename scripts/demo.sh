@@ -90,6 +90,8 @@ if [ "$(id -u)" -eq 0 ]; then
 	traffic
 	stats vm1
 	stats vm2
+	echo "   the host switch's ports (VM→VM unicast on the VF path never reaches them):"
+	$CLI port show | sed 's/^/   /'
 
 	say "VF failover: vm1's VF taken away in the middle of a TCP stream"
 	nsx vm1 iperf3 -c 198.18.0.100 -p 5202 -t 4 -f g >/tmp/iovpath-demo-iperf.txt &
@@ -104,8 +106,8 @@ if [ "$(id -u)" -eq 0 ]; then
 	$CLI events
 	say "lab down"
 	trap - EXIT
-	cleanup
-	$CLI lab down --force 2>/dev/null || true
+	pkill -f "iperf3 -s -p 520" 2>/dev/null || true
+	$CLI lab down
 	echo "demo: done; ip netns list shows nothing of the demo left"
 	exit 0
 fi
