@@ -154,7 +154,7 @@ int bench_e2e(int argc, char **argv)
 	           "vm vm1 host h1 mac 02:00:00:00:0e:01 ip 198.18.0.1/24\n"
 	           "vm vm2 host h1 mac 02:00:00:00:0e:02 ip 198.18.0.2/24\n");
 	fclose(f);
-	sh("IOVPATH_RUN_DIR=%s %s lab down --force >/dev/null 2>&1", g_run, g_cli);
+	sh("IOVPATH_RUN_DIR=%s %s lab down --force %s >/dev/null 2>&1", g_run, g_cli, conf);
 	if (sh("IOVPATH_RUN_DIR=%s %s lab up %s >/dev/null", g_run, g_cli, conf)) {
 		fprintf(stderr, "bench e2e: lab up failed (see %s/*.log)\n", g_run);
 	} else {
@@ -167,7 +167,7 @@ int bench_e2e(int argc, char **argv)
 		else
 			fprintf(stderr, "bench e2e: the VF path did not come up\n");
 	}
-	sh("IOVPATH_RUN_DIR=%s %s lab down --force >/dev/null 2>&1", g_run, g_cli);
+	sh("IOVPATH_RUN_DIR=%s %s lab down --force %s >/dev/null 2>&1", g_run, g_cli, conf);
 	rmdir(g_run);
 	unlink(conf);
 	veth = veth_gbps(o.seconds);

@@ -56,7 +56,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	nsx() { local ns=$1; shift; ip netns exec "$NS$ns" "$@"; }
 	cleanup() {
 		pkill -f "iperf3 -s -p 520" 2>/dev/null || true
-		$CLI lab down --force >/dev/null 2>&1 || true
+		$CLI lab down --force examples/demo.conf >/dev/null 2>&1 || true
 	}
 	trap cleanup EXIT
 	cleanup

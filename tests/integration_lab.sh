@@ -26,7 +26,7 @@ CONF=$IOVPATH_RUN_DIR/lab.conf
 
 cleanup() {
 	pkill -f "iperf3 -s -p 530" 2>/dev/null || true
-	$CLI lab down --force >/dev/null 2>&1 || true
+	[ -f "$CONF" ] && $CLI lab down --force "$CONF" >/dev/null 2>&1
 	rm -rf "$IOVPATH_RUN_DIR"
 }
 trap cleanup EXIT
@@ -59,7 +59,7 @@ vm vm3 host h1 mac 02:00:00:00:01:03 ip 198.18.0.13/24 vlan 10
 vm vm4 host h1 mac 02:00:00:00:01:04 ip 198.18.0.14/24 vlan 10
 external ext1 ip 198.18.0.100/24
 EOF
-cleanup_start() { $CLI lab down --force >/dev/null 2>&1 || true; }
+cleanup_start() { $CLI lab down --force "$CONF" >/dev/null 2>&1 || true; }
 cleanup_start
 $CLI lab up "$CONF"
 
@@ -149,7 +149,7 @@ setsid "$B/iovpathd" --name h1 --port "$port" --vfs 2 --run-dir "$IOVPATH_RUN_DI
 	>"$IOVPATH_RUN_DIR/h1-restart.log" 2>&1 </dev/null &
 for _ in $(seq 100); do $CLI host show >/dev/null 2>&1 && break; sleep 0.05; done
 $CLI host show >/dev/null || fail "the daemon did not restart"
-$CLI lab down --force
+$CLI lab down --force "$CONF"
 [ "$(leftovers)" -eq 0 ] || fail "leftovers after lab down: $(ip netns list | grep "^$NS")"
 pgrep -f "run-dir $IOVPATH_RUN_DIR" >/dev/null && fail "processes left after lab down"
 ok "daemon killed and restarted: lab down leaves no namespace, device or process"

@@ -158,6 +158,13 @@ static void ns_setup(void)
 	snprintf(g_ns, sizeof(g_ns), "iovpath-tport-%d", (int)getpid());
 	snprintf(cmd, sizeof(cmd), "ip netns add %s", g_ns);
 	cr_assert_eq(system(cmd), 0);
+	/* no IPv6 autoconfiguration: its router solicitations and MLD reports
+	 * would arrive among the test's frames at random moments */
+	snprintf(cmd, sizeof(cmd),
+	         "ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+	         "net.ipv6.conf.default.disable_ipv6=1",
+	         g_ns);
+	cr_assert_eq(system(cmd), 0);
 }
 
 static void ns_teardown(void)

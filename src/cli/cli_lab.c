@@ -11,7 +11,8 @@
  * lab down: stops the recorded processes (VMs first; SIGTERM, then SIGKILL
  * after 3 s), then removes the namespaces and devices. --force also stops
  * any iovpathd / iovpath-vm of this run directory that is not recorded and
- * sweeps every namespace and device named with the lab prefix.
+ * sweeps every namespace and device named with the lab's prefix (from its
+ * state file; without one, from FILE if given, else every lab's: iovp-*).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -348,9 +349,12 @@ static int lab_stop(const struct cli_opts *o, bool force)
 static int lab_usage(void)
 {
 	fprintf(stderr, "usage: iovpath lab up FILE [--no-start] [--run-dir DIR]\n"
-	                "       iovpath lab down [--force] [--run-dir DIR]\n"
+	                "       iovpath lab down [--force [FILE]] [--run-dir DIR]\n"
 	                "       iovpath lab show [--json]\n"
-	                "  FILE: the lab's description (see examples/lab.conf)\n");
+	                "  FILE: the lab's description (see examples/lab.conf)\n"
+	                "  --force: also stop unrecorded processes of the run directory and remove\n"
+	                "  leftovers by name: the lab's own names (its state, or FILE), else every\n"
+	                "  lab's (" LAB_PREFIX "*)\n");
 	return 2;
 }
 
@@ -391,11 +395,35 @@ int cli_cmd_lab(int argc, char **argv)
 		printf("iovpath: lab up: ready\n");
 		return 0;
 	}
-	if (!strcmp(o.argv[0], "down") && (o.argc == 1 || (o.argc == 2 && !strcmp(o.argv[1], "--force")))) {
-		bool force = o.argc == 2;
-		int procs = lab_stop(&o, force);
+	if (!strcmp(o.argv[0], "down") && o.argc <= 3) {
+		bool force = false;
+		const char *file = NULL;
+		int procs;
 
-		r = lab_down(state, force, err, sizeof(err));
+		for (int i = 1; i < o.argc; i++) {
+			if (!strcmp(o.argv[i], "--force"))
+				force = true;
+			else if (!file && o.argv[i][0] != '-')
+				file = o.argv[i];
+			else
+				return lab_usage();
+		}
+		procs = lab_stop(&o, force);
+		if (force && file && access(state, F_OK) != 0) {
+			/* no state: sweep only what this lab's names would be */
+			struct lab_conf *c = lab_conf_load(file, err, sizeof(err));
+			char prefix[LAB_NETNS_MAX];
+
+			if (!c) {
+				fprintf(stderr, "iovpath: %s\n", err);
+				return 1;
+			}
+			lab_conf_prefix(c, prefix, sizeof(prefix));
+			lab_conf_free(c);
+			r = lab_sweep(prefix, false, err, sizeof(err));
+		} else {
+			r = lab_down(state, force, err, sizeof(err));
+		}
 		if (r < 0) {
 			fprintf(stderr, "iovpath: lab down: %s\n", err);
 			return 1;
