@@ -76,12 +76,21 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPER_OBJS) $(BUILD)/libiovpath
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CRITERION_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
-# libFuzzer targets: clang, the library sources compiled in with coverage and sanitizers.
-FUZZ_CFLAGS := -std=gnu11 -O1 -g -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -DIOVPATH_FUZZING
-build/fuzz/%: fuzz/%.c $(LIB_SRCS) $(wildcard src/*/*.h)
+# libFuzzer targets: clang. The library is compiled once with coverage and the
+# sanitizers (build/fuzz/obj), each target links it.
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -D_GNU_SOURCE -Isrc $(FUZZ_SAN) -DIOVPATH_FUZZING -MMD -MP
+FUZZ_OBJS   := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/libiovpath-fuzz.a: $(FUZZ_OBJS)
+	$(AR) rcs $@ $^
+
+build/fuzz/%: fuzz/%.c build/fuzz/libiovpath-fuzz.a
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libiovpath-fuzz.a $(LDLIBS)
 
 fuzz: $(FUZZERS)
 

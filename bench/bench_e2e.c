@@ -47,7 +47,8 @@ static double iperf(const char *ns_s, const char *ns_c, const char *ip, double s
 	double gbps = -1;
 	FILE *p;
 
-	if (sh("ip netns exec %s iperf3 -s -p 5399 -D -1 >/dev/null 2>&1", ns_s))
+	if (sh("ip netns exec %s iperf3 -s -p 5399 -D -1 -I %s/iperf.pid >/dev/null 2>&1", ns_s,
+	       g_run))
 		return -1;
 	usleep(300000);
 	snprintf(cmd, sizeof(cmd), "ip netns exec %s iperf3 -c %s -p 5399 -t %.0f -O 1 -J 2>/dev/null",
@@ -70,6 +71,9 @@ static double iperf(const char *ns_s, const char *ns_c, const char *ip, double s
 		len += k;
 	}
 	pclose(p);
+	/* a one-off server ends after its test; one whose client failed does not */
+	sh("[ -f %s/iperf.pid ] && kill $(cat %s/iperf.pid) 2>/dev/null; rm -f %s/iperf.pid", g_run,
+	   g_run, g_run);
 	if (!out)
 		return -1;
 	out[len] = '\0';
@@ -145,8 +149,12 @@ int bench_e2e(int argc, char **argv)
 	if (strrchr(self, '/'))
 		*strrchr(self, '/') = '\0';
 	snprintf(g_cli, sizeof(g_cli), "%s/iovpath", self);
-	snprintf(g_run, sizeof(g_run), "/tmp/iovpath-e2e.%d", (int)getpid());
-	snprintf(conf, sizeof(conf), "%s.conf", g_run);
+	snprintf(g_run, sizeof(g_run), "/tmp/iovpath-e2e.XXXXXX");
+	if (!mkdtemp(g_run)) {
+		perror("bench e2e: mkdtemp");
+		return 1;
+	}
+	snprintf(conf, sizeof(conf), "%s/lab.conf", g_run);
 	f = fopen(conf, "w");
 	if (!f)
 		return 1;
@@ -168,9 +176,8 @@ int bench_e2e(int argc, char **argv)
 			fprintf(stderr, "bench e2e: the VF path did not come up\n");
 	}
 	sh("IOVPATH_RUN_DIR=%s %s lab down --force %s >/dev/null 2>&1", g_run, g_cli, conf);
-	rmdir(g_run);
-	unlink(conf);
 	veth = veth_gbps(o.seconds);
+	sh("rm -rf %s", g_run); /* logs, state: ours, made by mkdtemp */
 	if (!o.json)
 		printf("bench e2e: iperf3, one TCP stream VM→VM, %.0f s per leg\n", o.seconds);
 	bench_report(&o, "synthetic_gbps", syn, "vf_gbps", vf, "veth_gbps", veth,

@@ -53,17 +53,23 @@ wait_path() { # VM PATH: until the host reports that data path
 if [ "$(id -u)" -eq 0 ]; then
 	export IOVPATH_RUN_DIR=/run/iovpath-demo
 	NS=iovp-demo-
+	TMP=$(mktemp -d /tmp/iovpath-demo.XXXXXX)
+	stop_iperf() { # the iperf3 servers this demo started, by their pid files
+		for f in "$TMP"/iperf-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+		true
+	}
 	nsx() { local ns=$1; shift; ip netns exec "$NS$ns" "$@"; }
 	cleanup() {
-		pkill -f "iperf3 -s -p 520" 2>/dev/null || true
+		stop_iperf
 		$CLI lab down --force examples/demo.conf >/dev/null 2>&1 || true
+		rm -rf "$TMP"
 	}
 	trap cleanup EXIT
 	cleanup
 	say "lab up: namespaces, bridge, the host daemon and two VM processes"
 	$CLI lab up examples/demo.conf
-	nsx vm2 iperf3 -s -p 5201 -D
-	nsx ext1 iperf3 -s -p 5202 -D
+	nsx vm2 iperf3 -s -p 5201 -D -I "$TMP/iperf-vm2.pid"
+	nsx ext1 iperf3 -s -p 5202 -D -I "$TMP/iperf-ext1.pid"
 	sleep 0.3
 
 	traffic() {
@@ -94,11 +100,11 @@ if [ "$(id -u)" -eq 0 ]; then
 	$CLI port show | sed 's/^/   /'
 
 	say "VF failover: vm1's VF taken away in the middle of a TCP stream"
-	nsx vm1 iperf3 -c 198.18.0.100 -p 5202 -t 4 -f g >/tmp/iovpath-demo-iperf.txt &
+	nsx vm1 iperf3 -c 198.18.0.100 -p 5202 -t 4 -f g >"$TMP/iperf.txt" &
 	sleep 2
 	$CLI vm detach-vf vm1
 	wait
-	grep -E 'sender|receiver' /tmp/iovpath-demo-iperf.txt | sed 's/^/   /'
+	grep -E 'sender|receiver' "$TMP/iperf.txt" | sed 's/^/   /'
 	wait_path vm1 synthetic
 	stats vm1
 
@@ -106,8 +112,9 @@ if [ "$(id -u)" -eq 0 ]; then
 	$CLI events
 	say "lab down"
 	trap - EXIT
-	pkill -f "iperf3 -s -p 520" 2>/dev/null || true
+	stop_iperf
 	$CLI lab down
+	rm -rf "$TMP"
 	echo "demo: done; ip netns list shows nothing of the demo left"
 	exit 0
 fi
@@ -155,8 +162,7 @@ run_pair() { # FROM-HOST FROM TO-HOST TO TO-MAC
 say "synthetic path (200 kframes/s for 2 s)"
 run_pair h1 vm1 h1 vm2 02:00:00:00:01:02
 run_pair h1 vm1 h2 ext1 02:00:00:00:02:01
-say "VF path: the VF is attached when the VM's adapter opens"
-echo "   (a VF is hot-added into a running VM: attach-vf now, the VM process picks it up)"
+say "VF path: a stream vm1→vm2 starts on synthetic; both VMs get a VF while it runs"
 $B/iovpath-vm --host h1 --name vm2 --endpoint --seconds 4 --run-dir "$RUN" >"$RUN/sink.json" \
 	2>>"$RUN/vms.log" &
 sink=$!

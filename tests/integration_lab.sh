@@ -25,7 +25,7 @@ NS=iovp-it-
 CONF=$IOVPATH_RUN_DIR/lab.conf
 
 cleanup() {
-	pkill -f "iperf3 -s -p 530" 2>/dev/null || true
+	[ -f "$IOVPATH_RUN_DIR/iperf.pid" ] && kill "$(cat "$IOVPATH_RUN_DIR/iperf.pid")" 2>/dev/null
 	[ -f "$CONF" ] && $CLI lab down --force "$CONF" >/dev/null 2>&1
 	rm -rf "$IOVPATH_RUN_DIR"
 }
@@ -70,7 +70,7 @@ nsx vm1 ping -c 2 -i 0.2 -W 2 198.18.0.100 >/dev/null || fail "vm1→ext1 ping o
 tx=$(counter vm1 synthetic tx_packets)
 [ "$tx" -gt 0 ] || fail "vm1 synthetic tx_packets did not move ($tx)"
 [ "$(counter vm1 vf vf_tx_packets)" -eq 0 ] || fail "vf counters moved before any VF"
-nsx vm2 iperf3 -s -p 5301 -D
+nsx vm2 iperf3 -s -p 5301 -D -I "$IOVPATH_RUN_DIR/iperf.pid"
 sleep 0.3
 nsx vm1 iperf3 -c 198.18.0.12 -p 5301 -t 1 >/dev/null || fail "iperf3 vm1→vm2 on synthetic"
 ok "synthetic path: ping and TCP, counters on synthetic"

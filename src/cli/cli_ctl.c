@@ -2,6 +2,7 @@
  * `capture`, `events`: requests to a host daemon over its management socket. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,7 +264,8 @@ static int nic_part(struct cli_opts *o, const char *field)
 	if (!rc) {
 		json_t *part = json_object_get(res, field);
 
-		cli_print(o, part ? part : json_array());
+		if (part)
+			cli_print(o, part);
 	}
 	json_decref(res);
 	mgmt_close(c);
@@ -350,6 +352,36 @@ int cli_cmd_stats(int argc, char **argv)
 	return one_call(&o, "vm.stats", json_pack("{s:s}", "name", o.argv[0]), true);
 }
 
+/* Copy @src to @dst (created or truncated as the caller). 0 or 1 after a message. */
+static int copy_file(const char *src, const char *dst)
+{
+	char buf[65536];
+	int in = open(src, O_RDONLY | O_CLOEXEC), out;
+	ssize_t n = 0;
+
+	if (in < 0) {
+		fprintf(stderr, "iovpath: %s: %s\n", src, strerror(errno));
+		return 1;
+	}
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0) {
+		fprintf(stderr, "iovpath: %s: %s (the capture stays in %s)\n", dst, strerror(errno),
+		        src);
+		close(in);
+		return 1;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			n = -1;
+			break;
+		}
+	if (n < 0)
+		fprintf(stderr, "iovpath: copying %s to %s: %s\n", src, dst, strerror(errno));
+	close(in);
+	close(out);
+	return n < 0;
+}
+
 static volatile sig_atomic_t interrupted;
 static void on_int(int sig)
 {
@@ -362,7 +394,8 @@ int cli_cmd_capture(int argc, char **argv)
 	const char *port = NULL, *file = NULL, *dir = "both";
 	double secs = 0;
 	struct mgmt_client *c;
-	json_t *res = NULL;
+	json_t *res = NULL, *args;
+	char name[128], src[512];
 	int r = cli_opts_parse(&o, argc, argv);
 
 	if (r)
@@ -384,32 +417,35 @@ int cli_cmd_capture(int argc, char **argv)
 		                "  PORT: a VM's name or \"external\"; until Ctrl-C or S seconds\n");
 		return 2;
 	}
-	if (file[0] != '/') { /* the daemon writes it: make it ours */
-		char *abs = realpath(".", NULL);
-		static char path[4096];
-
-		snprintf(path, sizeof(path), "%s/%s", abs ? abs : ".", file);
-		free(abs);
-		file = path;
-	}
 	c = cli_connect(&o);
 	if (!c)
 		return 1;
-	r = cli_call(c, "capture.start", json_pack("{s:s, s:s, s:s}", "port", port, "file", file, "dir", dir),
-	             &res);
-	json_decref(res);
+	/* The daemon writes into its run directory only (it runs as root); this
+	 * command copies the finished file to FILE as the user who asked. */
+	snprintf(name, sizeof(name), "%s-%d-%ld.pcap", port, (int)getpid(), (long)time(NULL));
+	args = json_pack("{s:s, s:s, s:s}", "port", port, "name", name, "dir", dir);
+	r = cli_call(c, "capture.start", args, &res);
+	json_decref(args);
 	if (r) {
 		mgmt_close(c);
 		return r;
 	}
+	snprintf(src, sizeof(src), "%s", json_string_value(json_object_get(res, "file")));
+	json_decref(res);
 	fprintf(stderr, "iovpath: capturing %s to %s%s\n", port, file,
 	        secs > 0 ? "" : " (Ctrl-C stops)");
 	signal(SIGINT, on_int);
 	signal(SIGTERM, on_int);
 	for (double t = 0; !interrupted && (secs <= 0 || t < secs); t += 0.05)
 		usleep(50000);
-	r = cli_call(c, "capture.stop", json_pack("{s:s}", "port", port), NULL);
+	args = json_pack("{s:s}", "port", port);
+	r = cli_call(c, "capture.stop", args, NULL);
+	json_decref(args);
 	mgmt_close(c);
+	if (copy_file(src, file) == 0)
+		unlink(src);
+	else
+		r = 1;
 	return r;
 }
 
@@ -439,6 +475,7 @@ int cli_cmd_events(int argc, char **argv)
 {
 	struct cli_opts o;
 	bool follow = false;
+	json_int_t last = 0;
 	struct mgmt_client *c;
 	json_t *res = NULL, *ev;
 	size_t i;
@@ -459,17 +496,22 @@ int cli_cmd_events(int argc, char **argv)
 	c = cli_connect(&o);
 	if (!c)
 		return 1;
-	if ((r = cli_call(c, "events.show", NULL, &res))) {
-		mgmt_close(c);
-		return r;
-	}
-	json_array_foreach(json_object_get(res, "events"), i, ev)
-		print_event(&o, ev);
-	json_decref(res);
+	/* Subscribe first, then read the history: an event in both (same seq)
+	 * is printed once, and none falls between the two. */
 	if (follow && (r = cli_call(c, "events.subscribe", NULL, NULL))) {
 		mgmt_close(c);
 		return r;
 	}
+	if ((r = cli_call(c, "events.show", NULL, &res))) {
+		mgmt_close(c);
+		return r;
+	}
+	json_array_foreach(json_object_get(res, "events"), i, ev) {
+		print_event(&o, ev);
+		if (json_integer_value(json_object_get(ev, "seq")) > last)
+			last = json_integer_value(json_object_get(ev, "seq"));
+	}
+	json_decref(res);
 	signal(SIGINT, on_int);
 	signal(SIGTERM, on_int);
 	while (follow && !interrupted) {
@@ -480,7 +522,8 @@ int cli_cmd_events(int argc, char **argv)
 			break;
 		}
 		if (r > 0) {
-			print_event(&o, ev);
+			if (json_integer_value(json_object_get(ev, "seq")) > last)
+				print_event(&o, ev);
 			json_decref(ev);
 		}
 	}

@@ -70,7 +70,7 @@ static pid_t spawn(const struct cli_opts *o, const char *log, char **argv)
 		return -1;
 	if (pid == 0) {
 		int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-		int nul = open("/dev/null", O_RDONLY);
+		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		sigset_t none;
 
 		setsid();
@@ -153,7 +153,11 @@ static bool vm_connected(struct mgmt_client *c, const char *vm)
 	struct mgmt_err e;
 	bool yes = false;
 
-	if (mgmt_call(c, "vm.show", json_pack("{s:s}", "name", vm), &res, &e, 1000) == 0) {
+	json_t *args = json_pack("{s:s}", "name", vm);
+	int r = mgmt_call(c, "vm.show", args, &res, &e, 1000);
+
+	json_decref(args);
+	if (r == 0) {
 		v = json_is_array(res) ? json_array_get(res, 0) : res;
 		yes = json_is_true(json_object_get(v, "connected"));
 	}
@@ -175,8 +179,11 @@ static int start_vm(struct cli_opts *o, struct mgmt_client *c, json_t *vm)
 	uint64_t end;
 	pid_t pid;
 
-	if (cli_call(c, "vm.create", json_pack("{s:s, s:s, s:I}", "name", name, "mac", mac, "vlan", vlan),
-	             NULL))
+	json_t *args = json_pack("{s:s, s:s, s:I}", "name", name, "mac", mac, "vlan", vlan);
+	int r = cli_call(c, "vm.create", args, NULL);
+
+	json_decref(args);
+	if (r)
 		return -1;
 	pid = spawn(o, name, argv);
 	end = util_now_ns() + START_TIMEOUT_MS * 1000000ull;
@@ -249,34 +256,37 @@ static int lab_start(struct cli_opts *o)
 	return rc;
 }
 
-/* Does process @pid run one of our binaries for run directory @run_dir? */
-static bool ours(pid_t pid, const char *run_dir)
+/* Does process @pid run one of our binaries for run directory @run_dir?
+ * 1: an iovpath-vm, 2: an iovpathd, 0: neither. */
+static int ours(pid_t pid, const char *run_dir)
 {
 	char path[64], buf[4096];
-	bool is_ours = false, dir_match = !strcmp(run_dir, HOSTD_RUN_DIR);
+	bool dir_match = !strcmp(run_dir, HOSTD_RUN_DIR);
+	int kind = 0;
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
+		return 0;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return false;
+		return 0;
 	buf[n] = '\0';
 	for (char *a = buf, *prev = NULL; a < buf + n; prev = a, a += strlen(a) + 1) {
 		const char *base = strrchr(a, '/') ? strrchr(a, '/') + 1 : a;
 
 		if (a == buf)
-			is_ours = !strcmp(base, "iovpathd") || !strcmp(base, "iovpath-vm");
+			kind = !strcmp(base, "iovpath-vm") ? 1 : !strcmp(base, "iovpathd") ? 2 : 0;
 		else if (prev && !strcmp(prev, "--run-dir"))
 			dir_match = !strcmp(a, run_dir);
 	}
-	return is_ours && dir_match;
+	return dir_match ? kind : 0;
 }
 
+/* SIGTERM to @pids, wait up to STOP_TIMEOUT_MS, then SIGKILL and reap. */
 static void stop_pids(pid_t *pids, int n)
 {
 	uint64_t end = util_now_ns() + STOP_TIMEOUT_MS * 1000000ull;
@@ -297,6 +307,8 @@ static void stop_pids(pid_t *pids, int n)
 			fprintf(stderr, "iovpath: pid %d did not stop in %d ms: killed\n", (int)pids[i],
 			        STOP_TIMEOUT_MS);
 			kill(pids[i], SIGKILL);
+			for (int k = 0; k < 100 && alive(pids[i]); k++)
+				usleep(10000);
 		}
 }
 
@@ -317,12 +329,6 @@ static int lab_stop(const struct cli_opts *o, bool force)
 			pids[n++] = pid;
 	if (f)
 		fclose(f);
-	for (int i = 0; i < n / 2; i++) { /* newest first */
-		pid_t t = pids[i];
-
-		pids[i] = pids[n - 1 - i];
-		pids[n - 1 - i] = t;
-	}
 	if (force) {
 		DIR *d = opendir("/proc");
 		struct dirent *e;
@@ -341,7 +347,19 @@ static int lab_stop(const struct cli_opts *o, bool force)
 		if (d)
 			closedir(d);
 	}
-	stop_pids(pids, n);
+	/* VMs first (their adapters close cleanly while the host still serves
+	 * them), then the hosts (PF halt in order). */
+	int nvm = 0;
+
+	for (int i = 0; i < n; i++)
+		if (ours(pids[i], o->run_dir) == 1) {
+			pid_t t = pids[nvm];
+
+			pids[nvm++] = pids[i];
+			pids[i] = t;
+		}
+	stop_pids(pids, nvm);
+	stop_pids(pids + nvm, n - nvm);
 	unlink(path);
 	return n;
 }
@@ -376,7 +394,15 @@ int cli_cmd_lab(int argc, char **argv)
 			fprintf(stderr, "iovpath: %s\n", err);
 			return 1;
 		}
+		struct stat st;
+
 		mkdir(o.run_dir, 0755);
+		if (stat(o.run_dir, &st) || st.st_uid != geteuid() || (st.st_mode & 022)) {
+			fprintf(stderr, "iovpath: run directory %s is not ours or is writable by others: "
+			                "remove it or use another --run-dir\n", o.run_dir);
+			lab_conf_free(c);
+			return 1;
+		}
 		r = lab_up(c, state, err, sizeof(err));
 		lab_conf_free(c);
 		if (r < 0) {

@@ -23,7 +23,7 @@ static void usage(FILE *f)
 	        "  --vfs N         VFs of the emulated SR-IOV NIC (0..%u, default 4)\n"
 	        "  --group GROUP   a group whose members may use the management socket (besides root)\n"
 	        "  --run-dir DIR   sockets, lock and credentials (default %s)\n"
-	        "  -v              log each VM's control traffic\n"
+	        "  -v              debug logging\n"
 	        "\n"
 	        "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stops it cleanly.\n",
 	        NIC_MAX_VFS, HOSTD_RUN_DIR);
@@ -75,6 +75,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	util_log_level = UTIL_LOG_INFO; /* a daemon says what it does */
+	util_log_level = c.verbose ? UTIL_LOG_DEBUG : UTIL_LOG_INFO; /* a daemon says what it does */
 	return hostd_run(&c);
 }

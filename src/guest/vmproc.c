@@ -1,6 +1,7 @@
 /* vmproc — see vmproc.h. */
 #include "guest/vmproc.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -50,12 +51,13 @@ int vmproc_read_secret(const char *path, uint8_t *secret)
 	close(fd);
 	if (n < 2 * (ssize_t)VMBUS_SECRET_LEN)
 		return -EINVAL;
+	hex[n] = '\0';
 	for (unsigned int i = 0; i < VMBUS_SECRET_LEN; i++) {
-		unsigned int b;
+		char pair[3] = { hex[2 * i], hex[2 * i + 1], '\0' };
 
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+		if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]))
 			return -EINVAL;
-		secret[i] = (uint8_t)b;
+		secret[i] = (uint8_t)strtoul(pair, NULL, 16);
 	}
 	return 0;
 }
@@ -171,7 +173,8 @@ static int pump_endpoint(struct vmproc *vp)
 		uint64_t want = EP_BURST;
 
 		if (c->pps) {
-			uint64_t due = (now - vp->t_start) * c->pps / 1000000000ull;
+			uint64_t due = (uint64_t)((unsigned __int128)(now - vp->t_start) * c->pps /
+			                          1000000000u);
 
 			want = due > vp->sent ? due - vp->sent : 0;
 			if (want > EP_BURST)
@@ -319,6 +322,10 @@ int vmproc_run(const struct vmproc_config *cfg)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	vp.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (vp.sig_fd < 0) {
+		log_err(MOD, "%s: signalfd: %s", cfg->name, strerror(errno));
+		return 1;
+	}
 	vp.nv = netvsc_open(&nc, err, sizeof(err));
 	if (!vp.nv) {
 		log_err(MOD, "%s: cannot open the adapter on host %s (%s): %s", cfg->name, cfg->host,

@@ -27,8 +27,8 @@
  * and the VF doorbell together, so an idle VM costs no CPU.
  *
  * Thread-safety: one thread. Errors: vmproc_run returns 0 after a clean stop
- * (signal, end of run, the host closed the channel) and 1 on a failure, the
- * reason on stderr.
+ * (a signal, the end of --seconds) and 1 on a failure or when the channel to
+ * the host is gone (the daemon stopped or closed it), the reason on stderr.
  */
 #ifndef IOVPATH_GUEST_VMPROC_H
 #define IOVPATH_GUEST_VMPROC_H

@@ -1,6 +1,7 @@
 /* hostd — see hostd.h. */
 #include "host/hostd.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -23,7 +24,9 @@
 #define MAX_PFD   (2 * HOST_DP_MAX_VMS + NIC_MAX_VPORTS + 8)
 #define SPIN_NS   5000ull /* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
 #define CTL_EVERY 256u     /* datapath passes between looks at the control descriptors */
-#define HISTORY   512u     /* events kept for events.show */
+#define HISTORY   512u     /* events kept */
+#define SHOW_MAX  128u     /* events.show answers with the last ones (one reply) */
+#define ERR_PER_SEC 10u    /* protocol-error events per VM per second */
 
 struct adapter {
 	bool used;
@@ -33,6 +36,11 @@ struct adapter {
 	uint8_t secret[VMBUS_SECRET_LEN];
 	int vm; /* host_dp id while connected, else -1 */
 	uint64_t connects;
+	/* protocol-error reports of this VM: at most ERR_PER_SEC logged and
+	 * published each second, the rest counted (a hostile VM can't flood) */
+	uint64_t err_sec;
+	unsigned int err_in_sec;
+	uint64_t err_suppressed;
 };
 
 struct hostd {
@@ -46,7 +54,7 @@ struct hostd {
 	struct mgmt_server *mgmt;
 	struct adapter ad[HOSTD_MAX_ADAPTERS];
 	uint64_t t0;
-	bool stop;
+	bool started, stop;
 	/* the timeline `iovpath events` prints: the last HISTORY events */
 	json_t *hist[HISTORY];
 	unsigned int nhist;
@@ -61,7 +69,9 @@ static void publish(struct hostd *d, const char *event, json_t *data)
 		data = json_object();
 	clock_gettime(CLOCK_REALTIME, &ts);
 	json_decref(d->hist[slot]);
-	d->hist[slot] = json_pack("{s:s, s:I, s:O}", "event", event, "ts_ns",
+	/* seq: the management socket numbers its events the same way (1, 2, …) */
+	d->hist[slot] = json_pack("{s:s, s:I, s:I, s:O}", "event", event, "seq",
+	                          (json_int_t)d->nhist, "ts_ns",
 	                          (json_int_t)ts.tv_sec * 1000000000 + ts.tv_nsec, "data", data);
 	if (d->mgmt)
 		mgmt_event_publish(d->mgmt, event, data);
@@ -72,7 +82,7 @@ static void publish(struct hostd *d, const char *event, json_t *data)
 static int op_events_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
 {
 	struct hostd *d = ctx;
-	unsigned int n = d->nhist < HISTORY ? d->nhist : HISTORY;
+	unsigned int n = d->nhist < SHOW_MAX ? d->nhist : SHOW_MAX;
 	json_t *ev = json_array();
 
 	for (unsigned int i = d->nhist - n; i != d->nhist; i++)
@@ -181,12 +191,36 @@ static void vm_gone(struct hostd *d, int vm)
 static void dp_event(void *ctx, int vm, const char *event, const char *detail)
 {
 	struct hostd *d = ctx;
+	struct adapter *a = NULL;
 	const char *name = "?";
+	bool error = strstr(event, "error") != NULL;
 
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
 		if (d->ad[i].used && d->ad[i].vm == vm)
-			name = d->ad[i].name;
-	if (strstr(event, "error") || strstr(event, "failed") || strstr(event, "surprise"))
+			a = &d->ad[i];
+	if (a)
+		name = a->name;
+	if (error && a) {
+		uint64_t sec = util_now_ns() / 1000000000ull;
+
+		if (sec != a->err_sec) {
+			if (a->err_suppressed) {
+				log_warn(MOD, "VM %s: %llu more protocol errors not shown", name,
+				         (unsigned long long)a->err_suppressed);
+				publish(d, "vm.protocol_error_suppressed",
+				        json_pack("{s:s, s:I}", "vm", name, "count",
+				                  (json_int_t)a->err_suppressed));
+			}
+			a->err_sec = sec;
+			a->err_in_sec = 0;
+			a->err_suppressed = 0;
+		}
+		if (++a->err_in_sec > ERR_PER_SEC) {
+			a->err_suppressed++;
+			return;
+		}
+	}
+	if (error || strstr(event, "failed") || strstr(event, "surprise"))
 		log_warn(MOD, "VM %s: %s%s%s", name, event, detail[0] ? ": " : "", detail);
 	else
 		log_info(MOD, "VM %s: %s%s%s", name, event, detail[0] ? ": " : "", detail);
@@ -244,8 +278,11 @@ static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 	    (r = mgmt_arg_str(args, "mac", true, &mac, err)) ||
 	    (r = mgmt_arg_int(args, "vlan", false, 0, 4094, &vlan, err)))
 		return r;
-	if (!mgmt_name_ok(name) || strlen(name) >= VMBUS_NAME_MAX)
-		return mgmt_err_set(err, EINVAL, "names are [a-z][a-z0-9_-]*, shorter than 32",
+	if (!mgmt_name_ok(name) || strchr(name, '.') || strlen(name) >= VMBUS_NAME_MAX ||
+	    !strcmp(name, "external"))
+		return mgmt_err_set(err, EINVAL,
+		                    "names are [a-z][a-z0-9_-]*, shorter than 32, not \"external\" "
+		                    "(the switch's port to the NIC)",
 		                    "bad VM name \"%s\"", name);
 	if (find(d, name))
 		return mgmt_err_set(err, EEXIST, "iovpath vm show lists the VMs", "a VM named %s exists",
@@ -550,27 +587,65 @@ static int port_by_name(struct hostd *d, const char *name)
 	return -ENOENT;
 }
 
+/* A capture file name: [A-Za-z0-9._-], not starting with '.'. */
+static bool capture_name_ok(const char *n)
+{
+	size_t l = strlen(n);
+
+	if (!l || l > 100 || n[0] == '.')
+		return false;
+	for (size_t i = 0; i < l; i++)
+		if (!isalnum((unsigned char)n[i]) && !strchr("._-", n[i]))
+			return false;
+	return true;
+}
+
+/* Captures go only into RUN_DIR/captures (the daemon runs as root: it must
+ * not write where a management client points it), each a new file created
+ * with O_EXCL | O_NOFOLLOW; the CLI copies it out and removes it. */
 static int op_capture_start(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
 {
+	static const char *const known[] = { "port", "name", "dir", NULL };
 	struct hostd *d = ctx;
-	const char *port = NULL, *file = NULL, *dir = "both";
-	int r, p;
+	const char *port = NULL, *name = NULL, *dir = "both";
+	char path[512], fdpath[64];
+	unsigned int dirs;
+	int r, p, fd;
 
-	if ((r = mgmt_arg_str(args, "port", true, &port, err)) ||
-	    (r = mgmt_arg_str(args, "file", true, &file, err)) ||
+	if ((r = mgmt_args_only(args, known, err)) ||
+	    (r = mgmt_arg_str(args, "port", true, &port, err)) ||
+	    (r = mgmt_arg_str(args, "name", true, &name, err)) ||
 	    (r = mgmt_arg_str(args, "dir", false, &dir, err)))
 		return r;
+	if (!strcmp(dir, "in"))
+		dirs = VSW_CAP_IN;
+	else if (!strcmp(dir, "out"))
+		dirs = VSW_CAP_OUT;
+	else if (!strcmp(dir, "both"))
+		dirs = VSW_CAP_IN | VSW_CAP_OUT;
+	else
+		return mgmt_err_set(err, EINVAL, "use in, out or both", "bad direction \"%s\"", dir);
+	if (!capture_name_ok(name))
+		return mgmt_err_set(err, EINVAL, "a file name of A-Z a-z 0-9 . _ -",
+		                    "bad capture name \"%s\"", name);
 	p = port_by_name(d, port);
 	if (p < 0)
 		return mgmt_err_set(err, -p, "ports are \"external\" and connected VMs' names",
 		                    "no switch port \"%s\"", port);
-	unsigned int dirs = !strcmp(dir, "in") ? VSW_CAP_IN : !strcmp(dir, "out") ? VSW_CAP_OUT
-	                                                                           : VSW_CAP_IN | VSW_CAP_OUT;
-
-	r = vsw_capture_start(host_dp_vsw(d->dp), (unsigned int)p, file, dirs);
-	if (r)
-		return mgmt_err_set(err, -r, NULL, "capture on %s to %s: %s", port, file, strerror(-r));
-	*res = json_pack("{s:s, s:s}", "port", port, "file", file);
+	snprintf(path, sizeof(path), "%s/captures/%s", d->run_dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return mgmt_err_set(err, errno, NULL, "capture file %s: %s", path, strerror(errno));
+	if (d->cfg.group != MGMT_NO_GROUP)
+		(void)!fchown(fd, (uid_t)-1, d->cfg.group);
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd); /* that very file */
+	r = vsw_capture_start(host_dp_vsw(d->dp), (unsigned int)p, fdpath, dirs);
+	close(fd);
+	if (r) {
+		unlink(path);
+		return mgmt_err_set(err, -r, NULL, "capture on %s: %s", port, strerror(-r));
+	}
+	*res = json_pack("{s:s, s:s}", "port", port, "file", path);
 	return 0;
 }
 
@@ -583,8 +658,14 @@ static int op_capture_stop(void *ctx, json_t *args, json_t **res, struct mgmt_er
 	if (r)
 		return r;
 	p = port_by_name(d, port);
-	if (p < 0 || (r = vsw_capture_stop(host_dp_vsw(d->dp), (unsigned int)p)))
+	if (p < 0)
+		return mgmt_err_set(err, -p, NULL, "no switch port \"%s\"", port);
+	r = vsw_capture_stop(host_dp_vsw(d->dp), (unsigned int)p);
+	if (r == -ENOENT)
 		return mgmt_err_set(err, ENOENT, NULL, "no capture on \"%s\"", port);
+	if (r)
+		return mgmt_err_set(err, -r, NULL, "capture on %s ended badly (the file may be "
+		                                   "incomplete): %s", port, strerror(-r));
 	*res = json_object();
 	return 0;
 }
@@ -608,8 +689,10 @@ static int start(struct hostd *d)
 		                 .total_queue_pairs = d->cfg.vfs + 1,
 		                 .max_qps_per_vport = 1,
 		                 .mac_filters_per_vport = NIC_MAX_FILTERS_PER_VPORT };
-	char err[256];
+	char err[256], path[512];
+	struct stat st;
 	sigset_t ss;
+	int r;
 
 	snprintf(d->run_dir, sizeof(d->run_dir), "%s", d->cfg.run_dir ? d->cfg.run_dir : HOSTD_RUN_DIR);
 	d->lock_fd = mgmt_lock_host(d->run_dir, d->cfg.name, err, sizeof(err));
@@ -617,11 +700,21 @@ static int start(struct hostd *d)
 		fprintf(stderr, "iovpathd: %s\n", err);
 		return -1;
 	}
+	/* Secrets, sockets and captures go there: it must be ours alone. */
+	if (stat(d->run_dir, &st) || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		fprintf(stderr,
+		        "iovpathd: run directory %s is not owned by this user or is writable by "
+		        "others: remove it or use another --run-dir\n",
+		        d->run_dir);
+		return -1;
+	}
+	d->started = true;
 	snprintf(d->mgmt_path, sizeof(d->mgmt_path), "%s/%s.mgmt", d->run_dir, d->cfg.name);
 	snprintf(d->vmbus_path, sizeof(d->vmbus_path), "%s/%s.vmbus", d->run_dir, d->cfg.name);
 	d->nic = nic_create(&caps);
-	if (!d->nic || nic_switch_create(d->nic, 1)) {
-		fprintf(stderr, "iovpathd: NIC with %u VFs: %s\n", d->cfg.vfs, strerror(errno));
+	r = d->nic ? nic_switch_create(d->nic, 1) : -errno;
+	if (r) {
+		fprintf(stderr, "iovpathd: NIC with %u VFs: %s\n", d->cfg.vfs, strerror(-r));
 		return -1;
 	}
 	if (d->cfg.port && !(d->wire = port_open(d->cfg.port, err, sizeof(err)))) {
@@ -635,8 +728,9 @@ static int start(struct hostd *d)
 	}
 	host_dp_set_event_cb(d->dp, dp_event, d);
 	d->mgmt = mgmt_listen(d->mgmt_path, d->cfg.group);
-	if (!d->mgmt || mgmt_register(d->mgmt, OPS, d)) {
-		fprintf(stderr, "iovpathd: management socket %s: %s\n", d->mgmt_path, strerror(errno));
+	r = d->mgmt ? mgmt_register(d->mgmt, OPS, d) : -errno;
+	if (r) {
+		fprintf(stderr, "iovpathd: management socket %s: %s\n", d->mgmt_path, strerror(-r));
 		return -1;
 	}
 	d->vmbus_fd = vmbus_listen(d->vmbus_path);
@@ -645,12 +739,28 @@ static int start(struct hostd *d)
 		        strerror(-d->vmbus_fd));
 		return -1;
 	}
-	chmod(d->vmbus_path, 0666); /* any VM process may knock; the credential decides */
+	/* VM processes of root, the daemon's user and the group may knock; the
+	 * per-adapter credential decides which adapter they get. */
+	if (d->cfg.group != MGMT_NO_GROUP)
+		(void)!chown(d->vmbus_path, (uid_t)-1, d->cfg.group);
+	chmod(d->vmbus_path, 0660);
+	snprintf(path, sizeof(path), "%s/captures", d->run_dir);
+	if (mkdir(path, 0770) && errno != EEXIST) {
+		fprintf(stderr, "iovpathd: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (d->cfg.group != MGMT_NO_GROUP)
+		(void)!chown(path, (uid_t)-1, d->cfg.group);
+	chmod(path, 0770);
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGINT);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	d->sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d->sig_fd < 0) {
+		fprintf(stderr, "iovpathd: signalfd: %s\n", strerror(errno));
+		return -1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	d->t0 = util_now_ns();
 	log_info(MOD, "host %s up: NIC with %u VFs, port %s, management %s, channels %s",
@@ -688,7 +798,8 @@ static void stop(struct hostd *d)
 		mgmt_unlock_host(d->lock_fd);
 	for (unsigned int i = 0; i < HISTORY; i++)
 		json_decref(d->hist[i]);
-	log_info(MOD, "host %s stopped", d->cfg.name);
+	if (d->started)
+		log_info(MOD, "host %s stopped", d->cfg.name);
 }
 
 /* The control descriptors: management, new VMs, signals. */
@@ -756,7 +867,7 @@ int hostd_run(const struct hostd_config *cfg)
 
 		if (n < 0)
 			continue; /* work arrived while arming */
-		control(d, 1000, pfd, n);
+		control(d, host_dp_timeout_ms(d->dp), pfd, n);
 		host_dp_disarm(d->dp);
 		last_work = util_now_ns();
 	}
