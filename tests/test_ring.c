@@ -457,3 +457,47 @@ Test(ring_hostile, bad_header_on_attach, .timeout = 10)
 	cr_assert(strstr(vmbus_ring_error(&r), "size"));
 	pair_free(p);
 }
+
+/* vmbus_ring_peek (a trusted producer): bodies in place unless they wrap,
+ * nothing released until vmbus_ring_release, the producer then has room. */
+Test(ring, peek_in_place_then_release, .timeout = 10)
+{
+	struct pair *p = pair_new(RSIZE, 0);
+	const uint8_t *lo = (const uint8_t *)p->mem + VMBUS_RING_HDR_SIZE, *hi = lo + RSIZE;
+	uint32_t next;
+	uint64_t seq = 0;
+	int n;
+
+	/* fill the ring close to its end, read it away: the next frames wrap */
+	for (; send_frame(p, 1000, seq) == 1; seq++)
+		;
+	n = vmbus_ring_read(&p->cons, p->rx, 256, p->buf, sizeof(p->buf));
+	cr_assert_eq((uint64_t)n, seq);
+	cr_assert_eq(send_frame(p, 1000, seq), 1);
+	cr_assert_eq(send_frame(p, 1000, seq + 1), 1);
+	cr_assert_eq(send_frame(p, 1000, seq + 2), 1);
+	n = vmbus_ring_peek(&p->cons, p->rx, 8, p->buf, sizeof(p->buf), &next);
+	cr_assert_eq(n, 3);
+	for (int i = 0; i < 3; i++) {
+		bool in_ring = p->rx[i].data >= lo && p->rx[i].data < hi;
+		bool in_buf = p->rx[i].data >= p->buf && p->rx[i].data < p->buf + sizeof(p->buf);
+
+		expect_frame(&p->rx[i], 1000, seq + (uint64_t)i);
+		cr_assert(in_ring || in_buf);
+	}
+	cr_assert(p->rx[0].data >= lo && p->rx[0].data < hi, "a contiguous frame stays in place");
+	/* not released: the producer has no room for what was taken */
+	cr_assert_eq(send_frame(p, 1000, seq + 3), 1);
+	cr_assert_eq(send_frame(p, 1000, seq + 4), 0, "the peeked frames still hold their space");
+	vmbus_ring_release(&p->cons, next);
+	cr_assert_eq(send_frame(p, 1000, seq + 4), 1);
+	n = vmbus_ring_peek(&p->cons, p->rx, 8, p->buf, sizeof(p->buf), &next);
+	cr_assert_eq(n, 2);
+	expect_frame(&p->rx[0], 1000, seq + 3);
+	expect_frame(&p->rx[1], 1000, seq + 4);
+	vmbus_ring_release(&p->cons, next);
+	cr_assert_eq(vmbus_ring_avail(&p->cons), 0);
+	vmbus_ring_release(&p->cons, next + 4096); /* beyond what was published: ignored */
+	cr_assert_eq(vmbus_ring_avail(&p->cons), 0);
+	pair_free(p);
+}

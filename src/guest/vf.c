@@ -67,10 +67,22 @@ fail:
 	return NULL;
 }
 
+/* Give the ring space of the frames handed out last back to the NIC. */
+static void __rx_release(struct vf *vf)
+{
+	for (uint32_t q = 0; q < vf->bar->num_qp && q < VFBAR_MAX_QP; q++)
+		if (vf->rx_held[q]) {
+			vmbus_ring_release(&vf->bar->rx[q], vf->rx_next[q]);
+			vf->rx_held[q] = false;
+		}
+}
+
 void vf_stop(struct vf *vf)
 {
 	if (!vf)
 		return;
+	if (vf->bar)
+		__rx_release(vf);
 	vfbar_destroy(vf->bar);
 	free(vf->rxbuf);
 	free(vf);
@@ -161,9 +173,16 @@ int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n)
 		return -ENODEV;
 	if (n > PORT_BURST)
 		n = PORT_BURST;
+	__rx_release(vf);
 	for (uint32_t q = 0; q < vf->bar->num_qp && (unsigned int)got < n; q++) {
-		int r = vmbus_ring_read(&vf->bar->rx[q], vf->rx, n - (unsigned int)got, vf->rxbuf,
-		                        RXBUF_LEN);
+		/* The NIC is the guest's trusted producer: frames are handed out
+		 * where they lie in the ring (no copy), their space released on the
+		 * next call. */
+		int r = vmbus_ring_peek(&vf->bar->rx[q], vf->rx, n - (unsigned int)got, vf->rxbuf,
+		                        RXBUF_LEN, &vf->rx_next[q]);
+
+		if (r > 0)
+			vf->rx_held[q] = true;
 
 		if (r < 0)
 			return got ? got : __qerr(vf, r);
@@ -193,6 +212,7 @@ bool vf_arm(struct vf *vf)
 	(void)!read(vf->bar->efd_vf, &cnt, sizeof(cnt));
 	if (vfbar_was_reset(vf->bar))
 		return false;
+	__rx_release(vf); /* the frames handed out last are done with before a sleep */
 	for (uint32_t q = 0; q < vf->bar->num_qp; q++)
 		if (!vmbus_ring_arm(&vf->bar->rx[q]))
 			return false;

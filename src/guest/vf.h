@@ -22,6 +22,7 @@
 #ifndef IOVPATH_GUEST_VF_H
 #define IOVPATH_GUEST_VF_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "nic/vfbar.h"
@@ -33,8 +34,10 @@ struct vf {
 	uint16_t vlan;
 	uint32_t mtu;
 	uint32_t serial;
-	uint8_t *rxbuf;
+	uint8_t *rxbuf; /* frames that wrap in an rx ring are copied here */
 	struct vmbus_rx rx[PORT_BURST];
+	uint32_t rx_next[VFBAR_MAX_QP]; /* read index to release: frames handed out in place */
+	bool rx_held[VFBAR_MAX_QP];
 	struct {
 		uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, tx_dropped;
 	} st;
@@ -47,7 +50,8 @@ void vf_stop(struct vf *vf);
 int vf_tx_burst(struct vf *vf, const struct port_pkt *pkts, unsigned int n);
 /* Frames received (in the VF's buffer until the next call). */
 int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n);
-/* Before sleeping on vf->bar->efd_vf: false when frames wait already. */
+/* Before sleeping on vf->bar->efd_vf: false when frames wait already. The
+ * frames the last vf_rx_burst handed out are given back (no longer valid). */
 bool vf_arm(struct vf *vf);
 /* Re-read the config blocks the PF invalidated; returns the mask handled. */
 uint64_t vf_refresh(struct vf *vf);

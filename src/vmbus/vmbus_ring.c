@@ -272,8 +272,12 @@ static void __cons_release(struct vmbus_ring *r, uint32_t rd)
 		__ring_signal(r);
 }
 
-int vmbus_ring_read(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int max, void *buf,
-                    size_t buflen)
+/* The consumer's loop: validate each descriptor on its copy, then copy the
+ * body into @buf, or with @in_place hand out a body that lies contiguous in
+ * the data area where it is. *@next gets the read index after the packets
+ * taken (nothing is released here). */
+static int __cons_take(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int max, void *buf,
+                       size_t buflen, bool in_place, uint32_t *next)
 {
 	uint8_t *out = buf;
 	size_t used = 0;
@@ -325,12 +329,21 @@ int vmbus_ring_read(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int ma
 			break;
 		}
 		body = d.len - (uint32_t)sizeof(d);
-		if (used + body > buflen) {
-			if (n == 0)
-				return -ENOBUFS;
-			break;
+		const uint8_t *at;
+		uint32_t boff = (rd + (uint32_t)sizeof(d)) & r->mask;
+
+		if (in_place && body <= r->size - boff) {
+			at = r->data + boff;
+		} else {
+			if (used + body > buflen) {
+				if (n == 0)
+					return -ENOBUFS;
+				break;
+			}
+			__ring_get(r, rd + (uint32_t)sizeof(d), out + used, body);
+			at = out + used;
+			used += body;
 		}
-		__ring_get(r, rd + (uint32_t)sizeof(d), out + used, body);
 		__ring_get(r, rd + d.len, &trailer, sizeof(trailer));
 		expect = ((uint64_t)rd << 32) | d.len;
 		if (trailer != expect) {
@@ -341,19 +354,42 @@ int vmbus_ring_read(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int ma
 		pkts[n].type = d.type;
 		pkts[n].flags = d.flags;
 		pkts[n].trans_id = d.trans_id;
-		pkts[n].ext = out + used;
+		pkts[n].ext = at;
 		pkts[n].ext_len = d.offset - (uint32_t)sizeof(d);
-		pkts[n].data = out + used + pkts[n].ext_len;
+		pkts[n].data = at + pkts[n].ext_len;
 		pkts[n].len = d.len - d.offset - d.pad;
-		used += body;
 		rd += d.len + VMBUS_TRAILER_SIZE;
 		n++;
 	}
-	if (rd != r->idx)
-		__cons_release(r, rd);
+	*next = rd;
 	if (n == 0 && r->broken)
 		return -EPROTO;
 	return (int)n;
+}
+
+int vmbus_ring_read(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int max, void *buf,
+                    size_t buflen)
+{
+	uint32_t next;
+	int n = __cons_take(r, pkts, max, buf, buflen, false, &next);
+
+	if (n > 0 && next != r->idx)
+		__cons_release(r, next);
+	return n;
+}
+
+int vmbus_ring_peek(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int max, void *buf,
+                    size_t buflen, uint32_t *next)
+{
+	*next = r->idx;
+	return __cons_take(r, pkts, max, buf, buflen, true, next);
+}
+
+void vmbus_ring_release(struct vmbus_ring *r, uint32_t next)
+{
+	if (!r->broken && r->role == VMBUS_RING_CONSUMER && next != r->idx &&
+	    next - r->idx <= r->peer_idx - r->idx)
+		__cons_release(r, next);
 }
 
 bool vmbus_ring_arm(struct vmbus_ring *r)
