@@ -61,5 +61,6 @@ int bench_ring(int argc, char **argv);
 int bench_synthetic(int argc, char **argv);
 int bench_vf(int argc, char **argv);
 int bench_e2e(int argc, char **argv);
+int bench_scale(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const struct {
 	{ "synthetic", bench_synthetic,
 	  "synthetic path: NetVSC -> VMBus -> NetVSP -> loopback -> back, vs the bare ring" },
 	{ "vf", bench_vf, "VF path through the NIC and the wire and back; NIC switch on one core" },
+	{ "scale", bench_scale, "per-frame cost: 64 VMs with 63 VFs vs 1 VM, same offered load" },
 	{ "e2e", bench_e2e, "iperf3 TCP VM->VM over synthetic, VF, and a plain veth pair (root)" },
 };
 

@@ -15,7 +15,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: iovpath-vm --host HOST --name VM [--netns NS] [--ifname IF] [--ip A.B.C.D/P]\n"
 	        "       iovpath-vm --host HOST --name VM --endpoint [--to MAC] [--size N] [--pps R]\n"
-	        "                  [--seconds S] [--quiet]\n"
+	        "                  [--seconds S] [--wait-vf] [--quiet]\n"
 	        "\n"
 	        "  --host HOST     the host daemon (iovpathd --name HOST) the adapter lives on\n"
 	        "  --name VM       the adapter, created first with `iovpath vm create`\n"
@@ -25,7 +25,8 @@ static void usage(FILE *f)
 	        "  gets the VM's MAC, the address given, and is brought up.\n"
 	        "Endpoint mode (no root): the built-in endpoint checks every frame it receives;\n"
 	        "  with --to it also sends N-byte frames (default 64) to MAC, at R frames/s\n"
-	        "  (default: as fast as the path takes); counters as one JSON line at the end.\n",
+	        "  (default: as fast as the path takes); counters as one JSON line at the end;\n"
+	        "  with --wait-vf it starts sending (and counting S) once its VF path is active.\n",
 	        HOSTD_RUN_DIR);
 }
 
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
 		{ "to", required_argument, NULL, 't' },      { "size", required_argument, NULL, 'z' },
 		{ "pps", required_argument, NULL, 'p' },     { "seconds", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
+		{ "wait-vf", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vmproc_config c = { .mode = VMPROC_TAP };
@@ -87,6 +89,7 @@ int main(int argc, char **argv)
 		case 'i': c.ifname = optarg; break;
 		case 'e': c.mode = VMPROC_ENDPOINT; break;
 		case 'q': c.quiet = true; break;
+		case 'w': c.wait_vf = true; break;
 		case 'a':
 			if (parse_ip(optarg, &c.ip, &c.plen)) {
 				fprintf(stderr, "iovpath-vm: --ip %s: want A.B.C.D/P\n", optarg);

@@ -20,6 +20,7 @@
 #define MAX_RANGES   256u  /* ranges per transfer-page packet we accept */
 #define TX_BATCH     64u   /* VMBus packets per ring write */
 #define CTL_MAX      4096u /* largest RNDIS control message */
+#define CTL_EVERY    64u   /* netvsc_poll calls between looks at the control socket */
 #define RNDIS_XFER   (64u << 10)
 #define STASH_RANGES (1u << 20) /* ranges kept while waiting for a control answer */
 #define DONE_MAX     1024u      /* completions not yet written */
@@ -41,6 +42,10 @@ struct cur_xfer {
 };
 
 struct netvsc_priv {
+	/* control messages (VPCI) are rare: the socket is looked at on every
+	 * CTL_EVERY-th poll, and on the first poll after a sleep */
+	unsigned int ctl_tick;
+	bool ctl_check;
 	struct vmbus_chan *ch;
 	struct netvsc_config cfg;
 	int timeout_ms;
@@ -1036,8 +1041,14 @@ int netvsc_poll(struct netvsc *nv)
 	struct netvsc_priv *p = nv->p;
 	int n, r;
 
-	if ((r = flush_done(nv)) < 0 || (n = ctl_poll(nv)) < 0)
-		return r < 0 ? r : n;
+	if ((r = flush_done(nv)) < 0)
+		return r;
+	n = 0;
+	if (p->ctl_check || ++p->ctl_tick % CTL_EVERY == 0) {
+		p->ctl_check = false;
+		if ((n = ctl_poll(nv)) < 0)
+			return n;
+	}
 	/* A transfer being handed out: its ranges point into pkbuf, keep them. */
 	while (!p->cur.active && (r = refill(nv)) > 0) {
 		for (; p->ipk < p->npk; p->ipk++, n++)
@@ -1080,6 +1091,7 @@ int netvsc_arm(struct netvsc *nv, struct pollfd *pfd, int max)
 	struct netvsc_priv *p = nv->p;
 	int n = 0;
 
+	p->ctl_check = true; /* whatever wakes us, look at the socket once */
 	if (p->stash_head || p->cur.active || p->ipk < p->npk || p->ndone)
 		return -1;
 	if ((p->assoc_new || p->remove_pending) && nv->vf_state != NETVSC_VF_LEAVING)

@@ -37,6 +37,7 @@ struct vmproc {
 	struct ep *ep;
 	uint8_t *gbuf;
 	uint64_t t_start, sent;
+	bool gen_on; /* generating (with wait_vf: since the VF path is active) */
 };
 
 int vmproc_read_secret(const char *path, uint8_t *secret)
@@ -168,7 +169,12 @@ static int pump_endpoint(struct vmproc *vp)
 	for (int i = 0; i < n; i++)
 		ep_receive(vp->ep, pk[i].data, pk[i].len, now);
 	work += n;
-	if (c->generate && vp->ipend == vp->npend) {
+	if (c->generate && !vp->gen_on && netvsc_vf_state(vp->nv) == NETVSC_VF_ACTIVE) {
+		vp->gen_on = true; /* --wait-vf: the run starts now */
+		vp->t_start = now;
+		vp->sent = 0;
+	}
+	if (vp->gen_on && vp->ipend == vp->npend) {
 		uint32_t size = c->size ? c->size : 64;
 		uint64_t want = EP_BURST;
 
@@ -258,9 +264,9 @@ static int run_loop(struct vmproc *vp)
 {
 	const struct vmproc_config *c = vp->cfg;
 	uint64_t last_work = util_now_ns();
-	uint64_t end = c->mode == VMPROC_ENDPOINT && c->seconds > 0
-	                   ? vp->t_start + (uint64_t)(c->seconds * 1e9)
-	                   : UINT64_MAX;
+	uint64_t secs_ns = c->mode == VMPROC_ENDPOINT && c->seconds > 0
+	                       ? (uint64_t)(c->seconds * 1e9)
+	                       : 0;
 	unsigned int passes = 0;
 
 	while (!vp->stop) {
@@ -273,7 +279,7 @@ static int run_loop(struct vmproc *vp)
 			return 1;
 		}
 		now = util_now_ns();
-		if (now >= end)
+		if (secs_ns && (vp->gen_on || !c->generate) && now - vp->t_start >= secs_ns)
 			break;
 		if (++passes % 1024 == 0)
 			handle_signal(vp);
@@ -351,6 +357,7 @@ int vmproc_run(const struct vmproc_config *cfg)
 		}
 	}
 	vp.t_start = util_now_ns();
+	vp.gen_on = cfg->generate && !cfg->wait_vf;
 	rc = run_loop(&vp);
 	if (vp.ep && !cfg->quiet)
 		print_endpoint(&vp);

@@ -54,6 +54,7 @@ struct vmproc_config {
 	uint8_t plen;
 	/* VMPROC_ENDPOINT */
 	bool generate;      /* also send, to @dst_mac */
+	bool wait_vf;       /* generate only once the VF path is active (--seconds from then) */
 	uint8_t dst_mac[6];
 	uint32_t size;      /* frame bytes; 0: 64 */
 	uint64_t pps;       /* 0: as fast as the path takes */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto/nvsp.h"
 #include "util/util.h"
@@ -36,6 +37,10 @@ struct host_dp {
 	int ext_port;
 	struct vm *vm[HOST_DP_MAX_VMS];
 	unsigned int rr; /* next VM to poll first */
+	/* host_dp_arm's descriptors: how many are the NIC's, which are channel
+	 * eventfds (drained by host_dp_ack) */
+	int nnic;
+	bool chan_sig[HOST_DP_MAX_FDS];
 	host_dp_event_fn event;
 	void *event_ctx;
 	uint64_t vf_timeout_ns;
@@ -412,6 +417,9 @@ int host_dp_arm(struct host_dp *h, struct pollfd *pfd, int max)
 
 	if (n < 0)
 		return -1;
+	h->nnic = n;
+	for (int i = 0; i < n && i < (int)HOST_DP_MAX_FDS; i++)
+		h->chan_sig[i] = false;
 	for (unsigned int i = 0; i < HOST_DP_MAX_VMS; i++) {
 		struct vmbus_chan *ch;
 
@@ -420,15 +428,26 @@ int host_dp_arm(struct host_dp *h, struct pollfd *pfd, int max)
 		if (removal_due(h->vm[i], now))
 			return -1;
 		ch = netvsp_chan(h->vm[i]->vsp);
-		vmbus_chan_drain_signal(ch);
 		if (!netvsp_arm(h->vm[i]->vsp))
 			return -1;
-		if (n + 2 > max)
+		if (n + 2 > max || n + 2 > (int)HOST_DP_MAX_FDS)
 			break;
+		h->chan_sig[n] = true;
 		pfd[n++] = (struct pollfd){ .fd = ch->efd_wait, .events = POLLIN };
+		h->chan_sig[n] = false;
 		pfd[n++] = (struct pollfd){ .fd = ch->sock, .events = POLLIN };
 	}
 	return n;
+}
+
+void host_dp_ack(struct host_dp *h, const struct pollfd *pfd, int n)
+{
+	uint64_t cnt;
+
+	nicdp_ack(h->dp, pfd, n < h->nnic ? n : h->nnic);
+	for (int i = h->nnic; i < n && i < (int)HOST_DP_MAX_FDS; i++)
+		if (h->chan_sig[i] && (pfd[i].revents & POLLIN))
+			(void)!read(pfd[i].fd, &cnt, sizeof(cnt));
 }
 
 void host_dp_disarm(struct host_dp *h)

@@ -56,6 +56,7 @@
 #include "vswitch/vsw.h"
 
 #define HOST_DP_MAX_VMS              128u
+#define HOST_DP_MAX_FDS              (2 * HOST_DP_MAX_VMS + 256u) /* host_dp_arm's at most */
 #define HOST_DP_VF_QPS               1u         /* queue pairs of a VM's VF */
 #define HOST_DP_VF_RING_SIZE         (1u << 20) /* bytes of each VF queue ring */
 #define HOST_DP_VF_REMOVE_TIMEOUT_MS 2000u      /* before a removal becomes a surprise */
@@ -150,6 +151,11 @@ int host_dp_timeout_ms(struct host_dp *h);
  * descriptors to wait on (at most @max). Returns how many, or -1 when work
  * is waiting already. */
 int host_dp_arm(struct host_dp *h, struct pollfd *pfd, int max);
+/* After poll() on what host_dp_arm gave (@pfd, @n entries, revents set):
+ * consume the signals that came (doorbells, channel eventfds). Signals that
+ * come while the host is busy are left alone until then: at most one extra
+ * wake-up, and no system call per VM or VF on the way to sleep. */
+void host_dp_ack(struct host_dp *h, const struct pollfd *pfd, int n);
 
 /* After waking: busy-polling again, ask the VMs not to signal. */
 void host_dp_disarm(struct host_dp *h);

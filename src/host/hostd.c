@@ -815,6 +815,8 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 		pfd[n++] = dp_fds[i];
 	if (poll(pfd, (nfds_t)n, timeout_ms) <= 0)
 		return;
+	if (ndp)
+		host_dp_ack(d->dp, pfd + 3, n - 3);
 	if (pfd[0].revents)
 		mgmt_poll_once(d->mgmt, 0);
 	if (pfd[1].revents)

@@ -59,6 +59,9 @@ int nicdp_poll(struct nicdp *dp);
  * wait on into @pfd (at most @max). Returns how many, or -1 when a source
  * has work already (don't sleep). */
 int nicdp_arm(struct nicdp *dp, struct pollfd *pfd, int max);
+/* After poll() on what nicdp_arm gave: consume the doorbells that rang (the
+ * first @n entries of @pfd, as nicdp_arm filled them). */
+void nicdp_ack(struct nicdp *dp, const struct pollfd *pfd, int n);
 
 /* Sleep until a source may have frames (or @timeout_ms): arms every queue
  * and the port first, so nothing is missed. Returns 1 woken, 0 time-out. */

@@ -15,6 +15,7 @@
 
 #define CTL_ANSWER_MAX 4096u /* largest RNDIS control answer */
 #define COMP_QUEUE     (NETVSP_POLL_BUDGET + 8u)
+#define CTL_EVERY      64u /* netvsp_poll calls between looks at the control socket */
 
 struct comp {
 	uint32_t trans_id;
@@ -23,6 +24,11 @@ struct comp {
 };
 
 struct netvsp {
+	/* control messages (GPADL, VPCI) are rare: the socket is looked at on
+	 * every CTL_EVERY-th poll, on the first poll after a sleep, and before a
+	 * GPADL handle is called unknown (gpadl_find) */
+	unsigned int ctl_tick;
+	bool ctl_check;
 	struct vmbus_chan *ch;
 	struct netvsp_config cfg;
 	char name[VMBUS_NAME_MAX];
@@ -695,10 +701,13 @@ int netvsp_poll(struct netvsp *v)
 	if (v->state == NETVSP_CLOSED)
 		return -EPROTO;
 	/* control messages first: a GPADL precedes the NVSP that names it */
-	r = drain_ctl(v);
-	if (r < 0)
-		return r;
-	work += r;
+	if (v->ctl_check || ++v->ctl_tick % CTL_EVERY == 0 || v->state != NETVSP_READY) {
+		v->ctl_check = false;
+		r = drain_ctl(v);
+		if (r < 0)
+			return r;
+		work += r;
+	}
 	if (flush_comps(v) < 0)
 		goto broken;
 	if (v->xf.active && !deliver_xfer(v))
@@ -745,6 +754,7 @@ broken:
 
 bool netvsp_arm(struct netvsp *v)
 {
+	v->ctl_check = true; /* whatever wakes us, look at the socket once */
 	if (v->xf.active || v->ipk < v->npk || v->ncomp)
 		return false;
 	return vmbus_ring_arm(&v->ch->rx);

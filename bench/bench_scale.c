@@ -1,0 +1,292 @@
+/* bench scale — does the host's per-frame cost hold as VMs and VFs multiply?
+ *
+ * Two runs of the same offered load (--pps frames/s in all, default 1 M;
+ * 64-byte frames; --seconds long), each with one iovpathd and iovpath-vm
+ * processes on built-in endpoints (no root, no wire: VM to VM through the
+ * NIC):
+ *   1 VM:   one sender with a VF → one sink with a VF;
+ *   64 VMs: 32 senders → 32 sinks, 63 VFs (the last sink stays synthetic:
+ *           there are more VMs than VFs, as SPEC §7 says happens).
+ * Senders start once their VF path is active (--wait-vf). Over a window in
+ * the middle of the run (setup and teardown excluded), from
+ * /proc/PID/schedstat and the host's per-VM counters:
+ *   host_ns_*: the daemon's CPU time per frame the sinks received — the
+ *              host's per-frame cost; target: 64 VMs within 10 % of 1 VM
+ *              (host_ratio <= 1.10);
+ *   cost_ns_*: the same with every VM process's CPU added (64 guests on 2
+ *              cores each wake up for their own smaller share of the load).
+ * At a low offered load the host wakes up once per guest burst, so its cost
+ * per frame follows the number of senders, not the datapath: measure at a
+ * load that keeps it busy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "host/mgmt.h"
+#include "util/util.h"
+
+#define MAX_VMS 64
+
+struct run {
+	char dir[64], bin[PATH_MAX];
+	pid_t daemon, vm[MAX_VMS];
+	unsigned int nvms;
+	struct mgmt_client *c;
+};
+
+static pid_t spawn(struct run *r, const char *log, char *const argv[])
+{
+	char exe[PATH_MAX + 32], path[PATH_MAX];
+	pid_t pid;
+
+	snprintf(exe, sizeof(exe), "%s/%s", r->bin, argv[0]);
+	snprintf(path, sizeof(path), "%s/%s.log", r->dir, log);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(exe, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static uint64_t cpu_ns(pid_t pid)
+{
+	char path[64];
+	unsigned long long ns = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%llu", &ns) != 1)
+			ns = 0;
+		fclose(f);
+	}
+	return ns;
+}
+
+static uint64_t all_cpu_ns(const struct run *r)
+{
+	uint64_t t = cpu_ns(r->daemon);
+
+	for (unsigned int i = 0; i < r->nvms; i++)
+		t += cpu_ns(r->vm[i]);
+	return t;
+}
+
+static json_t *call(struct run *r, const char *op, json_t *args)
+{
+	json_t *res = NULL;
+	struct mgmt_err e;
+	int rc = mgmt_call(r->c, op, args, &res, &e, 5000);
+
+	json_decref(args);
+	if (rc) {
+		fprintf(stderr, "bench scale: %s: %s\n", op, e.message[0] ? e.message : strerror(-rc));
+		return NULL;
+	}
+	return res;
+}
+
+/* Frames the sinks (odd VMs) received so far, both paths. */
+static uint64_t sink_frames(struct run *r)
+{
+	uint64_t n = 0;
+
+	for (unsigned int i = 1; i < r->nvms; i += 2) {
+		char name[16];
+		json_t *s;
+
+		snprintf(name, sizeof(name), "vm%u", i);
+		s = call(r, "vm.stats", json_pack("{s:s}", "name", name));
+		n += (uint64_t)json_integer_value(
+		         json_object_get(json_object_get(s, "synthetic"), "rx_packets")) +
+		     (uint64_t)json_integer_value(
+		         json_object_get(json_object_get(s, "vf"), "vf_rx_packets"));
+		json_decref(s);
+	}
+	return n;
+}
+
+static bool connected(struct run *r, unsigned int i)
+{
+	char name[16];
+	json_t *s;
+	bool yes;
+
+	snprintf(name, sizeof(name), "vm%u", i);
+	s = call(r, "vm.show", json_pack("{s:s}", "name", name));
+	yes = json_is_true(json_object_get(json_array_get(s, 0), "connected"));
+	json_decref(s);
+	return yes;
+}
+
+static void stop_all(struct run *r)
+{
+	for (unsigned int i = 0; i < r->nvms; i++)
+		if (r->vm[i] > 0)
+			kill(r->vm[i], SIGTERM);
+	for (unsigned int i = 0; i < r->nvms; i++)
+		if (r->vm[i] > 0)
+			waitpid(r->vm[i], NULL, 0);
+	if (r->c)
+		mgmt_close(r->c);
+	if (r->daemon > 0) {
+		kill(r->daemon, SIGTERM);
+		waitpid(r->daemon, NULL, 0);
+	}
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", r->dir);
+	if (system(cmd)) {
+		/* a leftover temporary directory is harmless */
+	}
+}
+
+/* One run: ns of CPU per frame received, or < 0. */
+static double run_case(const char *bin, unsigned int nvms, unsigned int nvfs, uint64_t pps,
+                       double secs, uint64_t *frames_out, double *host_cost)
+{
+	struct run r = { .nvms = nvms };
+	char vfs[16], rate[32], dur[32], path[PATH_MAX];
+	uint64_t t0, t1, h0, h1, f0, f1, end;
+	double window = secs - 1.0, cost = -1;
+
+	snprintf(r.bin, sizeof(r.bin), "%s", bin);
+	snprintf(r.dir, sizeof(r.dir), "/tmp/iovpath-scale.XXXXXX");
+	if (!mkdtemp(r.dir))
+		return -1;
+	snprintf(vfs, sizeof(vfs), "%u", nvfs);
+	{
+		char *argv[] = { "iovpathd", "--name", "sc", "--vfs", vfs, "--run-dir", r.dir, NULL };
+
+		r.daemon = spawn(&r, "sc", argv);
+	}
+	snprintf(path, sizeof(path), "%s/sc.mgmt", r.dir);
+	for (int i = 0; i < 250 && !(r.c = mgmt_connect(path)); i++)
+		usleep(20000);
+	if (!r.c) {
+		fprintf(stderr, "bench scale: the daemon did not start (%s/sc.log)\n", r.dir);
+		goto out;
+	}
+	snprintf(rate, sizeof(rate), "%llu", (unsigned long long)(pps / (nvms / 2)));
+	snprintf(dur, sizeof(dur), "%.1f", secs);
+	for (unsigned int i = 0; i < nvms; i++) {
+		char name[16], mac[18], to[18];
+		json_t *res;
+
+		snprintf(name, sizeof(name), "vm%u", i);
+		snprintf(mac, sizeof(mac), "02:00:00:00:%02x:%02x", i >> 8, i & 0xff);
+		snprintf(to, sizeof(to), "02:00:00:00:%02x:%02x", (i + 1) >> 8, (i + 1) & 0xff);
+		res = call(&r, "vm.create", json_pack("{s:s, s:s}", "name", name, "mac", mac));
+		if (!res)
+			goto out;
+		json_decref(res);
+		if (i % 2) {
+			char *argv[] = { "iovpath-vm", "--host", "sc", "--name", name, "--endpoint",
+				         "--quiet", "--run-dir", r.dir, NULL };
+
+			r.vm[i] = spawn(&r, name, argv);
+		} else {
+			char *argv[] = { "iovpath-vm", "--host",  "sc",    "--name",  name,
+				         "--endpoint", "--to",    to,      "--pps",   rate,
+				         "--seconds",  dur,       "--wait-vf", "--quiet", "--run-dir",
+				         r.dir,        NULL };
+
+			r.vm[i] = spawn(&r, name, argv);
+		}
+	}
+	for (unsigned int i = 0; i < nvms; i++) {
+		int k = 0;
+
+		while (!connected(&r, i) && k++ < 250)
+			usleep(20000);
+		if (k >= 250) {
+			fprintf(stderr, "bench scale: vm%u did not connect (%s/vm%u.log)\n", i, r.dir, i);
+			goto out;
+		}
+	}
+	for (unsigned int i = 0; i < nvfs && i < nvms; i++) {
+		char name[16];
+		json_t *res;
+
+		snprintf(name, sizeof(name), "vm%u", i);
+		res = call(&r, "vm.attach_vf", json_pack("{s:s}", "name", name));
+		if (!res)
+			goto out;
+		json_decref(res);
+	}
+	usleep(500000); /* every sender on its VF, the streams steady */
+	t0 = all_cpu_ns(&r);
+	h0 = cpu_ns(r.daemon);
+	f0 = sink_frames(&r);
+	end = util_now_ns() + (uint64_t)(window * 1e9);
+	while (util_now_ns() < end)
+		usleep(10000);
+	t1 = all_cpu_ns(&r);
+	h1 = cpu_ns(r.daemon);
+	f1 = sink_frames(&r);
+	if (f1 > f0) {
+		cost = (double)(t1 - t0) / (double)(f1 - f0);
+		*host_cost = (double)(h1 - h0) / (double)(f1 - f0);
+	}
+	*frames_out = f1 - f0;
+out:
+	stop_all(&r);
+	return cost;
+}
+
+int bench_scale(int argc, char **argv)
+{
+	struct bench_opts o = { .size = 64, .seconds = 4, .ring = 1u << 20, .burst = 32 };
+	char self[PATH_MAX];
+	uint64_t pps = 1000000, f1 = 0, f64 = 0;
+	double c1, c64, h1 = 0, h64 = 0;
+	ssize_t n;
+
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--pps")) {
+			pps = strtoull(argv[i + 1], NULL, 10);
+			memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 2) * sizeof(*argv));
+			argc -= 2;
+			break;
+		}
+	if (bench_parse(argc, argv, &o, 64, 64))
+		return 2;
+	if (o.seconds < 2 || pps < 64) {
+		fprintf(stderr, "bench scale: --seconds >= 2 and --pps >= 64\n");
+		return 2;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	if (strrchr(self, '/'))
+		*strrchr(self, '/') = '\0';
+	signal(SIGPIPE, SIG_IGN);
+	c1 = run_case(self, 2, 2, pps, o.seconds, &f1, &h1);
+	c64 = run_case(self, MAX_VMS, MAX_VMS - 1, pps, o.seconds, &f64, &h64);
+	if (!o.json)
+		printf("bench scale: %llu frames/s offered, 64 B, VM to VM through the NIC; CPU of the "
+		       "daemon and every VM per frame received\n",
+		       (unsigned long long)pps);
+	bench_report(&o, "host_ns_1vm", h1, "host_ns_64vms", h64, "host_ratio",
+	             h1 > 0 ? h64 / h1 : 0.0, "cost_ns_1vm", c1, "cost_ns_64vms", c64, "ratio",
+	             c1 > 0 ? c64 / c1 : 0.0,
+	             "frames_1vm", (double)f1, "frames_64vms", (double)f64, "pps", (double)pps,
+	             NULL);
+	return c1 > 0 && c64 > 0 ? 0 : 1;
+}
