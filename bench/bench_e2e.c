@@ -51,8 +51,9 @@ static double iperf(const char *ns_s, const char *ns_c, const char *ip, double s
 	       g_run))
 		return -1;
 	usleep(300000);
-	snprintf(cmd, sizeof(cmd), "ip netns exec %s iperf3 -c %s -p 5399 -t %.0f -O 1 -J 2>/dev/null",
-	         ns_c, ip, secs + 1);
+	snprintf(cmd, sizeof(cmd),
+	         "ip netns exec %s iperf3 -c %s -p 5399 -t %.0f -O 1 -J 2>/dev/null", ns_c, ip,
+	         secs + 1);
 	p = popen(cmd, "r");
 	if (!p)
 		return -1;
@@ -116,7 +117,8 @@ static double veth_gbps(double secs)
 
 		if (a && b && !lab_nl_addr_add(a, "eth0", 0xc6130001u, 24) &&
 		    !lab_nl_addr_add(b, "eth0", 0xc6130002u, 24) && !lab_nl_link_up(a, "eth0") &&
-		    !lab_nl_link_up(b, "eth0") && !lab_nl_link_up(a, "lo") && !lab_nl_link_up(b, "lo"))
+		    !lab_nl_link_up(b, "eth0") && !lab_nl_link_up(a, "lo") &&
+		    !lab_nl_link_up(b, "lo"))
 			g = iperf(PREFIX "vb", PREFIX "va", "198.19.0.2", secs);
 		if (a)
 			lab_nl_close(a);

@@ -97,7 +97,8 @@ static json_t *call(struct run *r, const char *op, json_t *args)
 
 	json_decref(args);
 	if (rc) {
-		fprintf(stderr, "bench scale: %s: %s\n", op, e.message[0] ? e.message : strerror(-rc));
+		fprintf(stderr, "bench scale: %s: %s\n", op,
+		        e.message[0] ? e.message : strerror(-rc));
 		return NULL;
 	}
 	return res;
@@ -173,7 +174,9 @@ static double run_case(const char *bin, unsigned int nvms, unsigned int nvfs, ui
 		return -1;
 	snprintf(vfs, sizeof(vfs), "%u", nvfs);
 	{
-		char *argv[] = { "iovpathd", "--name", "sc", "--vfs", vfs, "--run-dir", r.dir, NULL };
+		char *argv[] = {
+			"iovpathd", "--name", "sc", "--vfs", vfs, "--run-dir", r.dir, NULL
+		};
 
 		r.daemon = spawn(&r, "sc", argv);
 	}
@@ -198,15 +201,16 @@ static double run_case(const char *bin, unsigned int nvms, unsigned int nvfs, ui
 			goto out;
 		json_decref(res);
 		if (i % 2) {
-			char *argv[] = { "iovpath-vm", "--host", "sc", "--name", name, "--endpoint",
-				         "--quiet", "--run-dir", r.dir, NULL };
+			char *argv[] = { "iovpath-vm", "--host",  "sc",        "--name", name,
+				         "--endpoint", "--quiet", "--run-dir", r.dir,    NULL };
 
 			r.vm[i] = spawn(&r, name, argv);
 		} else {
-			char *argv[] = { "iovpath-vm", "--host",  "sc",    "--name",  name,
-				         "--endpoint", "--to",    to,      "--pps",   rate,
-				         "--seconds",  dur,       "--wait-vf", "--quiet", "--run-dir",
-				         r.dir,        NULL };
+			char *argv[] = { "iovpath-vm", "--host",     "sc",        "--name",
+				         name,         "--endpoint", "--to",      to,
+				         "--pps",      rate,         "--seconds", dur,
+				         "--wait-vf",  "--quiet",    "--run-dir", r.dir,
+				         NULL };
 
 			r.vm[i] = spawn(&r, name, argv);
 		}
@@ -217,7 +221,8 @@ static double run_case(const char *bin, unsigned int nvms, unsigned int nvfs, ui
 		while (!connected(&r, i) && k++ < 250)
 			usleep(20000);
 		if (k >= 250) {
-			fprintf(stderr, "bench scale: vm%u did not connect (%s/vm%u.log)\n", i, r.dir, i);
+			fprintf(stderr, "bench scale: vm%u did not connect (%s/vm%u.log)\n", i,
+			        r.dir, i);
 			goto out;
 		}
 	}
@@ -280,13 +285,13 @@ int bench_scale(int argc, char **argv)
 	c1 = run_case(self, 2, 2, pps, o.seconds, &f1, &h1);
 	c64 = run_case(self, MAX_VMS, MAX_VMS - 1, pps, o.seconds, &f64, &h64);
 	if (!o.json)
-		printf("bench scale: %llu frames/s offered, 64 B, VM to VM through the NIC; CPU of the "
+		printf("bench scale: %llu frames/s offered, 64 B, VM to VM through the NIC; CPU of "
+		       "the "
 		       "daemon and every VM per frame received\n",
 		       (unsigned long long)pps);
 	bench_report(&o, "host_ns_1vm", h1, "host_ns_64vms", h64, "host_ratio",
 	             h1 > 0 ? h64 / h1 : 0.0, "cost_ns_1vm", c1, "cost_ns_64vms", c64, "ratio",
-	             c1 > 0 ? c64 / c1 : 0.0,
-	             "frames_1vm", (double)f1, "frames_64vms", (double)f64, "pps", (double)pps,
-	             NULL);
+	             c1 > 0 ? c64 / c1 : 0.0, "frames_1vm", (double)f1, "frames_64vms", (double)f64,
+	             "pps", (double)pps, NULL);
 	return c1 > 0 && c64 > 0 ? 0 : 1;
 }

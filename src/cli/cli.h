@@ -21,7 +21,7 @@ struct cli_opts {
 	const char *host;
 	const char *run_dir;
 	bool json;
-	int argc;       /* the words left */
+	int argc; /* the words left */
 	char *argv[64];
 };
 

@@ -17,7 +17,8 @@
 
 int cli_opts_parse(struct cli_opts *o, int argc, char **argv)
 {
-	*o = (struct cli_opts){ .host = getenv("IOVPATH_HOST"), .run_dir = getenv("IOVPATH_RUN_DIR") };
+	*o = (struct cli_opts){ .host = getenv("IOVPATH_HOST"),
+		                .run_dir = getenv("IOVPATH_RUN_DIR") };
 	if (!o->run_dir)
 		o->run_dir = HOSTD_RUN_DIR;
 	for (int i = 0; i < argc; i++) {
@@ -70,13 +71,15 @@ struct mgmt_client *cli_connect(struct cli_opts *o)
 		int n = only_host(o, host, sizeof(host));
 
 		if (n > 1) {
-			fprintf(stderr, "iovpath: %d host daemons run in %s: say which with --host HOST\n",
+			fprintf(stderr,
+			        "iovpath: %d host daemons run in %s: say which with --host HOST\n",
 			        n, o->run_dir);
 			return NULL;
 		}
 		if (n == 0) {
-			fprintf(stderr, "iovpath: no host daemon runs in %s: start one (iovpathd --name "
-			                "HOST) or bring a lab up (iovpath lab up FILE)\n",
+			fprintf(stderr,
+			        "iovpath: no host daemon runs in %s: start one (iovpathd --name "
+			        "HOST) or bring a lab up (iovpath lab up FILE)\n",
 			        o->run_dir);
 			return NULL;
 		}
@@ -86,9 +89,10 @@ struct mgmt_client *cli_connect(struct cli_opts *o)
 	c = mgmt_connect(path);
 	if (!c)
 		fprintf(stderr, "iovpath: host %s (%s): %s%s\n", o->host, path, strerror(errno),
-		        errno == ENOENT || errno == ECONNREFUSED ? ": is iovpathd --name HOST running?"
-		        : errno == EACCES                        ? ": run as root or in the daemon's --group"
-		                                                 : "");
+		        errno == ENOENT || errno == ECONNREFUSED
+		            ? ": is iovpathd --name HOST running?"
+		        : errno == EACCES ? ": run as root or in the daemon's --group"
+		                          : "");
 	return c;
 }
 
@@ -128,8 +132,10 @@ static void print_table(json_t *arr, int indent)
 	json_t *row, *v;
 	const char *k;
 
-	json_array_foreach(arr, i, row) {
-		json_object_foreach(row, k, v) {
+	json_array_foreach(arr, i, row)
+	{
+		json_object_foreach(row, k, v)
+		{
 			int j;
 
 			for (j = 0; j < nk && strcmp(keys[j], k); j++)
@@ -140,11 +146,13 @@ static void print_table(json_t *arr, int indent)
 			}
 		}
 	}
-	json_array_foreach(arr, i, row) {
+	json_array_foreach(arr, i, row)
+	{
 		for (int j = 0; j < nk; j++) {
 			char *s = (v = json_object_get(row, keys[j]))
-			              ? (json_is_string(v) ? strdup(json_string_value(v))
-			                                   : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))
+			              ? (json_is_string(v)
+			                     ? strdup(json_string_value(v))
+			                     : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))
 			              : NULL;
 			int l = s ? (int)strlen(s) : 1;
 
@@ -157,13 +165,15 @@ static void print_table(json_t *arr, int indent)
 	for (int j = 0; j < nk; j++)
 		printf("%-*s  ", w[j], keys[j]);
 	printf("\n");
-	json_array_foreach(arr, i, row) {
+	json_array_foreach(arr, i, row)
+	{
 		printf("%*s", indent, "");
 		for (int j = 0; j < nk; j++) {
 			v = json_object_get(row, keys[j]);
-			char *s = v ? (json_is_string(v) ? strdup(json_string_value(v))
-			                                 : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))
-			            : strdup("-");
+			char *s =
+			    v ? (json_is_string(v) ? strdup(json_string_value(v))
+			                           : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))
+			      : strdup("-");
 
 			printf("%-*s  ", w[j], s ? s : "?");
 			free(s);
@@ -193,7 +203,8 @@ static void print_text(json_t *v, int indent)
 		printf("\n");
 		return;
 	}
-	json_object_foreach(v, k, x) {
+	json_object_foreach(v, k, x)
+	{
 		if (json_is_object(x) && json_object_size(x)) {
 			printf("%*s%s:\n", indent, "", k);
 			print_text(x, indent + 2);
@@ -308,8 +319,8 @@ int cli_cmd_ctl(const char *noun, int argc, char **argv)
 		const char *name = o.argc > 1 ? o.argv[1] : NULL;
 
 		if (!strcmp(verb, "show"))
-			return one_call(&o, "vm.show", name ? json_pack("{s:s}", "name", name) : NULL,
-			                true);
+			return one_call(&o, "vm.show",
+			                name ? json_pack("{s:s}", "name", name) : NULL, true);
 		if (!strcmp(verb, "create") && (o.argc == 3 || o.argc == 4)) {
 			json_t *a = json_pack("{s:s, s:s}", "name", name, "mac", o.argv[2]);
 
@@ -413,8 +424,9 @@ int cli_cmd_capture(int argc, char **argv)
 			port = NULL, file = NULL, i = o.argc;
 	}
 	if (!port || !file) {
-		fprintf(stderr, "usage: iovpath capture PORT -w FILE [--dir in|out|both] [--seconds S]\n"
-		                "  PORT: a VM's name or \"external\"; until Ctrl-C or S seconds\n");
+		fprintf(stderr,
+		        "usage: iovpath capture PORT -w FILE [--dir in|out|both] [--seconds S]\n"
+		        "  PORT: a VM's name or \"external\"; until Ctrl-C or S seconds\n");
 		return 2;
 	}
 	c = cli_connect(&o);
@@ -487,9 +499,10 @@ int cli_cmd_events(int argc, char **argv)
 		if (!strcmp(o.argv[k], "--follow") || !strcmp(o.argv[k], "-f")) {
 			follow = true;
 		} else {
-			fprintf(stderr, "usage: iovpath events [--follow] [--host HOST] [--json]\n"
-			                "  the host's timeline (VMs, VF attach, data-path switches, "
-			                "detach), then with --follow what happens next\n");
+			fprintf(stderr,
+			        "usage: iovpath events [--follow] [--host HOST] [--json]\n"
+			        "  the host's timeline (VMs, VF attach, data-path switches, "
+			        "detach), then with --follow what happens next\n");
 			return 2;
 		}
 	}
@@ -506,7 +519,8 @@ int cli_cmd_events(int argc, char **argv)
 		mgmt_close(c);
 		return r;
 	}
-	json_array_foreach(json_object_get(res, "events"), i, ev) {
+	json_array_foreach(json_object_get(res, "events"), i, ev)
+	{
 		print_event(&o, ev);
 		if (json_integer_value(json_object_get(ev, "seq")) > last)
 			last = json_integer_value(json_object_get(ev, "seq"));

@@ -173,9 +173,9 @@ static int start_vm(struct cli_opts *o, struct mgmt_client *c, json_t *vm)
 	const char *mac = json_string_value(json_object_get(vm, "mac"));
 	const char *ip = json_string_value(json_object_get(vm, "ip"));
 	json_int_t vlan = json_integer_value(json_object_get(vm, "vlan"));
-	char *argv[] = { "iovpath-vm", "--host",  (char *)host, "--name", (char *)name,
-		         "--netns",    (char *)netns, "--ip", (char *)ip, "--run-dir",
-		         (char *)o->run_dir, NULL };
+	char *argv[] = { "iovpath-vm", "--host",    (char *)host,       "--name",
+		         (char *)name, "--netns",   (char *)netns,      "--ip",
+		         (char *)ip,   "--run-dir", (char *)o->run_dir, NULL };
 	uint64_t end;
 	pid_t pid;
 
@@ -189,8 +189,8 @@ static int start_vm(struct cli_opts *o, struct mgmt_client *c, json_t *vm)
 	end = util_now_ns() + START_TIMEOUT_MS * 1000000ull;
 	while (pid > 0 && alive(pid) && util_now_ns() < end) {
 		if (vm_connected(c, name)) {
-			printf("  vm %-10s on %s: %s, %s in namespace %s (pid %d)\n", name, host, mac, ip,
-			       netns, (int)pid);
+			printf("  vm %-10s on %s: %s, %s in namespace %s (pid %d)\n", name, host,
+			       mac, ip, netns, (int)pid);
 			return 0;
 		}
 		usleep(20000);
@@ -219,12 +219,14 @@ static int lab_start(struct cli_opts *o)
 		fprintf(stderr, "iovpath: the lab's state file is unreadable\n");
 		return 1;
 	}
-	json_array_foreach(json_object_get(st, "hosts"), i, h) {
+	json_array_foreach(json_object_get(st, "hosts"), i, h)
+	{
 		const char *name = json_string_value(json_object_get(h, "name"));
 		const char *port = json_string_value(json_object_get(h, "port"));
 		char vfs[16];
-		char *argv[] = { "iovpathd", "--name",  (char *)name, "--port", (char *)port,
-			         "--vfs",    vfs,     "--run-dir",  (char *)o->run_dir, NULL };
+		char *argv[] = { "iovpathd",         "--name", (char *)name, "--port",
+			         (char *)port,       "--vfs",  vfs,          "--run-dir",
+			         (char *)o->run_dir, NULL };
 		struct mgmt_client *c;
 		pid_t pid;
 
@@ -240,7 +242,8 @@ static int lab_start(struct cli_opts *o)
 		}
 		printf("  host %-8s NIC with %s VFs, physical port %s (pid %d)\n", name, vfs, port,
 		       (int)pid);
-		json_array_foreach(json_object_get(st, "vms"), j, vm) {
+		json_array_foreach(json_object_get(st, "vms"), j, vm)
+		{
 			if (strcmp(json_string_value(json_object_get(vm, "host")), name))
 				continue;
 			if (start_vm(o, c, vm)) {
@@ -304,8 +307,8 @@ static void stop_pids(pid_t *pids, int n)
 	}
 	for (int i = 0; i < n; i++)
 		if (pids[i] > 0 && alive(pids[i])) {
-			fprintf(stderr, "iovpath: pid %d did not stop in %d ms: killed\n", (int)pids[i],
-			        STOP_TIMEOUT_MS);
+			fprintf(stderr, "iovpath: pid %d did not stop in %d ms: killed\n",
+			        (int)pids[i], STOP_TIMEOUT_MS);
 			kill(pids[i], SIGKILL);
 			for (int k = 0; k < 100 && alive(pids[i]); k++)
 				usleep(10000);
@@ -366,13 +369,14 @@ static int lab_stop(const struct cli_opts *o, bool force)
 
 static int lab_usage(void)
 {
-	fprintf(stderr, "usage: iovpath lab up FILE [--no-start] [--run-dir DIR]\n"
-	                "       iovpath lab down [--force [FILE]] [--run-dir DIR]\n"
-	                "       iovpath lab show [--json]\n"
-	                "  FILE: the lab's description (see examples/lab.conf)\n"
-	                "  --force: also stop unrecorded processes of the run directory and remove\n"
-	                "  leftovers by name: the lab's own names (its state, or FILE), else every\n"
-	                "  lab's (" LAB_PREFIX "*)\n");
+	fprintf(stderr,
+	        "usage: iovpath lab up FILE [--no-start] [--run-dir DIR]\n"
+	        "       iovpath lab down [--force [FILE]] [--run-dir DIR]\n"
+	        "       iovpath lab show [--json]\n"
+	        "  FILE: the lab's description (see examples/lab.conf)\n"
+	        "  --force: also stop unrecorded processes of the run directory and remove\n"
+	        "  leftovers by name: the lab's own names (its state, or FILE), else every\n"
+	        "  lab's (" LAB_PREFIX "*)\n");
 	return 2;
 }
 
@@ -387,7 +391,8 @@ int cli_cmd_lab(int argc, char **argv)
 	if (o.argc < 1)
 		return lab_usage();
 	path_in(&o, "lab.json", state, sizeof(state));
-	if (!strcmp(o.argv[0], "up") && (o.argc == 2 || (o.argc == 3 && !strcmp(o.argv[2], "--no-start")))) {
+	if (!strcmp(o.argv[0], "up") &&
+	    (o.argc == 2 || (o.argc == 3 && !strcmp(o.argv[2], "--no-start")))) {
 		struct lab_conf *c = lab_conf_load(o.argv[1], err, sizeof(err));
 
 		if (!c) {
@@ -398,8 +403,10 @@ int cli_cmd_lab(int argc, char **argv)
 
 		mkdir(o.run_dir, 0755);
 		if (stat(o.run_dir, &st) || st.st_uid != geteuid() || (st.st_mode & 022)) {
-			fprintf(stderr, "iovpath: run directory %s is not ours or is writable by others: "
-			                "remove it or use another --run-dir\n", o.run_dir);
+			fprintf(stderr,
+			        "iovpath: run directory %s is not ours or is writable by others: "
+			        "remove it or use another --run-dir\n",
+			        o.run_dir);
 			lab_conf_free(c);
 			return 1;
 		}
@@ -454,8 +461,9 @@ int cli_cmd_lab(int argc, char **argv)
 			fprintf(stderr, "iovpath: lab down: %s\n", err);
 			return 1;
 		}
-		printf("iovpath: lab down: %d processes stopped, %d namespaces and devices removed\n",
-		       procs, r);
+		printf(
+		    "iovpath: lab down: %d processes stopped, %d namespaces and devices removed\n",
+		    procs, r);
 		return 0;
 	}
 	if (!strcmp(o.argv[0], "show") && o.argc == 1) {

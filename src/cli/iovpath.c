@@ -41,17 +41,50 @@ static int cmd_version(int argc, char **argv)
 }
 
 static int cmd_help(int argc, char **argv);
-static int cmd_host(int argc, char **argv) { return cli_cmd_ctl("host", argc - 1, argv + 1); }
-static int cmd_vm(int argc, char **argv) { return cli_cmd_ctl("vm", argc - 1, argv + 1); }
-static int cmd_nic(int argc, char **argv) { return cli_cmd_ctl("nic", argc - 1, argv + 1); }
-static int cmd_vf(int argc, char **argv) { return cli_cmd_ctl("vf", argc - 1, argv + 1); }
-static int cmd_port(int argc, char **argv) { return cli_cmd_ctl("port", argc - 1, argv + 1); }
-static int cmd_filter(int argc, char **argv) { return cli_cmd_ctl("filter", argc - 1, argv + 1); }
-static int cmd_switch(int argc, char **argv) { return cli_cmd_ctl("switch", argc - 1, argv + 1); }
-static int cmd_stats(int argc, char **argv) { return cli_cmd_stats(argc - 1, argv + 1); }
-static int cmd_capture(int argc, char **argv) { return cli_cmd_capture(argc - 1, argv + 1); }
-static int cmd_events(int argc, char **argv) { return cli_cmd_events(argc - 1, argv + 1); }
-static int cmd_lab(int argc, char **argv) { return cli_cmd_lab(argc - 1, argv + 1); }
+static int cmd_host(int argc, char **argv)
+{
+	return cli_cmd_ctl("host", argc - 1, argv + 1);
+}
+static int cmd_vm(int argc, char **argv)
+{
+	return cli_cmd_ctl("vm", argc - 1, argv + 1);
+}
+static int cmd_nic(int argc, char **argv)
+{
+	return cli_cmd_ctl("nic", argc - 1, argv + 1);
+}
+static int cmd_vf(int argc, char **argv)
+{
+	return cli_cmd_ctl("vf", argc - 1, argv + 1);
+}
+static int cmd_port(int argc, char **argv)
+{
+	return cli_cmd_ctl("port", argc - 1, argv + 1);
+}
+static int cmd_filter(int argc, char **argv)
+{
+	return cli_cmd_ctl("filter", argc - 1, argv + 1);
+}
+static int cmd_switch(int argc, char **argv)
+{
+	return cli_cmd_ctl("switch", argc - 1, argv + 1);
+}
+static int cmd_stats(int argc, char **argv)
+{
+	return cli_cmd_stats(argc - 1, argv + 1);
+}
+static int cmd_capture(int argc, char **argv)
+{
+	return cli_cmd_capture(argc - 1, argv + 1);
+}
+static int cmd_events(int argc, char **argv)
+{
+	return cli_cmd_events(argc - 1, argv + 1);
+}
+static int cmd_lab(int argc, char **argv)
+{
+	return cli_cmd_lab(argc - 1, argv + 1);
+}
 
 static const struct {
 	const char *name;
@@ -79,7 +112,8 @@ static const struct {
 
 static int cmd_help(int argc, char **argv)
 {
-	printf("usage: iovpath COMMAND [ARGS] [--host HOST] [--run-dir DIR] [--json]\n\ncommands:\n");
+	printf(
+	    "usage: iovpath COMMAND [ARGS] [--host HOST] [--run-dir DIR] [--json]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		printf("  %-8s %-46s %s\n", cmds[i].name, cmds[i].args, cmds[i].help);
 	return 0;

@@ -12,22 +12,23 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: iovpath-vm --host HOST --name VM [--netns NS] [--ifname IF] [--ip A.B.C.D/P]\n"
-	        "       iovpath-vm --host HOST --name VM --endpoint [--to MAC] [--size N] [--pps R]\n"
-	        "                  [--seconds S] [--wait-vf] [--quiet]\n"
-	        "\n"
-	        "  --host HOST     the host daemon (iovpathd --name HOST) the adapter lives on\n"
-	        "  --name VM       the adapter, created first with `iovpath vm create`\n"
-	        "  --run-dir DIR   the host's run directory (default %s)\n"
-	        "  --secret FILE   the adapter's credential (default RUN_DIR/VM.secret)\n"
-	        "TAP mode (root): the guest OS is namespace NS; its one adapter IF (default eth0)\n"
-	        "  gets the VM's MAC, the address given, and is brought up.\n"
-	        "Endpoint mode (no root): the built-in endpoint checks every frame it receives;\n"
-	        "  with --to it also sends N-byte frames (default 64) to MAC, at R frames/s\n"
-	        "  (default: as fast as the path takes); counters as one JSON line at the end;\n"
-	        "  with --wait-vf it starts sending (and counting S) once its VF path is active.\n",
-	        HOSTD_RUN_DIR);
+	fprintf(
+	    f,
+	    "usage: iovpath-vm --host HOST --name VM [--netns NS] [--ifname IF] [--ip A.B.C.D/P]\n"
+	    "       iovpath-vm --host HOST --name VM --endpoint [--to MAC] [--size N] [--pps R]\n"
+	    "                  [--seconds S] [--wait-vf] [--quiet]\n"
+	    "\n"
+	    "  --host HOST     the host daemon (iovpathd --name HOST) the adapter lives on\n"
+	    "  --name VM       the adapter, created first with `iovpath vm create`\n"
+	    "  --run-dir DIR   the host's run directory (default %s)\n"
+	    "  --secret FILE   the adapter's credential (default RUN_DIR/VM.secret)\n"
+	    "TAP mode (root): the guest OS is namespace NS; its one adapter IF (default eth0)\n"
+	    "  gets the VM's MAC, the address given, and is brought up.\n"
+	    "Endpoint mode (no root): the built-in endpoint checks every frame it receives;\n"
+	    "  with --to it also sends N-byte frames (default 64) to MAC, at R frames/s\n"
+	    "  (default: as fast as the path takes); counters as one JSON line at the end;\n"
+	    "  with --wait-vf it starts sending (and counting S) once its VF path is active.\n",
+	    HOSTD_RUN_DIR);
 }
 
 static int parse_mac(const char *s, uint8_t *m)
@@ -65,13 +66,20 @@ static int parse_ip(const char *s, uint32_t *ip, uint8_t *plen)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "host", required_argument, NULL, 'H' },    { "name", required_argument, NULL, 'n' },
-		{ "run-dir", required_argument, NULL, 'r' }, { "secret", required_argument, NULL, 's' },
-		{ "netns", required_argument, NULL, 'N' },   { "ifname", required_argument, NULL, 'i' },
-		{ "ip", required_argument, NULL, 'a' },      { "endpoint", no_argument, NULL, 'e' },
-		{ "to", required_argument, NULL, 't' },      { "size", required_argument, NULL, 'z' },
-		{ "pps", required_argument, NULL, 'p' },     { "seconds", required_argument, NULL, 'S' },
-		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "run-dir", required_argument, NULL, 'r' },
+		{ "secret", required_argument, NULL, 's' },
+		{ "netns", required_argument, NULL, 'N' },
+		{ "ifname", required_argument, NULL, 'i' },
+		{ "ip", required_argument, NULL, 'a' },
+		{ "endpoint", no_argument, NULL, 'e' },
+		{ "to", required_argument, NULL, 't' },
+		{ "size", required_argument, NULL, 'z' },
+		{ "pps", required_argument, NULL, 'p' },
+		{ "seconds", required_argument, NULL, 'S' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
 		{ "wait-vf", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -81,15 +89,33 @@ int main(int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'H': c.host = optarg; break;
-		case 'n': c.name = optarg; break;
-		case 'r': c.run_dir = optarg; break;
-		case 's': c.secret_file = optarg; break;
-		case 'N': c.netns = optarg; break;
-		case 'i': c.ifname = optarg; break;
-		case 'e': c.mode = VMPROC_ENDPOINT; break;
-		case 'q': c.quiet = true; break;
-		case 'w': c.wait_vf = true; break;
+		case 'H':
+			c.host = optarg;
+			break;
+		case 'n':
+			c.name = optarg;
+			break;
+		case 'r':
+			c.run_dir = optarg;
+			break;
+		case 's':
+			c.secret_file = optarg;
+			break;
+		case 'N':
+			c.netns = optarg;
+			break;
+		case 'i':
+			c.ifname = optarg;
+			break;
+		case 'e':
+			c.mode = VMPROC_ENDPOINT;
+			break;
+		case 'q':
+			c.quiet = true;
+			break;
+		case 'w':
+			c.wait_vf = true;
+			break;
 		case 'a':
 			if (parse_ip(optarg, &c.ip, &c.plen)) {
 				fprintf(stderr, "iovpath-vm: --ip %s: want A.B.C.D/P\n", optarg);
@@ -98,7 +124,8 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			if (parse_mac(optarg, c.dst_mac)) {
-				fprintf(stderr, "iovpath-vm: --to %s: want a MAC like 02:00:00:00:01:02\n",
+				fprintf(stderr,
+				        "iovpath-vm: --to %s: want a MAC like 02:00:00:00:01:02\n",
 				        optarg);
 				return 2;
 			}
@@ -114,19 +141,26 @@ int main(int argc, char **argv)
 		case 'p':
 			c.pps = strtoull(optarg, &end, 10);
 			if (*end) {
-				fprintf(stderr, "iovpath-vm: --pps %s: a number of frames per second\n", optarg);
+				fprintf(stderr,
+				        "iovpath-vm: --pps %s: a number of frames per second\n",
+				        optarg);
 				return 2;
 			}
 			break;
 		case 'S':
 			c.seconds = strtod(optarg, &end);
 			if (*end || c.seconds < 0) {
-				fprintf(stderr, "iovpath-vm: --seconds %s: a positive number\n", optarg);
+				fprintf(stderr, "iovpath-vm: --seconds %s: a positive number\n",
+				        optarg);
 				return 2;
 			}
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!c.host || !c.name || optind != argc) {

@@ -12,29 +12,33 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: iovpathd --name HOST [--port SPEC] [--vfs N] [--group GROUP]\n"
-	        "                [--run-dir DIR] [-v]\n"
-	        "\n"
-	        "  --name HOST     the host's name (one daemon per name; refused if one runs)\n"
-	        "  --port SPEC     the NIC's physical port: tap:NAME[,netns=NS],\n"
-	        "                  afpacket:IFNAME[,netns=NS], shm-listen:PATH, shm-connect:PATH\n"
-	        "                  (none: the NIC has no wire; VMs still reach each other)\n"
-	        "  --vfs N         VFs of the emulated SR-IOV NIC (0..%u, default 4)\n"
-	        "  --group GROUP   a group whose members may use the management socket (besides root)\n"
-	        "  --run-dir DIR   sockets, lock and credentials (default %s)\n"
-	        "  -v              debug logging\n"
-	        "\n"
-	        "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stops it cleanly.\n",
-	        NIC_MAX_VFS, HOSTD_RUN_DIR);
+	fprintf(
+	    f,
+	    "usage: iovpathd --name HOST [--port SPEC] [--vfs N] [--group GROUP]\n"
+	    "                [--run-dir DIR] [-v]\n"
+	    "\n"
+	    "  --name HOST     the host's name (one daemon per name; refused if one runs)\n"
+	    "  --port SPEC     the NIC's physical port: tap:NAME[,netns=NS],\n"
+	    "                  afpacket:IFNAME[,netns=NS], shm-listen:PATH, shm-connect:PATH\n"
+	    "                  (none: the NIC has no wire; VMs still reach each other)\n"
+	    "  --vfs N         VFs of the emulated SR-IOV NIC (0..%u, default 4)\n"
+	    "  --group GROUP   a group whose members may use the management socket (besides root)\n"
+	    "  --run-dir DIR   sockets, lock and credentials (default %s)\n"
+	    "  -v              debug logging\n"
+	    "\n"
+	    "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stops it cleanly.\n",
+	    NIC_MAX_VFS, HOSTD_RUN_DIR);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },  { "port", required_argument, NULL, 'p' },
-		{ "vfs", required_argument, NULL, 'f' },   { "group", required_argument, NULL, 'g' },
-		{ "run-dir", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "vfs", required_argument, NULL, 'f' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "run-dir", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hostd_config c = { .vfs = 4, .group = MGMT_NO_GROUP };
@@ -43,15 +47,24 @@ int main(int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (o) {
-		case 'n': c.name = optarg; break;
-		case 'p': c.port = optarg; break;
-		case 'r': c.run_dir = optarg; break;
-		case 'v': c.verbose++; break;
+		case 'n':
+			c.name = optarg;
+			break;
+		case 'p':
+			c.port = optarg;
+			break;
+		case 'r':
+			c.run_dir = optarg;
+			break;
+		case 'v':
+			c.verbose++;
+			break;
 		case 'f': {
 			unsigned long v = strtoul(optarg, &end, 10);
 
 			if (*end || !*optarg || v > NIC_MAX_VFS) {
-				fprintf(stderr, "iovpathd: --vfs %s: a number 0..%u\n", optarg, NIC_MAX_VFS);
+				fprintf(stderr, "iovpathd: --vfs %s: a number 0..%u\n", optarg,
+				        NIC_MAX_VFS);
 				return 2;
 			}
 			c.vfs = (unsigned int)v;
@@ -67,14 +80,19 @@ int main(int argc, char **argv)
 			c.group = g->gr_gid;
 			break;
 		}
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!c.name || optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	util_log_level = c.verbose ? UTIL_LOG_DEBUG : UTIL_LOG_INFO; /* a daemon says what it does */
+	util_log_level =
+	    c.verbose ? UTIL_LOG_DEBUG : UTIL_LOG_INFO; /* a daemon says what it does */
 	return hostd_run(&c);
 }

@@ -19,8 +19,9 @@
 #include "port/port.h"
 #include "util/util.h"
 
-#define MOD      "iovpath-vm"
-#define SPIN_NS  5000ull /* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
+#define MOD "iovpath-vm"
+#define SPIN_NS                                                                                    \
+	5000ull /* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
 #define MAX_PFD  16
 #define EP_BURST 32u
 
@@ -109,8 +110,8 @@ static int open_guest(struct vmproc *vp)
 	}
 	nl = lab_nl_open(c->netns);
 	if (!nl) {
-		log_err(MOD, "%s: netlink in %s: %s", c->name, c->netns ? c->netns : "this namespace",
-		        strerror(errno));
+		log_err(MOD, "%s: netlink in %s: %s", c->name,
+		        c->netns ? c->netns : "this namespace", strerror(errno));
 		return -1;
 	}
 	if ((r = lab_nl_link_set_mac(nl, ifname, vp->nv->mac)) < 0)
@@ -189,8 +190,9 @@ static int pump_endpoint(struct vmproc *vp)
 		if (want) {
 			ep_generate(vp->ep, vp->gbuf, size, (unsigned int)want, now);
 			for (unsigned int i = 0; i < want; i++)
-				vp->pend[i] = (struct port_pkt){ .data = vp->gbuf + (size_t)i * size,
-					                         .len = size };
+				vp->pend[i] =
+				    (struct port_pkt){ .data = vp->gbuf + (size_t)i * size,
+					               .len = size };
 			vp->npend = (unsigned int)want;
 			vp->ipend = 0;
 		}
@@ -264,9 +266,8 @@ static int run_loop(struct vmproc *vp)
 {
 	const struct vmproc_config *c = vp->cfg;
 	uint64_t last_work = util_now_ns();
-	uint64_t secs_ns = c->mode == VMPROC_ENDPOINT && c->seconds > 0
-	                       ? (uint64_t)(c->seconds * 1e9)
-	                       : 0;
+	uint64_t secs_ns =
+	    c->mode == VMPROC_ENDPOINT && c->seconds > 0 ? (uint64_t)(c->seconds * 1e9) : 0;
 	unsigned int passes = 0;
 
 	while (!vp->stop) {
@@ -317,8 +318,9 @@ int vmproc_run(const struct vmproc_config *cfg)
 		snprintf(secf, sizeof(secf), "%s/%s.secret", run_dir, cfg->name);
 	r = vmproc_read_secret(secf, secret);
 	if (r < 0) {
-		log_err(MOD, "%s: credential %s: %s (create the VM on its host first: iovpath vm "
-		             "create --host %s %s MAC)",
+		log_err(MOD,
+		        "%s: credential %s: %s (create the VM on its host first: iovpath vm "
+		        "create --host %s %s MAC)",
 		        cfg->name, secf, strerror(-r), cfg->host, cfg->name);
 		return 1;
 	}
@@ -334,8 +336,8 @@ int vmproc_run(const struct vmproc_config *cfg)
 	}
 	vp.nv = netvsc_open(&nc, err, sizeof(err));
 	if (!vp.nv) {
-		log_err(MOD, "%s: cannot open the adapter on host %s (%s): %s", cfg->name, cfg->host,
-		        chan, err);
+		log_err(MOD, "%s: cannot open the adapter on host %s (%s): %s", cfg->name,
+		        cfg->host, chan, err);
 		goto out;
 	}
 	log_info(MOD, "%s: adapter open: NVSP %#x, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u",
@@ -352,7 +354,8 @@ int vmproc_run(const struct vmproc_config *cfg)
 		vp.ep = ep_create(&ec);
 		vp.gbuf = malloc((size_t)EP_BURST * ec.size);
 		if (!vp.ep || !vp.gbuf) {
-			log_err(MOD, "%s: endpoint: %s", cfg->name, strerror(errno ? errno : EINVAL));
+			log_err(MOD, "%s: endpoint: %s", cfg->name,
+			        strerror(errno ? errno : EINVAL));
 			goto out;
 		}
 	}

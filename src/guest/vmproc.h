@@ -53,13 +53,13 @@ struct vmproc_config {
 	uint32_t ip;        /* host order; 0: no address */
 	uint8_t plen;
 	/* VMPROC_ENDPOINT */
-	bool generate;      /* also send, to @dst_mac */
-	bool wait_vf;       /* generate only once the VF path is active (--seconds from then) */
+	bool generate; /* also send, to @dst_mac */
+	bool wait_vf;  /* generate only once the VF path is active (--seconds from then) */
 	uint8_t dst_mac[6];
-	uint32_t size;      /* frame bytes; 0: 64 */
-	uint64_t pps;       /* 0: as fast as the path takes */
-	double seconds;     /* 0: until a signal */
-	bool quiet;         /* endpoint: no JSON line at the end */
+	uint32_t size;  /* frame bytes; 0: 64 */
+	uint64_t pps;   /* 0: as fast as the path takes */
+	double seconds; /* 0: until a signal */
+	bool quiet;     /* endpoint: no JSON line at the end */
 };
 
 int vmproc_run(const struct vmproc_config *cfg);

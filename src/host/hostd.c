@@ -20,13 +20,14 @@
 #include "host/mgmt.h"
 #include "util/util.h"
 
-#define MOD       "iovpathd"
-#define MAX_PFD   (2 * HOST_DP_MAX_VMS + NIC_MAX_VPORTS + 8)
-#define SPIN_NS   5000ull /* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
-#define CTL_EVERY 256u     /* datapath passes between looks at the control descriptors */
-#define HISTORY   512u     /* events kept */
-#define SHOW_MAX  128u     /* events.show answers with the last ones (one reply) */
-#define ERR_PER_SEC 10u    /* protocol-error events per VM per second */
+#define MOD     "iovpathd"
+#define MAX_PFD (2 * HOST_DP_MAX_VMS + NIC_MAX_VPORTS + 8)
+#define SPIN_NS                                                                                    \
+	5000ull /* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
+#define CTL_EVERY   256u /* datapath passes between looks at the control descriptors */
+#define HISTORY     512u /* events kept */
+#define SHOW_MAX    128u /* events.show answers with the last ones (one reply) */
+#define ERR_PER_SEC 10u  /* protocol-error events per VM per second */
 
 struct adapter {
 	bool used;
@@ -70,9 +71,9 @@ static void publish(struct hostd *d, const char *event, json_t *data)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	json_decref(d->hist[slot]);
 	/* seq: the management socket numbers its events the same way (1, 2, …) */
-	d->hist[slot] = json_pack("{s:s, s:I, s:I, s:O}", "event", event, "seq",
-	                          (json_int_t)d->nhist, "ts_ns",
-	                          (json_int_t)ts.tv_sec * 1000000000 + ts.tv_nsec, "data", data);
+	d->hist[slot] =
+	    json_pack("{s:s, s:I, s:I, s:O}", "event", event, "seq", (json_int_t)d->nhist, "ts_ns",
+	              (json_int_t)ts.tv_sec * 1000000000 + ts.tv_nsec, "data", data);
 	if (d->mgmt)
 		mgmt_event_publish(d->mgmt, event, data);
 	else
@@ -179,8 +180,8 @@ static void vm_gone(struct hostd *d, int vm)
 			continue;
 		struct netvsp *v = host_dp_netvsp(d->dp, vm);
 
-		log_info(MOD, "VM %s disconnected%s%s", a->name, v && netvsp_last_error(v)[0] ? ": " : "",
-		         v ? netvsp_last_error(v) : "");
+		log_info(MOD, "VM %s disconnected%s%s", a->name,
+		         v && netvsp_last_error(v)[0] ? ": " : "", v ? netvsp_last_error(v) : "");
 		host_dp_vm_remove(d->dp, vm);
 		a->vm = -1;
 		publish(d, "vm.disconnect", json_pack("{s:s}", "vm", a->name));
@@ -236,8 +237,8 @@ static int op_host_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
 		vms += d->ad[i].used;
-	*res = json_pack("{s:s, s:i, s:i, s:s, s:i, s:i, s:f, s:s, s:s}", "name", d->cfg.name, "pid",
-	                 (int)getpid(), "version", 1, "port", d->cfg.port ? d->cfg.port : "",
+	*res = json_pack("{s:s, s:i, s:i, s:s, s:i, s:i, s:f, s:s, s:s}", "name", d->cfg.name,
+	                 "pid", (int)getpid(), "version", 1, "port", d->cfg.port ? d->cfg.port : "",
 	                 "vfs", (int)d->cfg.vfs, "vms", (int)vms, "uptime_s",
 	                 (double)(util_now_ns() - d->t0) / 1e9, "mgmt", d->mgmt_path, "channel",
 	                 d->vmbus_path);
@@ -274,7 +275,8 @@ static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 	char path[256], macs[18];
 	int r;
 
-	if ((r = mgmt_args_only(args, known, err)) || (r = mgmt_arg_str(args, "name", true, &name, err)) ||
+	if ((r = mgmt_args_only(args, known, err)) ||
+	    (r = mgmt_arg_str(args, "name", true, &name, err)) ||
 	    (r = mgmt_arg_str(args, "mac", true, &mac, err)) ||
 	    (r = mgmt_arg_int(args, "vlan", false, 0, 4094, &vlan, err)))
 		return r;
@@ -285,8 +287,8 @@ static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 		                    "(the switch's port to the NIC)",
 		                    "bad VM name \"%s\"", name);
 	if (find(d, name))
-		return mgmt_err_set(err, EEXIST, "iovpath vm show lists the VMs", "a VM named %s exists",
-		                    name);
+		return mgmt_err_set(err, EEXIST, "iovpath vm show lists the VMs",
+		                    "a VM named %s exists", name);
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS && !a; i++)
 		if (!d->ad[i].used)
 			a = &d->ad[i];
@@ -299,8 +301,8 @@ static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 		                    "bad MAC \"%s\"", mac);
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
 		if (d->ad[i].used && !memcmp(d->ad[i].mac, a->mac, 6))
-			return mgmt_err_set(err, EEXIST, NULL, "VM %s has MAC %s already", d->ad[i].name,
-			                    mac);
+			return mgmt_err_set(err, EEXIST, NULL, "VM %s has MAC %s already",
+			                    d->ad[i].name, mac);
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	a->vlan = (uint16_t)vlan;
 	a->vm = -1;
@@ -309,8 +311,8 @@ static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 		return mgmt_err_set(err, EIO, NULL, "cannot make the credential of %s", name);
 	a->used = true;
 	fmt_mac(a->mac, macs);
-	*res = json_pack("{s:s, s:s, s:i, s:s, s:s}", "name", a->name, "mac", macs, "vlan", (int)vlan,
-	                 "secret_file", path, "channel", d->vmbus_path);
+	*res = json_pack("{s:s, s:s, s:i, s:s, s:s}", "name", a->name, "mac", macs, "vlan",
+	                 (int)vlan, "secret_file", path, "channel", d->vmbus_path);
 	publish(d, "vm.create", json_pack("{s:s, s:s}", "vm", a->name, "mac", macs));
 	return 0;
 }
@@ -439,14 +441,16 @@ static int op_vm_attach_vf(void *ctx, json_t *args, json_t **res, struct mgmt_er
 	if (r)
 		return r;
 	if (a->vm < 0)
-		return mgmt_err_set(err, ENOTCONN, "start its VM process: iovpath-vm --host HOST --name VM",
+		return mgmt_err_set(err, ENOTCONN,
+		                    "start its VM process: iovpath-vm --host HOST --name VM",
 		                    "VM %s is not connected", a->name);
 	r = host_dp_vf_attach(d->dp, a->vm, why, sizeof(why));
 	if (r < 0)
 		return mgmt_err_set(err, -r,
-		                    r == -ENOSPC ? "the VM stays synthetic; detach-vf another VM, or "
-		                                   "start iovpathd with more --vfs"
-		                                 : NULL,
+		                    r == -ENOSPC
+		                        ? "the VM stays synthetic; detach-vf another VM, or "
+		                          "start iovpathd with more --vfs"
+		                        : NULL,
 		                    "VM %s: %s", a->name, why[0] ? why : strerror(-r));
 	host_dp_vf_info(d->dp, a->vm, &vi);
 	*res = json_pack("{s:s, s:i, s:i, s:I, s:s}", "vm", a->name, "vf", vi.vf, "vport", vi.vport,
@@ -471,7 +475,8 @@ static int op_vm_detach_vf(void *ctx, json_t *args, json_t **res, struct mgmt_er
 		return mgmt_err_set(err, ENOTCONN, NULL, "VM %s is not connected", a->name);
 	r = host_dp_vf_detach(d->dp, a->vm, json_is_true(sur), why, sizeof(why));
 	if (r < 0)
-		return mgmt_err_set(err, -r, r == -ENOENT ? "iovpath vm show lists each VM's VF" : NULL,
+		return mgmt_err_set(err, -r,
+		                    r == -ENOENT ? "iovpath vm show lists each VM's VF" : NULL,
 		                    "VM %s: %s", a->name, why[0] ? why : strerror(-r));
 	*res = json_pack("{s:s, s:s}", "vm", a->name, "state", "removing");
 	return 0;
@@ -486,13 +491,13 @@ static int dump_port(void *arg, const struct vsw_port_info *pi)
 			json_object_set_new(drops, vsw_drop_name((enum vsw_drop)r),
 			                    json_integer((json_int_t)pi->stats.drops[r]));
 	json_array_append_new(
-	    ports, json_pack("{s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:o}", "id", (int)pi->id,
-	                     "name", pi->name, "kind", vsw_port_kind_name(pi->kind), "vlan_mode",
-	                     vsw_vlan_mode_name(pi->vlan.mode), "access_vlan",
-	                     (int)pi->vlan.access_vlan, "rx_frames", (json_int_t)pi->stats.rx_frames,
-	                     "rx_bytes", (json_int_t)pi->stats.rx_bytes, "tx_frames",
-	                     (json_int_t)pi->stats.tx_frames, "tx_bytes",
-	                     (json_int_t)pi->stats.tx_bytes, "drops", drops));
+	    ports,
+	    json_pack("{s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:o}", "id", (int)pi->id,
+	              "name", pi->name, "kind", vsw_port_kind_name(pi->kind), "vlan_mode",
+	              vsw_vlan_mode_name(pi->vlan.mode), "access_vlan", (int)pi->vlan.access_vlan,
+	              "rx_frames", (json_int_t)pi->stats.rx_frames, "rx_bytes",
+	              (json_int_t)pi->stats.rx_bytes, "tx_frames", (json_int_t)pi->stats.tx_frames,
+	              "tx_bytes", (json_int_t)pi->stats.tx_bytes, "drops", drops));
 	return 0;
 }
 
@@ -505,8 +510,9 @@ static int op_switch_show(void *ctx, json_t *args, json_t **res, struct mgmt_err
 
 	vsw_dump(host_dp_vsw(d->dp), &ops, ports);
 	vsw_get_stats(host_dp_vsw(d->dp), &st);
-	*res = json_pack("{s:o, s:i, s:I, s:I}", "ports", ports, "macs", (int)st.macs, "mac_learned",
-	                 (json_int_t)st.mac_learned, "mac_aged", (json_int_t)st.mac_aged);
+	*res =
+	    json_pack("{s:o, s:i, s:I, s:I}", "ports", ports, "macs", (int)st.macs, "mac_learned",
+	              (json_int_t)st.mac_learned, "mac_aged", (json_int_t)st.mac_aged);
 	return 0;
 }
 
@@ -521,10 +527,10 @@ static int dump_vf(void *arg, const struct nic_vf_info *vf)
 	char macs[18];
 
 	fmt_mac(vf->mac, macs);
-	json_array_append_new(c->vfs, json_pack("{s:i, s:s, s:I, s:i, s:s}", "id", (int)vf->id,
-	                                        "mac", macs, "serial", (json_int_t)vf->serial,
-	                                        "vport", vf->vport, "power",
-	                                        vf->power == NIC_POWER_D0 ? "D0" : "D3hot"));
+	json_array_append_new(c->vfs,
+	                      json_pack("{s:i, s:s, s:I, s:i, s:s}", "id", (int)vf->id, "mac", macs,
+	                                "serial", (json_int_t)vf->serial, "vport", vf->vport,
+	                                "power", vf->power == NIC_POWER_D0 ? "D0" : "D3hot"));
 	return 0;
 }
 
@@ -552,11 +558,11 @@ static int dump_filter(void *arg, const struct nic_filter_info *f)
 	char macs[18];
 
 	fmt_mac(f->mac, macs);
-	json_array_append_new(c->filters,
-	                      json_pack("{s:s, s:o, s:i}", "mac", macs, "vlan",
-	                                f->vlan == NIC_VLAN_NONE ? json_string("untagged/0")
-	                                                         : json_integer(f->vlan),
-	                                "vport", (int)f->vport));
+	json_array_append_new(
+	    c->filters,
+	    json_pack("{s:s, s:o, s:i}", "mac", macs, "vlan",
+	              f->vlan == NIC_VLAN_NONE ? json_string("untagged/0") : json_integer(f->vlan),
+	              "vport", (int)f->vport));
 	return 0;
 }
 
@@ -624,7 +630,8 @@ static int op_capture_start(void *ctx, json_t *args, json_t **res, struct mgmt_e
 	else if (!strcmp(dir, "both"))
 		dirs = VSW_CAP_IN | VSW_CAP_OUT;
 	else
-		return mgmt_err_set(err, EINVAL, "use in, out or both", "bad direction \"%s\"", dir);
+		return mgmt_err_set(err, EINVAL, "use in, out or both", "bad direction \"%s\"",
+		                    dir);
 	if (!capture_name_ok(name))
 		return mgmt_err_set(err, EINVAL, "a file name of A-Z a-z 0-9 . _ -",
 		                    "bad capture name \"%s\"", name);
@@ -664,19 +671,27 @@ static int op_capture_stop(void *ctx, json_t *args, json_t **res, struct mgmt_er
 	if (r == -ENOENT)
 		return mgmt_err_set(err, ENOENT, NULL, "no capture on \"%s\"", port);
 	if (r)
-		return mgmt_err_set(err, -r, NULL, "capture on %s ended badly (the file may be "
-		                                   "incomplete): %s", port, strerror(-r));
+		return mgmt_err_set(err, -r, NULL,
+		                    "capture on %s ended badly (the file may be "
+		                    "incomplete): %s",
+		                    port, strerror(-r));
 	*res = json_object();
 	return 0;
 }
 
 static const struct mgmt_op OPS[] = {
-	{ "host.show", op_host_show },         { "vm.create", op_vm_create },
-	{ "vm.delete", op_vm_delete },         { "vm.show", op_vm_show },
-	{ "vm.stats", op_vm_stats },           { "nic.show", op_nic_show },
-	{ "switch.show", op_switch_show },     { "capture.start", op_capture_start },
-	{ "capture.stop", op_capture_stop },   { "events.show", op_events_show },
-	{ "vm.attach_vf", op_vm_attach_vf },   { "vm.detach_vf", op_vm_detach_vf },
+	{ "host.show", op_host_show },
+	{ "vm.create", op_vm_create },
+	{ "vm.delete", op_vm_delete },
+	{ "vm.show", op_vm_show },
+	{ "vm.stats", op_vm_stats },
+	{ "nic.show", op_nic_show },
+	{ "switch.show", op_switch_show },
+	{ "capture.start", op_capture_start },
+	{ "capture.stop", op_capture_stop },
+	{ "events.show", op_events_show },
+	{ "vm.attach_vf", op_vm_attach_vf },
+	{ "vm.detach_vf", op_vm_detach_vf },
 	{ NULL, NULL },
 };
 
@@ -694,7 +709,8 @@ static int start(struct hostd *d)
 	sigset_t ss;
 	int r;
 
-	snprintf(d->run_dir, sizeof(d->run_dir), "%s", d->cfg.run_dir ? d->cfg.run_dir : HOSTD_RUN_DIR);
+	snprintf(d->run_dir, sizeof(d->run_dir), "%s",
+	         d->cfg.run_dir ? d->cfg.run_dir : HOSTD_RUN_DIR);
 	d->lock_fd = mgmt_lock_host(d->run_dir, d->cfg.name, err, sizeof(err));
 	if (d->lock_fd < 0) {
 		fprintf(stderr, "iovpathd: %s\n", err);

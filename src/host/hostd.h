@@ -37,7 +37,7 @@
 
 #include <sys/types.h>
 
-#define HOSTD_RUN_DIR     "/run/iovpath"
+#define HOSTD_RUN_DIR      "/run/iovpath"
 #define HOSTD_MAX_ADAPTERS 128u
 
 struct hostd_config {
