@@ -31,19 +31,6 @@ static void usage(FILE *f)
 	    HOSTD_RUN_DIR);
 }
 
-static int parse_mac(const char *s, uint8_t *m)
-{
-	unsigned int b[6];
-	char tail;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-	           &tail) != 6)
-		return -1;
-	for (int i = 0; i < 6; i++)
-		m[i] = (uint8_t)b[i];
-	return 0;
-}
-
 static int parse_ip(const char *s, uint32_t *ip, uint8_t *plen)
 {
 	char buf[32], *slash, *end;
@@ -123,7 +110,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 't':
-			if (parse_mac(optarg, c.dst_mac)) {
+			if (util_mac_parse(optarg, c.dst_mac)) {
 				fprintf(stderr,
 				        "iovpath-vm: --to %s: want a MAC like 02:00:00:00:01:02\n",
 				        optarg);

@@ -93,24 +93,6 @@ static int op_events_show(void *ctx, json_t *args, json_t **res, struct mgmt_err
 	return 0;
 }
 
-static void fmt_mac(const uint8_t *m, char *out)
-{
-	sprintf(out, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-}
-
-static int parse_mac(const char *s, uint8_t *m)
-{
-	unsigned int b[6];
-	char tail;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-	           &tail) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++)
-		m[i] = (uint8_t)b[i];
-	return 0;
-}
-
 static struct adapter *find(struct hostd *d, const char *name)
 {
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
@@ -296,7 +278,7 @@ static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 		return mgmt_err_set(err, ENOSPC, "delete a VM first", "%u VMs is the limit",
 		                    HOSTD_MAX_ADAPTERS);
 	memset(a, 0, sizeof(*a));
-	if (parse_mac(mac, a->mac) || (a->mac[0] & 1) || !memcmp(a->mac, "\0\0\0\0\0\0", 6))
+	if (util_mac_parse(mac, a->mac) || (a->mac[0] & 1) || !memcmp(a->mac, "\0\0\0\0\0\0", 6))
 		return mgmt_err_set(err, EINVAL, "give a unicast MAC like 02:00:5e:00:00:01",
 		                    "bad MAC \"%s\"", mac);
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
@@ -310,7 +292,7 @@ static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 	    (r = write_secret(d, a, path, sizeof(path))))
 		return mgmt_err_set(err, EIO, NULL, "cannot make the credential of %s", name);
 	a->used = true;
-	fmt_mac(a->mac, macs);
+	util_mac_fmt(a->mac, macs);
 	*res = json_pack("{s:s, s:s, s:i, s:s, s:s}", "name", a->name, "mac", macs, "vlan",
 	                 (int)vlan, "secret_file", path, "channel", d->vmbus_path);
 	publish(d, "vm.create", json_pack("{s:s, s:s}", "vm", a->name, "mac", macs));
@@ -356,7 +338,7 @@ static json_t *vm_json(struct hostd *d, struct adapter *a)
 	struct netvsp *v = host_dp_netvsp(d->dp, a->vm);
 	struct host_vf_info vi = { .vf = -1 };
 
-	fmt_mac(a->mac, macs);
+	util_mac_fmt(a->mac, macs);
 	if (v)
 		host_dp_vf_info(d->dp, a->vm, &vi);
 	return json_pack("{s:s, s:s, s:i, s:b, s:i, s:s, s:s, s:i, s:i, s:I}", "name", a->name,
@@ -526,7 +508,7 @@ static int dump_vf(void *arg, const struct nic_vf_info *vf)
 	struct nic_dump_ctx *c = arg;
 	char macs[18];
 
-	fmt_mac(vf->mac, macs);
+	util_mac_fmt(vf->mac, macs);
 	json_array_append_new(c->vfs,
 	                      json_pack("{s:i, s:s, s:I, s:i, s:s}", "id", (int)vf->id, "mac", macs,
 	                                "serial", (json_int_t)vf->serial, "vport", vf->vport,
@@ -557,7 +539,7 @@ static int dump_filter(void *arg, const struct nic_filter_info *f)
 	struct nic_dump_ctx *c = arg;
 	char macs[18];
 
-	fmt_mac(f->mac, macs);
+	util_mac_fmt(f->mac, macs);
 	json_array_append_new(
 	    c->filters,
 	    json_pack("{s:s, s:o, s:i}", "mac", macs, "vlan",

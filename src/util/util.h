@@ -42,6 +42,11 @@ static inline bool is_pow2(uint64_t x)
 /* Monotonic time in nanoseconds. */
 uint64_t util_now_ns(void);
 
+/* "02:00:00:00:01:01" <-> 6 bytes. util_mac_parse: 0 or -EINVAL (not six
+ * two-digit hex bytes separated by ':'). util_mac_fmt: @out holds 18 bytes. */
+int util_mac_parse(const char *s, uint8_t mac[6]);
+void util_mac_fmt(const uint8_t mac[6], char out[18]);
+
 /* Logging to stderr: "iovpath[pid] LEVEL module: message". */
 enum util_log_level { UTIL_LOG_ERR, UTIL_LOG_WARN, UTIL_LOG_INFO, UTIL_LOG_DEBUG };
 extern int util_log_level;
