@@ -5,28 +5,44 @@
  * Files in the run directory (default /run/iovpath):
  *   HOST.lock    the single-instance lock (a second daemon for HOST is refused)
  *   HOST.mgmt    the management socket (mgmt.h protocol v1; root or --group)
- *   HOST.vmbus   where VM processes open their adapter's VMBus channel; each
- *                must present the adapter's credential (vm.create made it)
+ *   HOST.vmbus   where VM processes open their adapter's VMBus channel (mode
+ *                0660, the management group); each must present the adapter's
+ *                credential (vm.create made it)
+ *   captures/    pcap files being written (mode 0770, the management group)
  *   NAME.secret  the credential of adapter NAME (mode 0600; for iovpath-vm)
  *
  * Management operations (mgmt_call op, args -> result):
- *   host.show                          {name, pid, version, port, vfs, vms, uptime_s}
+ *   host.show                          {name, pid, version, port, vfs, vms, uptime_s, mgmt, channel}
  *   vm.create   {name, mac, vlan?}     {name, mac, vlan, secret_file, channel}
  *   vm.delete   {name}
- *   vm.show     {name?}                [{name, mac, vlan, connected, nvsp_version, datapath, ...}]
- *   vm.stats    {name}                 per-path counters (netvsc names: rx_packets, tx_packets,
- *                                      vf_rx_packets, ..., tx_send_full) + the host's reports
- *   nic.show                           caps, VFs, VPorts with filters and counters
- *   switch.show                        ports with VLAN config and counters
- *   capture.start {port, file, dir?}   pcap of a switch port ("in", "out", "both")
+ *   vm.show     {name?}                [{name, mac, vlan, connected, nvsp_version, datapath,
+ *                                        vf_state, vf, switch_port, connects}]
+ *   vm.stats    {name}                 {vm, datapath, vf_state, synthetic:{rx_packets, rx_bytes,
+ *                                       tx_packets, tx_bytes, tx_send_full}, vf:{vf_rx_packets,
+ *                                       vf_rx_bytes, vf_tx_packets, vf_tx_bytes, vf_tx_dropped,
+ *                                       vf}, host:{bad_nvsp, ..., switch_drops_spoof, ...}}
+ *                                      named as a Linux netvsc shows them (rx = to the VM)
+ *   vm.attach_vf {name}                {vm, vf, vport, serial, state}: SPEC §4, host_dp.h
+ *   vm.detach_vf {name, surprise?}     {vm, state}: SPEC §5, completes asynchronously
+ *   nic.show                           {max_vfs, max_vports, vfs_allocated, vfs:[], vports:[],
+ *                                       filters:[]}
+ *   switch.show                        {ports:[], macs, mac_learned, mac_aged}
+ *   capture.start {port, name, dir?}   {port, file}: pcap of a switch port ("in", "out",
+ *                                      "both") into RUN_DIR/captures/NAME, a new file (the
+ *                                      CLI copies it out and removes it)
  *   capture.stop  {port}
- * Events (events.subscribe): vm.create, vm.connect, vm.disconnect, vm.delete,
- * datapath.switch, host.stop — each with ts_ns, the timeline `iovpath events` prints.
+ *   events.show                        {events:[{event, seq, ts_ns, data}], total}: the last
+ *                                      SHOW_MAX events (seq as on the event stream)
+ * Events (events.subscribe): vm.create, vm.connect, vm.disconnect, vm.delete, host_dp's
+ * VF events (vf.offered, datapath.vf, datapath.synthetic, vf.removing, vf.removed,
+ * vf.surprise_removed, vf.attach_failed, vf.protocol_error, vm.protocol_error: at most
+ * ERR_PER_SEC a second per VM, then vm.protocol_error_suppressed {count}), host.stop.
  *
  * Loop: poll the datapath (NIC engine, every NetVSP) while there is work;
- * when idle, arm everything and sleep in poll() on every channel, queue and
- * port descriptor plus the management, VMBus and signal descriptors, so an
- * idle host costs no CPU. SIGTERM/SIGINT: VMs' channels closed, the NIC's PF
+ * when idle (after SPIN_NS), arm everything and sleep in poll() on every
+ * channel, queue and port descriptor plus the management, VMBus and signal
+ * descriptors, so an idle host costs no CPU. The run directory must belong to
+ * the daemon's user and be writable by no one else. SIGTERM/SIGINT: VMs' channels closed, the NIC's PF
  * halted in the documented order, files removed.
  *
  * Thread-safety: one thread. Errors: hostd_run returns 0 after a clean stop,
