@@ -14,6 +14,7 @@ PKGS=(
 	libmnl-dev                    # netlink
 	libpcap-dev                   # capture files
 	iproute2 iperf3 iputils-ping procps # lab, integration tests, demo
+	python3                       # JSON checks in the integration tests and the demo
 )
 
 missing=()

@@ -20,8 +20,8 @@
 #include "util/util.h"
 
 #define MOD "iovpath-vm"
-#define SPIN_NS                                                                                    \
-	5000ull /* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
+/* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
+#define SPIN_NS  5000ull
 #define MAX_PFD  16
 #define EP_BURST 32u
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,12 +23,15 @@
 
 #define MOD     "iovpathd"
 #define MAX_PFD (2 * HOST_DP_MAX_VMS + NIC_MAX_VPORTS + 8)
-#define SPIN_NS                                                                                    \
-	5000ull /* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
+/* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
+#define SPIN_NS     5000ull
 #define CTL_EVERY   256u /* datapath passes between looks at the control descriptors */
 #define HISTORY     512u /* events kept */
 #define SHOW_MAX    128u /* events.show answers with the last ones (one reply) */
 #define ERR_PER_SEC 10u  /* protocol-error events per VM per second */
+#define PENDING_MAX 16u   /* VM connections waiting for their HELLO */
+#define PENDING_MS  1000u /* ... at most this long */
+#define HS_STEP_MS  200u  /* the handshake's later steps, per step */
 
 struct adapter {
 	bool used;
@@ -49,6 +53,10 @@ struct hostd {
 	char run_dir[128];
 	char mgmt_path[192], vmbus_path[192];
 	int lock_fd, vmbus_fd, sig_fd;
+	struct {
+		int fd;
+		uint64_t deadline;
+	} pend[PENDING_MAX];
 	struct nic *nic;
 	struct port *wire;
 	struct host_dp *dp;
@@ -120,14 +128,45 @@ static int check_cred(const char *name, const uint8_t *secret, void *arg)
 	return 0;
 }
 
-static void accept_vm(struct hostd *d)
+/* A new connection waits, without blocking the loop, until its HELLO is
+ * there (or PENDING_MS pass): a peer that connects and stays silent costs
+ * the daemon nothing. */
+static void accept_pending(struct hostd *d)
 {
-	struct vmbus_server_opts so = { .timeout_ms = 500, .check = check_cred, .check_arg = d };
+	int fd = accept4(d->vmbus_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	unsigned int i;
+
+	if (fd < 0)
+		return;
+	for (i = 0; i < PENDING_MAX && d->pend[i].fd >= 0; i++)
+		;
+	if (i == PENDING_MAX) {
+		log_warn(MOD, "more than %u VM connections mid-handshake: one refused", PENDING_MAX);
+		close(fd);
+		return;
+	}
+	d->pend[i].fd = fd;
+	d->pend[i].deadline = util_now_ns() + PENDING_MS * 1000000ull;
+}
+
+/* The HELLO of pending connection @i came: run the handshake (its later
+ * steps wait at most HS_STEP_MS for a peer that already proved its
+ * credential). */
+static void accept_vm(struct hostd *d, unsigned int i)
+{
+	struct vmbus_server_opts so = { .timeout_ms = HS_STEP_MS,
+		                        .check = check_cred,
+		                        .check_arg = d };
 	char err[256];
-	struct vmbus_chan *ch = vmbus_chan_accept(d->vmbus_fd, &so, err, sizeof(err));
+	int fd = d->pend[i].fd, fl = fcntl(fd, F_GETFL);
+	struct vmbus_chan *ch;
 	struct adapter *a;
 	struct host_vm_config vc = { 0 };
 
+	d->pend[i].fd = -1;
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK); /* vmbus_chan_serve waits with poll() */
+	ch = vmbus_chan_serve(fd, &so, err, sizeof(err));
 	if (!ch) {
 		log_warn(MOD, "a VM was refused: %s", err);
 		return;
@@ -148,9 +187,19 @@ static void accept_vm(struct hostd *d)
 	}
 	a->connects++;
 	log_info(MOD, "VM %s connected", a->name);
-	json_t *ev = json_pack("{s:s}", "vm", a->name);
+	publish(d, "vm.connect", json_pack("{s:s}", "vm", a->name));
+}
 
-	publish(d, "vm.connect", ev);
+static void expire_pending(struct hostd *d)
+{
+	uint64_t now = util_now_ns();
+
+	for (unsigned int i = 0; i < PENDING_MAX; i++)
+		if (d->pend[i].fd >= 0 && now > d->pend[i].deadline) {
+			log_warn(MOD, "a VM connection sent no HELLO in %u ms: closed", PENDING_MS);
+			close(d->pend[i].fd);
+			d->pend[i].fd = -1;
+		}
 }
 
 static void vm_gone(struct hostd *d, int vm)
@@ -786,6 +835,9 @@ static void stop(struct hostd *d)
 	port_close(d->wire);
 	nic_destroy(d->nic);
 	mgmt_server_close(d->mgmt);
+	for (unsigned int i = 0; i < PENDING_MAX; i++)
+		if (d->pend[i].fd >= 0)
+			close(d->pend[i].fd);
 	if (d->vmbus_fd >= 0) {
 		close(d->vmbus_fd);
 		unlink(d->vmbus_path);
@@ -803,22 +855,36 @@ static void stop(struct hostd *d)
 /* The control descriptors: management, new VMs, signals. */
 static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int ndp)
 {
-	struct pollfd pfd[MAX_PFD];
-	int n = 0;
+	struct pollfd pfd[MAX_PFD + PENDING_MAX];
+	int n = 0, npend = 0;
+	unsigned int pidx[PENDING_MAX];
 
 	pfd[n++] = (struct pollfd){ .fd = mgmt_fd(d->mgmt), .events = POLLIN };
 	pfd[n++] = (struct pollfd){ .fd = d->vmbus_fd, .events = POLLIN };
 	pfd[n++] = (struct pollfd){ .fd = d->sig_fd, .events = POLLIN };
-	for (int i = 0; i < ndp && n < (int)MAX_PFD; i++)
+	for (unsigned int i = 0; i < PENDING_MAX; i++)
+		if (d->pend[i].fd >= 0) {
+			pidx[npend++] = i;
+			pfd[n++] = (struct pollfd){ .fd = d->pend[i].fd, .events = POLLIN };
+		}
+	if (npend && (timeout_ms < 0 || timeout_ms > (int)PENDING_MS))
+		timeout_ms = PENDING_MS; /* to expire the silent ones */
+	for (int i = 0; i < ndp && n < (int)(MAX_PFD + PENDING_MAX); i++)
 		pfd[n++] = dp_fds[i];
-	if (poll(pfd, (nfds_t)n, timeout_ms) <= 0)
+	if (poll(pfd, (nfds_t)n, timeout_ms) <= 0) {
+		expire_pending(d);
 		return;
+	}
 	if (ndp)
-		host_dp_ack(d->dp, pfd + 3, n - 3);
+		host_dp_ack(d->dp, pfd + 3 + npend, n - 3 - npend);
 	if (pfd[0].revents)
 		mgmt_poll_once(d->mgmt, 0);
+	for (int k = 0; k < npend; k++)
+		if (pfd[3 + k].revents)
+			accept_vm(d, pidx[k]);
+	expire_pending(d);
 	if (pfd[1].revents)
-		accept_vm(d);
+		accept_pending(d);
 	if (pfd[2].revents) {
 		struct signalfd_siginfo si;
 
@@ -840,6 +906,8 @@ int hostd_run(const struct hostd_config *cfg)
 		return 1;
 	d->cfg = *cfg;
 	d->lock_fd = d->vmbus_fd = d->sig_fd = -1;
+	for (unsigned int i = 0; i < PENDING_MAX; i++)
+		d->pend[i].fd = -1;
 	if (start(d)) {
 		stop(d);
 		free(d);
