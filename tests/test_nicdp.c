@@ -140,6 +140,18 @@ static int wire_peer(void *arg)
 			usleep(10000);
 	if (!p)
 		return 30;
+	/* "plugged in": a frame for nobody (it reaches the PF) tells the NIC's
+	 * side the wire is up before any VF sends: an unplugged wire drops */
+	{
+		static const uint8_t nobody[6] = { 0x02, 0, 0, 0, 0, 0xfe };
+		uint8_t hello[60] = { 0 };
+		struct port_pkt h = { .data = hello, .len = sizeof(hello) };
+
+		memcpy(hello, nobody, 6);
+		memcpy(hello + 6, MAC_X, 6);
+		if (port_tx_burst(p, &h, 1) != 1)
+			return 33;
+	}
 	while (got < N / 2) {
 		int n = port_rx_burst(p, pk, PORT_BURST);
 
@@ -204,9 +216,14 @@ Test(nicdp, vf_to_vf_wire_and_spoof_in_processes, .timeout = 30)
 		cr_assert(g_bar[i]);
 		cr_assert_eq(nicdp_vport_attach(dp, (unsigned int)vport[i], g_bar[i]), 0);
 	}
+	pid[2] = th_spawn(wire_peer, NULL);
+	for (int i = 0; i < 5000 && !g_pf_frames; i++) /* the wire is plugged in */
+		if (!nicdp_poll(dp))
+			nicdp_wait(dp, 1);
+	cr_assert_eq(g_pf_frames, 1, "the wire peer's hello reached the PF");
+	g_pf_frames = 0;
 	pid[0] = th_spawn(vf_a, NULL);
 	pid[1] = th_spawn(vf_b, NULL);
-	pid[2] = th_spawn(wire_peer, NULL);
 	for (int live = 3; live > 0;) {
 		if (!nicdp_poll(dp))
 			nicdp_wait(dp, 1);
