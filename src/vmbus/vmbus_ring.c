@@ -332,7 +332,9 @@ static int __cons_take(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int
 		const uint8_t *at;
 		uint32_t boff = (rd + (uint32_t)sizeof(d)) & r->mask;
 
-		if (in_place && body <= r->size - boff) {
+		/* Small bodies are copied anyway: reading them where the producer
+		 * keeps writing the next ones costs more than the copy. */
+		if (in_place && body >= VMBUS_PEEK_MIN && body <= r->size - boff) {
 			at = r->data + boff;
 		} else {
 			if (used + body > buflen) {
