@@ -75,6 +75,27 @@ sleep 0.3
 nsx vm1 iperf3 -c 198.18.0.12 -p 5301 -t 1 >/dev/null || fail "iperf3 vm1→vm2 on synthetic"
 ok "synthetic path: ping and TCP, counters on synthetic"
 
+# ---- capture of a switch port, read back: a pcap with vm1's pings to vm2 in it
+$CLI capture vm2 -w "$IOVPATH_RUN_DIR/vm2.pcap" --seconds 1.5 2>/dev/null &
+sleep 0.3
+nsx vm1 ping -c 3 -i 0.2 -W 2 198.18.0.12 >/dev/null || fail "ping during the capture"
+wait
+python3 - "$IOVPATH_RUN_DIR/vm2.pcap" <<'PY' || fail "the capture file"
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+assert struct.unpack("<I", d[:4])[0] == 0xa1b2c3d4, "pcap magic"
+off, icmp = 24, 0
+while off + 16 <= len(d):
+    incl = struct.unpack("<I", d[off + 8:off + 12])[0]
+    frame = d[off + 16:off + 16 + incl]
+    if len(frame) > 34 and frame[12:14] == b"\x08\x00" and frame[23] == 1:
+        icmp += 1
+    off += 16 + incl
+assert icmp >= 3, "icmp frames in the capture: %d" % icmp
+PY
+[ -z "$(ls -A "$IOVPATH_RUN_DIR/captures")" ] || fail "the daemon's copy of the capture was left behind"
+ok "capture of vm2's port read back: pings in it"
+
 # ---- VLAN isolation: vm3 and vm4 share VLAN 10; vm1 (untagged) reaches neither
 nsx vm3 ping -c 2 -i 0.2 -W 2 198.18.0.14 >/dev/null || fail "vm3→vm4 in VLAN 10"
 ! nsx vm1 ping -c 2 -i 0.2 -W 1 198.18.0.13 >/dev/null 2>&1 || fail "vm1 reached vm3 across VLANs"
