@@ -65,7 +65,7 @@ if [ "$(id -u)" -eq 0 ]; then
 		rm -rf "$TMP"
 	}
 	trap cleanup EXIT
-	cleanup
+	$CLI lab down --force examples/demo.conf >/dev/null 2>&1 || true # an earlier demo's leftovers
 	say "lab up: namespaces, bridge, the host daemon and two VM processes"
 	$CLI lab up examples/demo.conf
 	nsx vm2 iperf3 -s -p 5201 -D -I "$TMP/iperf-vm2.pid"
