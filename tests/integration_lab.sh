@@ -101,6 +101,16 @@ nsx vm3 ping -c 2 -i 0.2 -W 2 198.18.0.14 >/dev/null || fail "vm3→vm4 in VLAN 
 ! nsx vm1 ping -c 2 -i 0.2 -W 1 198.18.0.13 >/dev/null 2>&1 || fail "vm1 reached vm3 across VLANs"
 ok "VLAN isolation"
 
+# ---- settings: a stopped adapter can be changed, a connected one is refused
+$CLI vm create vm9 02:00:00:00:01:09 >/dev/null || fail "vm create"
+$CLI vm set vm9 vlan 10 >/dev/null || fail "vm set on a stopped VM"
+[ "$(vm_field vm9 vlan)" = 10 ] || fail "vm9's VLAN did not change"
+! $CLI vm set vm1 vlan 10 >/dev/null 2>&1 || fail "vm set changed a connected VM"
+$CLI vm delete vm9 >/dev/null || fail "vm delete"
+$CLI host set vf-timeout 1500 >/dev/null || fail "host set"
+$CLI host show --json | grep -q '"vf_timeout_ms": 1500' || fail "host set vf-timeout"
+ok "vm set / host set"
+
 # ---- MAC spoofing: vm1's guest changes its MAC; its frames are dropped at the switch
 drops0=$(counter vm1 host switch_drops_spoof)
 nsx vm1 ip link set eth0 address 02:00:00:00:01:99

@@ -254,9 +254,9 @@ static int one_call(struct cli_opts *o, const char *op, json_t *args, bool print
 static int ctl_usage(void)
 {
 	fprintf(stderr,
-	        "usage: iovpath host show\n"
+	        "usage: iovpath host show | host set vf-timeout MS\n"
 	        "       iovpath vm show [VM] | vm create VM MAC [VLAN] | vm delete VM\n"
-	        "       iovpath vm attach-vf VM | vm detach-vf VM\n"
+	        "       iovpath vm attach-vf VM | vm detach-vf VM | vm set VM mac MAC|vlan V\n"
 	        "       iovpath nic show | vf show | filter show | port show | switch show\n"
 	        "       (each takes --host HOST, --run-dir DIR, --json)\n");
 	return 2;
@@ -294,6 +294,18 @@ int cli_cmd_ctl(const char *noun, int argc, char **argv)
 	verb = o.argc > 0 ? o.argv[0] : "show";
 	if (!strcmp(noun, "host") && !strcmp(verb, "show"))
 		return one_call(&o, "host.show", NULL, true);
+	if (!strcmp(noun, "host") && !strcmp(verb, "set") && o.argc == 3 &&
+	    !strcmp(o.argv[1], "vf-timeout")) {
+		char *end;
+		long ms = strtol(o.argv[2], &end, 10);
+
+		if (*end || ms < 10 || ms > 60000) {
+			fprintf(stderr, "iovpath: vf-timeout %s: milliseconds, 10..60000\n",
+			        o.argv[2]);
+			return 2;
+		}
+		return one_call(&o, "host.set", json_pack("{s:i}", "vf_timeout_ms", (int)ms), true);
+	}
 	if (!strcmp(noun, "switch") && !strcmp(verb, "show"))
 		return one_call(&o, "switch.show", NULL, true);
 	if (!strcmp(noun, "nic") && !strcmp(verb, "show"))
@@ -336,6 +348,25 @@ int cli_cmd_ctl(const char *noun, int argc, char **argv)
 				json_object_set_new(a, "vlan", json_integer(v));
 			}
 			return one_call(&o, "vm.create", a, true);
+		}
+		if (!strcmp(verb, "set") && name && o.argc == 4 &&
+		    (!strcmp(o.argv[2], "mac") || !strcmp(o.argv[2], "vlan"))) {
+			json_t *a = json_pack("{s:s}", "name", name);
+
+			if (!strcmp(o.argv[2], "mac")) {
+				json_object_set_new(a, "mac", json_string(o.argv[3]));
+			} else {
+				char *end;
+				long v = strtol(o.argv[3], &end, 10);
+
+				if (*end || v < 0 || v > 4094) {
+					fprintf(stderr, "iovpath: VLAN %s: 0..4094\n", o.argv[3]);
+					json_decref(a);
+					return 2;
+				}
+				json_object_set_new(a, "vlan", json_integer(v));
+			}
+			return one_call(&o, "vm.set", a, true);
 		}
 		if (name && o.argc == 2) {
 			const char *op = !strcmp(verb, "delete")      ? "vm.delete"

@@ -91,10 +91,11 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *args, *help;
 } cmds[] = {
-	{ "host", cmd_host, "show", "the host daemon: NIC, port, VMs, uptime" },
+	{ "host", cmd_host, "show | set vf-timeout MS", "the host daemon: NIC, port, VMs, uptime" },
 	{ "vm", cmd_vm, "show [VM] | create VM MAC [VLAN] | delete VM",
 	  "VM network adapters on the host" },
 	{ "", NULL, "attach-vf VM | detach-vf VM", "give the VM a VF (VF path) / take it back" },
+	{ "", NULL, "set VM mac MAC | set VM vlan V", "change a stopped VM's adapter" },
 	{ "nic", cmd_nic, "show", "the SR-IOV NIC: VFs, VPorts, filters, counters" },
 	{ "vf", cmd_vf, "show", "the NIC's VFs" },
 	{ "filter", cmd_filter, "show", "the NIC switch's receive filters" },

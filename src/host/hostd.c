@@ -25,10 +25,10 @@
 #define MAX_PFD (2 * HOST_DP_MAX_VMS + NIC_MAX_VPORTS + 8)
 /* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
 #define SPIN_NS     5000ull
-#define CTL_EVERY   256u /* datapath passes between looks at the control descriptors */
-#define HISTORY     512u /* events kept */
-#define SHOW_MAX    128u /* events.show answers with the last ones (one reply) */
-#define ERR_PER_SEC 10u  /* protocol-error events per VM per second */
+#define CTL_EVERY   256u  /* datapath passes between looks at the control descriptors */
+#define HISTORY     512u  /* events kept */
+#define SHOW_MAX    128u  /* events.show answers with the last ones (one reply) */
+#define ERR_PER_SEC 10u   /* protocol-error events per VM per second */
 #define PENDING_MAX 16u   /* VM connections waiting for their HELLO */
 #define PENDING_MS  1000u /* ... at most this long */
 #define HS_STEP_MS  200u  /* the handshake's later steps, per step */
@@ -64,6 +64,7 @@ struct hostd {
 	struct adapter ad[HOSTD_MAX_ADAPTERS];
 	uint64_t t0;
 	bool started, stop;
+	unsigned int vf_timeout_ms;
 	/* the timeline `iovpath events` prints: the last HISTORY events */
 	json_t *hist[HISTORY];
 	unsigned int nhist;
@@ -141,7 +142,8 @@ static void accept_pending(struct hostd *d)
 	for (i = 0; i < PENDING_MAX && d->pend[i].fd >= 0; i++)
 		;
 	if (i == PENDING_MAX) {
-		log_warn(MOD, "more than %u VM connections mid-handshake: one refused", PENDING_MAX);
+		log_warn(MOD, "more than %u VM connections mid-handshake: one refused",
+		         PENDING_MAX);
 		close(fd);
 		return;
 	}
@@ -268,11 +270,11 @@ static int op_host_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
 		vms += d->ad[i].used;
-	*res = json_pack("{s:s, s:i, s:i, s:s, s:i, s:i, s:f, s:s, s:s}", "name", d->cfg.name,
+	*res = json_pack("{s:s, s:i, s:i, s:s, s:i, s:i, s:f, s:s, s:s, s:i}", "name", d->cfg.name,
 	                 "pid", (int)getpid(), "version", 1, "port", d->cfg.port ? d->cfg.port : "",
 	                 "vfs", (int)d->cfg.vfs, "vms", (int)vms, "uptime_s",
 	                 (double)(util_now_ns() - d->t0) / 1e9, "mgmt", d->mgmt_path, "channel",
-	                 d->vmbus_path);
+	                 d->vmbus_path, "vf_timeout_ms", (int)d->vf_timeout_ms);
 	return 0;
 }
 
@@ -359,6 +361,71 @@ static int need_vm(struct hostd *d, json_t *args, struct adapter **a, struct mgm
 	if (!*a)
 		return mgmt_err_set(err, ENOENT, "iovpath vm show lists the VMs", "no VM named %s",
 		                    name);
+	return 0;
+}
+
+/* vm.set {name, mac?, vlan?}: the adapter's settings. They are the host's
+ * side of the adapter (its switch port, its NIC filter, its VF's config
+ * blocks), applied when the VM's process connects: changing them under a
+ * connected VM would pull its MAC away from its guest, so that is refused. */
+static int op_vm_set(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	static const char *const known[] = { "name", "mac", "vlan", NULL };
+	struct hostd *d = ctx;
+	struct adapter *a;
+	const char *mac = NULL;
+	json_int_t vlan = -1;
+	uint8_t m[6];
+	char macs[18];
+	int r;
+
+	if ((r = mgmt_args_only(args, known, err)) || (r = need_vm(d, args, &a, err)) ||
+	    (r = mgmt_arg_str(args, "mac", false, &mac, err)) ||
+	    (r = mgmt_arg_int(args, "vlan", false, 0, 4094, &vlan, err)))
+		return r;
+	if (!mac && vlan < 0)
+		return mgmt_err_set(err, EINVAL, "iovpath vm set VM mac MAC | vlan V",
+		                    "nothing to set");
+	if (a->vm >= 0)
+		return mgmt_err_set(err, EBUSY,
+		                    "stop its iovpath-vm, set, then start it again (the guest "
+		                    "reads its MAC when its adapter opens)",
+		                    "VM %s is connected", a->name);
+	if (mac) {
+		if (util_mac_parse(mac, m) || (m[0] & 1) || !memcmp(m, "\0\0\0\0\0\0", 6))
+			return mgmt_err_set(err, EINVAL,
+			                    "give a unicast MAC like 02:00:5e:00:00:01",
+			                    "bad MAC \"%s\"", mac);
+		for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
+			if (d->ad[i].used && &d->ad[i] != a && !memcmp(d->ad[i].mac, m, 6))
+				return mgmt_err_set(err, EEXIST, NULL, "VM %s has MAC %s already",
+				                    d->ad[i].name, mac);
+		memcpy(a->mac, m, 6);
+	}
+	if (vlan >= 0)
+		a->vlan = (uint16_t)vlan;
+	util_mac_fmt(a->mac, macs);
+	*res = json_pack("{s:s, s:s, s:i}", "name", a->name, "mac", macs, "vlan", (int)a->vlan);
+	publish(d, "vm.set",
+	        json_pack("{s:s, s:s, s:i}", "vm", a->name, "mac", macs, "vlan", (int)a->vlan));
+	return 0;
+}
+
+/* host.set {vf_timeout_ms}: how long a VF removal waits for the VM before it
+ * becomes a surprise removal. */
+static int op_host_set(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	static const char *const known[] = { "vf_timeout_ms", NULL };
+	struct hostd *d = ctx;
+	json_int_t ms = -1;
+	int r;
+
+	if ((r = mgmt_args_only(args, known, err)) ||
+	    (r = mgmt_arg_int(args, "vf_timeout_ms", true, 10, 60000, &ms, err)))
+		return r;
+	host_dp_set_vf_timeout(d->dp, (unsigned int)ms);
+	d->vf_timeout_ms = (unsigned int)ms;
+	*res = json_pack("{s:i}", "vf_timeout_ms", (int)ms);
 	return 0;
 }
 
@@ -721,6 +788,8 @@ static const struct mgmt_op OPS[] = {
 	{ "capture.start", op_capture_start },
 	{ "capture.stop", op_capture_stop },
 	{ "events.show", op_events_show },
+	{ "vm.set", op_vm_set },
+	{ "host.set", op_host_set },
 	{ "vm.attach_vf", op_vm_attach_vf },
 	{ "vm.detach_vf", op_vm_detach_vf },
 	{ NULL, NULL },
@@ -774,6 +843,7 @@ static int start(struct hostd *d)
 		return -1;
 	}
 	host_dp_set_event_cb(d->dp, dp_event, d);
+	d->vf_timeout_ms = HOST_DP_VF_REMOVE_TIMEOUT_MS;
 	d->mgmt = mgmt_listen(d->mgmt_path, d->cfg.group);
 	r = d->mgmt ? mgmt_register(d->mgmt, OPS, d) : -errno;
 	if (r) {

@@ -14,7 +14,9 @@
  * Management operations (mgmt_call op, args -> result):
  *   host.show                          {name, pid, version, port, vfs, vms, uptime_s, mgmt, channel}
  *   vm.create   {name, mac, vlan?}     {name, mac, vlan, secret_file, channel}
+ *   host.set    {vf_timeout_ms}        {vf_timeout_ms}: the VF removal time-out
  *   vm.delete   {name}
+ *   vm.set      {name, mac?, vlan?}    {name, mac, vlan}: a VM that is not connected (EBUSY)
  *   vm.show     {name?}                [{name, mac, vlan, connected, nvsp_version, datapath,
  *                                        vf_state, vf, switch_port, connects}]
  *   vm.stats    {name}                 {vm, datapath, vf_state, synthetic:{rx_packets, rx_bytes,
