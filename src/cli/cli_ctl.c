@@ -251,6 +251,20 @@ static int one_call(struct cli_opts *o, const char *op, json_t *args, bool print
 	return rc;
 }
 
+/* Put VLAN @arg (0..4094) into @a; -1 after a message. */
+static int set_vlan(json_t *a, const char *arg)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (!*arg || *end || v < 0 || v > 4094) {
+		fprintf(stderr, "iovpath: VLAN %s: 0..4094\n", arg);
+		return -1;
+	}
+	json_object_set_new(a, "vlan", json_integer(v));
+	return 0;
+}
+
 static int ctl_usage(void)
 {
 	fprintf(stderr,
@@ -337,15 +351,10 @@ int cli_cmd_ctl(const char *noun, int argc, char **argv)
 			json_t *a = json_pack("{s:s, s:s}", "name", name, "mac", o.argv[2]);
 
 			if (o.argc == 4) {
-				char *end;
-				long v = strtol(o.argv[3], &end, 10);
-
-				if (*end || v < 0 || v > 4094) {
-					fprintf(stderr, "iovpath: VLAN %s: 0..4094\n", o.argv[3]);
+				if (set_vlan(a, o.argv[3])) {
 					json_decref(a);
 					return 2;
 				}
-				json_object_set_new(a, "vlan", json_integer(v));
 			}
 			return one_call(&o, "vm.create", a, true);
 		}
@@ -356,15 +365,10 @@ int cli_cmd_ctl(const char *noun, int argc, char **argv)
 			if (!strcmp(o.argv[2], "mac")) {
 				json_object_set_new(a, "mac", json_string(o.argv[3]));
 			} else {
-				char *end;
-				long v = strtol(o.argv[3], &end, 10);
-
-				if (*end || v < 0 || v > 4094) {
-					fprintf(stderr, "iovpath: VLAN %s: 0..4094\n", o.argv[3]);
+				if (set_vlan(a, o.argv[3])) {
 					json_decref(a);
 					return 2;
 				}
-				json_object_set_new(a, "vlan", json_integer(v));
 			}
 			return one_call(&o, "vm.set", a, true);
 		}

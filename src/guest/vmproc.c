@@ -128,6 +128,22 @@ static int open_guest(struct vmproc *vp)
 	return r < 0 ? -1 : 0;
 }
 
+/* Hand the frames the channel has not taken yet to NetVSC again (they wait
+ * for room, never dropped). Returns how many it took, or -1. */
+static int flush_pending(struct vmproc *vp)
+{
+	int n = 0;
+
+	if (vp->ipend < vp->npend) {
+		n = netvsc_tx_burst(vp->nv, vp->pend + vp->ipend, vp->npend - vp->ipend);
+		if (n < 0)
+			return -1;
+		vp->ipend += (unsigned int)n;
+		vp->sent += (uint64_t)n;
+	}
+	return n;
+}
+
 /* One pass of the TAP <-> NetVSC pump. Returns the work done, -1 when the
  * channel is gone. */
 static int pump_tap(struct vmproc *vp)
@@ -140,13 +156,10 @@ static int pump_tap(struct vmproc *vp)
 		vp->npend = n > 0 ? (unsigned int)n : 0;
 		vp->ipend = 0;
 	}
-	if (vp->ipend < vp->npend) {
-		n = netvsc_tx_burst(vp->nv, vp->pend + vp->ipend, vp->npend - vp->ipend);
-		if (n < 0)
-			return -1;
-		vp->ipend += (unsigned int)n;
-		work += n;
-	}
+	n = flush_pending(vp);
+	if (n < 0)
+		return -1;
+	work += n;
 	n = netvsc_rx_burst(vp->nv, rx, PORT_BURST);
 	if (n < 0)
 		return -1;
@@ -198,14 +211,10 @@ static int pump_endpoint(struct vmproc *vp)
 		}
 	}
 	/* Frames the channel did not take wait for room: never dropped. */
-	if (vp->ipend < vp->npend) {
-		n = netvsc_tx_burst(vp->nv, vp->pend + vp->ipend, vp->npend - vp->ipend);
-		if (n < 0)
-			return -1;
-		vp->ipend += (unsigned int)n;
-		vp->sent += (uint64_t)n;
-		work += n;
-	}
+	n = flush_pending(vp);
+	if (n < 0)
+		return -1;
+	work += n;
 	return work;
 }
 
