@@ -1,9 +1,11 @@
 /* libFuzzer target: an RNDIS transfer (what a SEND_RNDIS_PKT carries) walked
  * with rndis_next(), each message decoded with rndis_decode(), PPIs included.
- * Every pointer the decoder hands back must lie inside its message, and a
- * decoded packet must re-encode to the same per-packet info.
+ * Every pointer the decoder hands back must lie inside its message, a
+ * decoded packet must re-encode to the same per-packet info, and the data
+ * path's rndis_decode_packet() must give rndis_decode()'s verdict.
  *
  * Input: the transfer bytes. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,22 @@ static void check_packet(const struct rndis_msg *m)
 	free(whole);
 }
 
+/* rndis_decode_packet() on the same bytes: the same result, or -ENOMSG
+ * where rndis_decode() found another type. */
+static void check_same(const uint8_t *msg, size_t len, int rc, const struct rndis_msg *m)
+{
+	struct rndis_pkt_view v;
+	char err[160];
+	int r = rndis_decode_packet(msg, len, &v, err, sizeof(err));
+
+	if (rc < 0 ? r != rc || !err[0]
+	           : m->hdr.type != RNDIS_MSG_PACKET
+	               ? r != -ENOMSG || !err[0]
+	               : r != 0 || v.data != m->data || v.data_len != m->data_len ||
+	                     v.nppi != m->nppi || memcmp(&v.pi, &m->pi, sizeof(v.pi)) != 0)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
 {
@@ -51,13 +69,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
 	int rc;
 
 	/* The decoder alone on the raw bytes (one message, maybe followed by more). */
-	if (rndis_decode(in, len, &m, err, sizeof(err)) != 0 && !err[0])
+	rc = rndis_decode(in, len, &m, err, sizeof(err));
+	if (rc != 0 && !err[0])
 		abort();
+	check_same(in, len, rc, &m);
 
 	while ((rc = rndis_next(in, len, &pos, &msg, &mlen, err, sizeof(err))) == 1) {
 		if (msg < in || msg + mlen > in + len || mlen < RNDIS_HDR_SIZE)
 			abort();
-		if (rndis_decode(msg, mlen, &m, err, sizeof(err)) != 0) {
+		rc = rndis_decode(msg, mlen, &m, err, sizeof(err));
+		check_same(msg, mlen, rc, &m);
+		if (rc != 0) {
 			if (!err[0])
 				abort();
 			continue;

@@ -661,3 +661,48 @@ Test(hostile, message_before_init_closes_only_that_channel, .timeout = 30)
 	netvsc_close(B);
 	host_stop();
 }
+
+/* The receive-buffer allocator: in order, no range split by the end of the
+ * buffer, space back only on completion, an aborted record undone. */
+Test(rxbuf, wrap_abort_complete, .timeout = 10)
+{
+	struct netvsp_rxbuf rb;
+	uint32_t off, id1, id2;
+
+	netvsp_rxbuf_init(&rb, 1000); /* 960 usable: 15 lines */
+	cr_assert_eq(rb.size, 960);
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 0, &off), -ENOSPC);
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 961, &off), -ENOSPC);
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 100, &off), 0);
+	cr_assert_eq(off, 0);
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 600, &off), 0);
+	cr_assert_eq(off, 128);
+	id1 = netvsp_rxbuf_commit(&rb);
+	cr_assert_neq(id1, 0);
+	cr_assert_eq(netvsp_rxbuf_commit(&rb), 0, "nothing new");
+	/* 768 of 960 used: 192 left at the end, none at the start */
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 200, &off), -ENOSPC);
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 192, &off), 0);
+	cr_assert_eq(off, 768);
+	netvsp_rxbuf_abort(&rb);
+	cr_assert_eq(netvsp_rxbuf_used(&rb), 768);
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 130, &off), 0);
+	cr_assert_eq(off, 768);
+	id2 = netvsp_rxbuf_commit(&rb);
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 64, &off), -ENOSPC, "full until a completion");
+	cr_assert_eq(netvsp_rxbuf_complete(&rb, id2), 0);
+	cr_assert_eq(netvsp_rxbuf_used(&rb), 960, "out of order: reclaimed after id1");
+	cr_assert_eq(netvsp_rxbuf_complete(&rb, id2), -ENOENT, "twice");
+	cr_assert_eq(netvsp_rxbuf_complete(&rb, id1), 0);
+	cr_assert_eq(netvsp_rxbuf_used(&rb), 0);
+	/* empty, head at the buffer's start again */
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 500, &off), 0);
+	cr_assert_eq(off, 0);
+	cr_assert_eq(netvsp_rxbuf_complete(&rb, netvsp_rxbuf_commit(&rb)), 0);
+	/* empty, head at 512: 448 bytes left at the end, a 512-byte range
+	 * skips to the start */
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 500, &off), 0);
+	cr_assert_eq(off, 0);
+	cr_assert_eq(netvsp_rxbuf_used(&rb), 960, "the skipped end counts until reclaimed");
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 64, &off), -ENOSPC);
+}

@@ -266,8 +266,8 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 		}
 		uint8_t *sec = p->sbuf.mem + (size_t)p->cur_sec * nv->section_size;
 
-		if (p->cur_off)
-			rndis_pad(sec + p->cur_last, nv->section_size - p->cur_last);
+		if (p->cur_off) /* we wrote it: at + need fits, so does its padding */
+			rndis_pad_known(sec + p->cur_last, p->cur_off - p->cur_last);
 		rndis_encode_packet(sec + at, hl, &pi, pk->len);
 		memcpy(sec + at + hl, pk->data, pk->len);
 		p->cur_last = at;
@@ -405,13 +405,10 @@ static unsigned int take_ranges(struct netvsc *nv, const struct vmbus_xfer_range
 
 	while (*next < nr && k < max) {
 		const struct vmbus_xfer_range *x = &r[(*next)++];
-		struct rndis_msg m;
-		char err[128];
+		struct rndis_pkt_view m;
 
 		if ((uint64_t)x->byte_offset + x->byte_count > p->rbuf.size ||
-		    rndis_decode(p->rbuf.mem + x->byte_offset, x->byte_count, &m, err,
-		                 sizeof(err)) ||
-		    m.hdr.type != RNDIS_MSG_PACKET) {
+		    rndis_decode_packet(p->rbuf.mem + x->byte_offset, x->byte_count, &m, NULL, 0)) {
 			nv->st.rx_errors++;
 			continue;
 		}

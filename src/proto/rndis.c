@@ -37,23 +37,23 @@ static const struct rndis__type rndis__types[] = {
 
 /* The PPIs this module knows, in the order the encoder writes them, and
  * where struct rndis_pkt_info keeps each value. */
-static const struct rndis__ppi {
-	uint32_t type;
-	uint32_t off;
-} rndis__ppis[] = {
-	{ RNDIS_PPI_CSUM, offsetof(struct rndis_pkt_info, csum) },
-	{ RNDIS_PPI_LSO, offsetof(struct rndis_pkt_info, lso) },
-	{ RNDIS_PPI_VLAN, offsetof(struct rndis_pkt_info, vlan) },
-	{ RNDIS_PPI_HASH_VALUE, offsetof(struct rndis_pkt_info, hash_value) },
-	{ RNDIS_PPI_HASH_INFO, offsetof(struct rndis_pkt_info, hash_info) },
+/* Where struct rndis_pkt_info keeps each known PPI's value, by PPI type
+ * (0: not a type this module knows). The encoder writes them in type order. */
+#define RNDIS__NPPI (RNDIS_PPI_HASH_INFO + 1)
+static const uint8_t rndis__ppi_off[RNDIS__NPPI] = {
+	[RNDIS_PPI_CSUM] = offsetof(struct rndis_pkt_info, csum),
+	[RNDIS_PPI_LSO] = offsetof(struct rndis_pkt_info, lso),
+	[RNDIS_PPI_VLAN] = offsetof(struct rndis_pkt_info, vlan),
+	[RNDIS_PPI_HASH_VALUE] = offsetof(struct rndis_pkt_info, hash_value),
+	[RNDIS_PPI_HASH_INFO] = offsetof(struct rndis_pkt_info, hash_info),
 };
+_Static_assert(offsetof(struct rndis_pkt_info, present) == 0, "no PPI value at offset 0");
+_Static_assert(RNDIS_PI_ALL < (1u << RNDIS__NPPI), "every known PPI has a table entry");
 
-static const struct rndis__ppi *__rndis_ppi(uint32_t type)
+/* The offset of PPI @type's value in struct rndis_pkt_info, or 0. */
+static inline uint32_t __rndis_ppi_off(uint32_t type)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(rndis__ppis); i++)
-		if (rndis__ppis[i].type == type)
-			return &rndis__ppis[i];
-	return NULL;
+	return type < RNDIS__NPPI ? rndis__ppi_off[type] : 0;
 }
 
 static const struct rndis__type *__rndis_type(uint32_t type)
@@ -128,15 +128,15 @@ static int64_t __rndis_range(uint32_t msg_len, uint32_t off, uint32_t n, uint32_
 	return (int64_t)abs;
 }
 
-/* Walk the PPI area (@len bytes at @p) of a packet into @m. */
-static int __rndis_ppis(struct rndis_msg *m, const uint8_t *p, uint32_t len, char *err,
+/* Walk the PPI area (@len bytes at @p) of a packet into @v. */
+static int __rndis_ppis(struct rndis_pkt_view *v, const uint8_t *p, uint32_t len, char *err,
                         size_t errlen)
 {
 	uint32_t pos = 0;
 
 	while (pos < len) {
-		const struct rndis__ppi *k;
 		struct rndis_ppi e;
+		uint32_t off;
 
 		if (len - pos < sizeof(e))
 			return __rndis_fail(-EBADMSG, err, errlen,
@@ -151,29 +151,32 @@ static int __rndis_ppis(struct rndis_msg *m, const uint8_t *p, uint32_t len, cha
 			return __rndis_fail(-EBADMSG, err, errlen,
 			                    "PPI at %u: data offset %u outside its %u bytes", pos,
 			                    e.offset, e.size);
-		m->nppi++;
-		k = __rndis_ppi(e.type);
-		if (k) {
+		v->nppi++;
+		off = __rndis_ppi_off(e.type);
+		if (off) {
 			if (e.size - e.offset < sizeof(uint32_t))
 				return __rndis_fail(-EBADMSG, err, errlen,
 				                    "PPI type %u at %u: %u data bytes", e.type, pos,
 				                    e.size - e.offset);
-			if (m->pi.present & RNDIS_PI(e.type))
+			if (v->pi.present & RNDIS_PI(e.type))
 				return __rndis_fail(-EPROTO, err, errlen,
 				                    "PPI type %u at %u: repeated", e.type, pos);
-			memcpy((uint8_t *)&m->pi + k->off, p + pos + e.offset, sizeof(uint32_t));
-			m->pi.present |= RNDIS_PI(e.type);
+			memcpy((uint8_t *)&v->pi + off, p + pos + e.offset, sizeof(uint32_t));
+			v->pi.present |= RNDIS_PI(e.type);
 		}
 		pos += e.size;
 	}
 	return 0;
 }
 
-static int __rndis_decode_packet(struct rndis_msg *m, const uint8_t *p, char *err, size_t errlen)
+/* The checks of a PACKET_MSG whose fixed fields (@k, a copy, msg_len already
+ * checked against what is readable) were read from @p. */
+static int __rndis_packet(const struct rndis_packet *k, const uint8_t *p,
+                          struct rndis_pkt_view *v, char *err, size_t errlen)
 {
-	const struct rndis_packet *k = &m->pkt;
 	int64_t abs;
 
+	memset(v, 0, sizeof(*v));
 	if (k->data_len == 0)
 		return __rndis_fail(-EPROTO, err, errlen, "PACKET: no data");
 	abs = __rndis_range(k->len, k->data_offset, k->data_len, sizeof(*k));
@@ -182,8 +185,8 @@ static int __rndis_decode_packet(struct rndis_msg *m, const uint8_t *p, char *er
 		    -EBADMSG, err, errlen,
 		    "PACKET: data (offset %u, %u bytes) outside the %u-byte message",
 		    k->data_offset, k->data_len, k->len);
-	m->data = p + abs;
-	m->data_len = k->data_len;
+	v->data = p + abs;
+	v->data_len = k->data_len;
 
 	if (k->oob_len && __rndis_range(k->len, k->oob_offset, k->oob_len, sizeof(*k)) < 0)
 		return __rndis_fail(-EBADMSG, err, errlen,
@@ -199,7 +202,28 @@ static int __rndis_decode_packet(struct rndis_msg *m, const uint8_t *p, char *er
 		    "PACKET: PPIs (offset %u, %u bytes) outside the %u-byte message "
 		    "or unaligned",
 		    k->ppi_offset, k->ppi_len, k->len);
-	return __rndis_ppis(m, p + abs, k->ppi_len, err, errlen);
+	return __rndis_ppis(v, p + abs, k->ppi_len, err, errlen);
+}
+
+int rndis_decode_packet(const void *buf, size_t len, struct rndis_pkt_view *v, char *err,
+                        size_t errlen)
+{
+	struct rndis_packet k;
+
+	if (len < sizeof(k) || (memcpy(&k, buf, sizeof(k)), k.type != RNDIS_MSG_PACKET) ||
+	    k.len < sizeof(k) || k.len > len) {
+		struct rndis_msg m; /* not a plausible PACKET: the general decoder says why */
+		int r = rndis_decode(buf, len, &m, err, errlen);
+
+		/* rndis_decode refuses every PACKET refused here */
+		memset(v, 0, sizeof(*v));
+		return r ? r
+		         : __rndis_fail(-ENOMSG, err, errlen, "%s, not a PACKET",
+		                        rndis_type_name(m.hdr.type));
+	}
+	if (err && errlen)
+		err[0] = '\0';
+	return __rndis_packet(&k, buf, v, err, errlen);
 }
 
 int rndis_decode(const void *buf, size_t len, struct rndis_msg *m, char *err, size_t errlen)
@@ -231,8 +255,16 @@ int rndis_decode(const void *buf, size_t len, struct rndis_msg *m, char *err, si
 		                    m->hdr.len, t->min_len);
 
 	switch (m->hdr.type) {
-	case RNDIS_MSG_PACKET:
-		return __rndis_decode_packet(m, p, err, errlen);
+	case RNDIS_MSG_PACKET: {
+		struct rndis_pkt_view v;
+		int r = __rndis_packet(&m->pkt, p, &v, err, errlen);
+
+		m->data = v.data;
+		m->data_len = v.data_len;
+		m->nppi = v.nppi;
+		m->pi = v.pi;
+		return r;
+	}
 	case RNDIS_MSG_QUERY:
 	case RNDIS_MSG_SET:
 		n = m->query.info_len;
@@ -402,7 +434,7 @@ uint32_t rndis_packet_hdr_len(const struct rndis_pkt_info *pi)
 
 int rndis_encode_packet(void *buf, size_t cap, const struct rndis_pkt_info *pi, uint32_t data_len)
 {
-	uint32_t hdr = rndis_packet_hdr_len(pi);
+	uint32_t present = pi ? pi->present : 0, hdr = rndis_packet_hdr_len(pi);
 	struct rndis_packet m = {
 		.type = RNDIS_MSG_PACKET,
 		.len = hdr + data_len,
@@ -411,25 +443,21 @@ int rndis_encode_packet(void *buf, size_t cap, const struct rndis_pkt_info *pi, 
 		.ppi_offset = RNDIS_OFF_AFTER(sizeof(m)),
 		.ppi_len = hdr - (uint32_t)sizeof(m),
 	};
-	uint8_t *p = buf;
-	uint32_t pos = sizeof(m);
+	uint8_t *p = (uint8_t *)buf + sizeof(m);
 
-	if (data_len == 0 || (pi && (pi->present & ~RNDIS_PI_ALL)))
+	if (data_len == 0 || (present & ~RNDIS_PI_ALL))
 		return -EINVAL;
 	if ((uint64_t)hdr + data_len > UINT32_MAX)
 		return -EMSGSIZE;
 	if (cap < hdr)
 		return -ENOBUFS;
-	memcpy(p, &m, sizeof(m));
-	for (size_t i = 0; pi && i < ARRAY_SIZE(rndis__ppis); i++) {
-		const struct rndis__ppi *k = &rndis__ppis[i];
-		struct rndis_ppi e = { RNDIS_PPI_ENTRY, k->type, sizeof(e) };
+	memcpy(buf, &m, sizeof(m));
+	for (uint32_t b = present; b; b &= b - 1, p += RNDIS_PPI_ENTRY) { /* in type order */
+		uint32_t type = (uint32_t)__builtin_ctz(b);
+		struct rndis_ppi e = { RNDIS_PPI_ENTRY, type, sizeof(e) };
 
-		if (!(pi->present & RNDIS_PI(k->type)))
-			continue;
-		memcpy(p + pos, &e, sizeof(e));
-		memcpy(p + pos + sizeof(e), (const uint8_t *)pi + k->off, sizeof(uint32_t));
-		pos += RNDIS_PPI_ENTRY;
+		memcpy(p, &e, sizeof(e));
+		memcpy(p + sizeof(e), (const uint8_t *)pi + rndis__ppi_off[type], sizeof(uint32_t));
 	}
 	return (int)hdr;
 }

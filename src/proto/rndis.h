@@ -324,6 +324,21 @@ struct rndis_msg {
 int rndis_next(const uint8_t *buf, size_t len, size_t *pos, const uint8_t **msg, uint32_t *msg_len,
                char *err, size_t errlen);
 
+/* A PACKET_MSG as the data path needs it: the frame and its known PPIs. */
+struct rndis_pkt_view {
+	const uint8_t *data; /* into the decoded buffer; data_len >= 1 */
+	uint32_t data_len;
+	uint32_t nppi; /* PPI entries, unknown ones included */
+	struct rndis_pkt_info pi;
+};
+
+/* The data path's decoder: the checks rndis_decode() makes on a PACKET_MSG
+ * (one implementation serves both), into @v, without the work a control
+ * message needs. Returns 0, -ENOMSG (a plausible header of another type:
+ * decode it with rndis_decode), or rndis_decode's errors with @err. */
+int rndis_decode_packet(const void *buf, size_t len, struct rndis_pkt_view *v, char *err,
+                        size_t errlen);
+
 /* Decode the message at @buf; @len bytes are readable and the message is
  * the first msg_len of them. Checks, on a copy of the fixed fields:
  *   - RNDIS_HDR_SIZE <= msg_len <= @len; the type is known; msg_len covers
@@ -378,6 +393,17 @@ uint32_t rndis_packet_hdr_len(const struct rndis_pkt_info *pi);
  * @msg are writable). Returns the new msg_len, -ENOBUFS, -EBADMSG (the
  * header is not a plausible message). */
 int rndis_pad(void *msg, size_t cap);
+
+/* rndis_pad() for a writer that knows the message's msg_len (@len, written
+ * by itself) and has the room: no checks, no read of shared memory. */
+static inline uint32_t rndis_pad_known(void *msg, uint32_t len)
+{
+	uint32_t padded = (len + RNDIS_ALIGN - 1) & ~(RNDIS_ALIGN - 1);
+
+	__builtin_memset((uint8_t *)msg + len, 0, padded - len);
+	__builtin_memcpy((uint8_t *)msg + 4, &padded, 4); /* rndis_hdr.len */
+	return padded;
+}
 
 /* The name of message type @type for logs ("QUERY_C"; "UNKNOWN"). */
 const char *rndis_type_name(uint32_t type);

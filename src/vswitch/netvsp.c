@@ -332,7 +332,7 @@ static int deliver_xfer(struct netvsp *v)
 		while (k < NETVSP_BURST) {
 			const uint8_t *msg;
 			uint32_t mlen;
-			struct rndis_msg rm;
+			struct rndis_pkt_view rm;
 			size_t at = pos;
 			int r =
 			    rndis_next(v->xf.buf, v->xf.len, &pos, &msg, &mlen, err, sizeof(err));
@@ -341,13 +341,8 @@ static int deliver_xfer(struct netvsp *v)
 				end = 1;
 				break;
 			}
-			if (r > 0)
-				r = rndis_decode(msg, mlen, &rm, err, sizeof(err));
-			if (r == 0 && rm.hdr.type != RNDIS_MSG_PACKET) {
-				snprintf(err, sizeof(err), "%s in a data transfer",
-				         rndis_type_name(rm.hdr.type));
-				r = -EPROTO;
-			}
+			if (r > 0) /* -ENOMSG: another type "..., not a PACKET" */
+				r = rndis_decode_packet(msg, mlen, &rm, err, sizeof(err));
 			if (r < 0) {
 				report(v, 0, &v->st.bad_rndis,
 				       "data transfer dropped from byte %zu: %s", at, err);
@@ -832,8 +827,13 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 	x.hdr.xfer_pageset_id = v->rbuf_id;
 	/* The guest read these lines last: ask for the ones the next call will
 	 * write now, so that its stores don't each wait for a line. */
-	for (uint64_t o = 0, span = (uint64_t)n * (f[0].len + 128); o < span && o < 16384; o += 64)
-		util_prefetch_w(v->rbuf->mem + (v->rx.head + span + o) % v->rx.size);
+	uint32_t span = n * (f[0].len + 128u) < 16384 ? n * (f[0].len + 128u) : 16384;
+
+	for (uint32_t o = 0, at = v->rx.head_off + span; o < span; o += 64, at += 64) {
+		while (at >= v->rx.size) /* no division per line */
+			at -= v->rx.size;
+		util_prefetch_w(v->rbuf->mem + at);
+	}
 	for (i = 0; i < n; i++) {
 		struct rndis_pkt_info pi = { 0 };
 		uint32_t hl, off;

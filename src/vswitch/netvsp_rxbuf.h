@@ -27,6 +27,7 @@ struct netvsp_rxbuf {
 	uint64_t head; /* next free byte, free-running */
 	uint64_t tail; /* oldest byte still owned by the guest, free-running */
 	uint64_t open; /* head when the open record began */
+	uint32_t head_off, open_off; /* head and open as offsets in the buffer */
 	struct {
 		uint64_t end; /* head when the record was committed */
 		uint8_t done;
