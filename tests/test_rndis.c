@@ -196,9 +196,19 @@ Test(rndis, roundtrip_packet, .timeout = 10)
 	cr_assert_eq(rndis_csum_tx_thoff(m.pi.csum), 34);
 	cr_assert_eq(m.pi.csum & 0xffff, RNDIS_CSUM_TX_IPV4 | RNDIS_CSUM_TX_TCP);
 
-	/* No PPI at all. */
+	/* No PPI at all: the inline encoder writes what the general one does. */
+	uint8_t full[44];
+
+	cr_assert_eq(rndis_encode_packet_full(full, sizeof(full), NULL, 14), 44);
 	hdr = rndis_encode_packet(buf, sizeof(buf), NULL, 14);
 	cr_assert_eq(hdr, 44);
+	cr_assert_eq(memcmp(buf, full, sizeof(full)), 0);
+	pi.present = 0;
+	cr_assert_eq(rndis_encode_packet(buf, sizeof(buf), &pi, 14), 44);
+	cr_assert_eq(memcmp(buf, full, sizeof(full)), 0);
+	cr_assert_eq(rndis_encode_packet(buf, 43, NULL, 14), -ENOBUFS);
+	cr_assert_eq(rndis_encode_packet(buf, sizeof(buf), NULL, 0), -EINVAL);
+	cr_assert_eq(rndis_encode_packet(buf, sizeof(buf), NULL, UINT32_MAX - 43), -EMSGSIZE);
 	memset(buf + hdr, 0xee, 14);
 	decode_ok(hdr + 14, RNDIS_MSG_PACKET);
 	cr_assert_eq(m.pi.present, 0);

@@ -217,6 +217,30 @@ static int tx_inline(struct netvsc *nv, const struct port_pkt *pk, const struct 
 	return 0;
 }
 
+/* How far ahead of the frame being written the sections' lines are asked
+ * for: a few frames, about the time a line takes to come from the core
+ * that read it last (the host), without more misses in flight than a core
+ * tracks. */
+#define TX_AHEAD 768u
+
+/* Ask for the lines of [@at, @at + @len) of the open section @sec in the
+ * state for writing; what lies past its end, in the section taken next
+ * (the top of the free stack: the one the host read last, so the one whose
+ * lines are surely in its cache, not ours). */
+static inline void tx_prefetch(struct netvsc *nv, uint8_t *sec, uint32_t at, uint32_t len)
+{
+	struct netvsc_priv *p = nv->p;
+
+	for (uint32_t o = at & ~63u; o < at + len; o += 64) {
+		if (o < nv->section_size)
+			util_prefetch_w(sec + o);
+		else if (p->nfree_sec && o - nv->section_size < nv->section_size)
+			util_prefetch_w(p->sbuf.mem +
+			                (size_t)p->free_sec[p->nfree_sec - 1] * nv->section_size +
+			                (o - nv->section_size));
+	}
+}
+
 /* The synthetic path's transmit: see the header. */
 static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned int n)
 {
@@ -251,20 +275,12 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 				goto sent;
 			}
 			p->cur_sec = p->free_sec[--p->nfree_sec];
-			/* The host read the sections last: ask for the lines of the
-			 * next one now, so its stores don't each wait for a line. */
-			if (p->nfree_sec) {
-				uint8_t *next =
-				    p->sbuf.mem +
-				    (size_t)p->free_sec[p->nfree_sec - 1] * nv->section_size;
-
-				for (uint32_t o = 0; o < nv->section_size; o += 64)
-					util_prefetch_w(next + o);
-			}
 			p->cur_off = 0;
 			at = 0;
 		}
 		uint8_t *sec = p->sbuf.mem + (size_t)p->cur_sec * nv->section_size;
+
+		tx_prefetch(nv, sec, at + TX_AHEAD, need);
 
 		if (p->cur_off) /* we wrote it: at + need fits, so does its padding */
 			rndis_pad_known(sec + p->cur_last, p->cur_off - p->cur_last);

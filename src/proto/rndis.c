@@ -10,7 +10,6 @@
 
 #include "util/util.h"
 
-#define RNDIS_PPI_ENTRY 16u /* what the encoder writes: header + one u32 */
 
 struct rndis__type {
 	uint32_t type;
@@ -205,8 +204,8 @@ static int __rndis_packet(const struct rndis_packet *k, const uint8_t *p,
 	return __rndis_ppis(v, p + abs, k->ppi_len, err, errlen);
 }
 
-int rndis_decode_packet(const void *buf, size_t len, struct rndis_pkt_view *v, char *err,
-                        size_t errlen)
+int rndis_decode_packet_full(const void *buf, size_t len, struct rndis_pkt_view *v, char *err,
+                             size_t errlen)
 {
 	struct rndis_packet k;
 
@@ -224,6 +223,19 @@ int rndis_decode_packet(const void *buf, size_t len, struct rndis_pkt_view *v, c
 	if (err && errlen)
 		err[0] = '\0';
 	return __rndis_packet(&k, buf, v, err, errlen);
+}
+
+int rndis_next_packet_full(const uint8_t *buf, size_t len, size_t *pos, struct rndis_pkt_view *v,
+                           char *err, size_t errlen)
+{
+	const uint8_t *msg;
+	uint32_t mlen;
+	int r = rndis_next(buf, len, pos, &msg, &mlen, err, errlen);
+
+	if (r <= 0)
+		return r;
+	r = rndis_decode_packet_full(msg, mlen, v, err, errlen);
+	return r < 0 ? r : 1;
 }
 
 int rndis_decode(const void *buf, size_t len, struct rndis_msg *m, char *err, size_t errlen)
@@ -421,18 +433,8 @@ int rndis_encode_indicate(void *buf, size_t cap, uint32_t status, const void *sb
 	return __rndis_put(buf, cap, &m, sizeof(m), sbuf, sbuf_len);
 }
 
-uint32_t rndis_packet_hdr_len(const struct rndis_pkt_info *pi)
-{
-	uint32_t n = 0;
-
-	/* a handful of bits: no libgcc popcount call on the per-frame path */
-	for (uint32_t b = pi ? pi->present & RNDIS_PI_ALL : 0; b; b &= b - 1)
-		n++;
-
-	return (uint32_t)sizeof(struct rndis_packet) + n * RNDIS_PPI_ENTRY;
-}
-
-int rndis_encode_packet(void *buf, size_t cap, const struct rndis_pkt_info *pi, uint32_t data_len)
+int rndis_encode_packet_full(void *buf, size_t cap, const struct rndis_pkt_info *pi,
+                             uint32_t data_len)
 {
 	uint32_t present = pi ? pi->present : 0, hdr = rndis_packet_hdr_len(pi);
 	struct rndis_packet m = {

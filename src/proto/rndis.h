@@ -336,8 +336,57 @@ struct rndis_pkt_view {
  * (one implementation serves both), into @v, without the work a control
  * message needs. Returns 0, -ENOMSG (a plausible header of another type:
  * decode it with rndis_decode), or rndis_decode's errors with @err. */
-int rndis_decode_packet(const void *buf, size_t len, struct rndis_pkt_view *v, char *err,
-                        size_t errlen);
+int rndis_decode_packet_full(const void *buf, size_t len, struct rndis_pkt_view *v, char *err,
+                             size_t errlen);
+
+/* The data path's walk: rndis_next() and rndis_decode_packet() in one step.
+ * Returns 1 (*@v is the packet, *@pos moved past it), 0 (the transfer is
+ * done), or their errors with @err. */
+int rndis_next_packet_full(const uint8_t *buf, size_t len, size_t *pos, struct rndis_pkt_view *v,
+                           char *err, size_t errlen);
+
+/* The frame of a plain PACKET_MSG — the common case: no PPI, no OOB data —
+ * at @msg (msg_len <= @len), after the checks rndis_decode() makes on one:
+ * its msg_len, or 0 for anything else (the full decoder then decides). */
+static inline uint32_t rndis__plain_packet(const uint8_t *msg, size_t len,
+                                           struct rndis_pkt_view *v)
+{
+	struct rndis_packet k;
+	uint64_t abs;
+
+	if (len < sizeof(k))
+		return 0;
+	__builtin_memcpy(&k, msg, sizeof(k)); /* one read of memory the peer may write */
+	abs = (uint64_t)k.data_offset + RNDIS_OFFSET_BASE;
+	if (k.type != RNDIS_MSG_PACKET || k.len < sizeof(k) || k.len > len || k.oob_len ||
+	    k.ppi_len || !k.data_len || abs < sizeof(k) || abs + k.data_len > k.len)
+		return 0;
+	*v = (struct rndis_pkt_view){ .data = msg + abs, .data_len = k.data_len };
+	return k.len;
+}
+
+static inline int rndis_decode_packet(const void *buf, size_t len, struct rndis_pkt_view *v,
+                                      char *err, size_t errlen)
+{
+	if (__builtin_expect(rndis__plain_packet((const uint8_t *)buf, len, v) != 0, 1))
+		return 0;
+	return rndis_decode_packet_full(buf, len, v, err, errlen);
+}
+
+static inline int rndis_next_packet(const uint8_t *buf, size_t len, size_t *pos,
+                                    struct rndis_pkt_view *v, char *err, size_t errlen)
+{
+	size_t left = len - *pos;
+	uint32_t n;
+
+	if (__builtin_expect(*pos < len, 1) &&
+	    (n = rndis__plain_packet(buf + *pos, left, v)) != 0 &&
+	    (n == left || n % RNDIS_ALIGN == 0)) {
+		*pos += n;
+		return 1;
+	}
+	return rndis_next_packet_full(buf, len, pos, v, err, errlen);
+}
 
 /* Decode the message at @buf; @len bytes are readable and the message is
  * the first msg_len of them. Checks, on a copy of the fixed fields:
@@ -383,10 +432,48 @@ int rndis_encode_indicate(void *buf, size_t cap, uint32_t status, const void *sb
  * hold the header). msg_len = header + @data_len, unpadded.
  * Returns the header bytes; -EINVAL (@data_len 0, an unknown present bit),
  * -ENOBUFS, -EMSGSIZE. */
-int rndis_encode_packet(void *buf, size_t cap, const struct rndis_pkt_info *pi, uint32_t data_len);
+int rndis_encode_packet_full(void *buf, size_t cap, const struct rndis_pkt_info *pi,
+                             uint32_t data_len);
+
+#define RNDIS_PPI_ENTRY 16u /* what the encoder writes per PPI: header + one u32 */
 
 /* Bytes rndis_encode_packet() writes before the frame for @pi (NULL: none). */
-uint32_t rndis_packet_hdr_len(const struct rndis_pkt_info *pi);
+static inline uint32_t rndis_packet_hdr_len(const struct rndis_pkt_info *pi)
+{
+	uint32_t n = 0;
+
+	/* a handful of bits: no libgcc popcount call on the per-frame path */
+	for (uint32_t b = pi ? pi->present & RNDIS_PI_ALL : 0; b; b &= b - 1)
+		n++;
+	return (uint32_t)sizeof(struct rndis_packet) + n * RNDIS_PPI_ENTRY;
+}
+
+/* One little-endian word from a register into @p. */
+static inline void rndis__put64(void *p, uint64_t v)
+{
+	__builtin_memcpy(p, &v, sizeof(v));
+}
+
+/* Inline for a frame with no PPI, most of them. */
+static inline int rndis_encode_packet(void *buf, size_t cap, const struct rndis_pkt_info *pi,
+                                      uint32_t data_len)
+{
+	if ((!pi || !pi->present) && data_len && data_len <= UINT32_MAX - 44u && cap >= 44u) {
+		/* Stored as whole words straight into @buf: a struct built on the
+		 * stack and copied would be read back before its stores settle. */
+		const uint64_t off = sizeof(struct rndis_packet) - RNDIS_OFFSET_BASE;
+		uint8_t *b = buf;
+
+		rndis__put64(b, RNDIS_MSG_PACKET | (sizeof(struct rndis_packet) + data_len) << 32);
+		rndis__put64(b + 8, off | (uint64_t)data_len << 32); /* data_offset, data_len */
+		rndis__put64(b + 16, 0);                             /* oob_offset, oob_len */
+		rndis__put64(b + 24, off << 32);                     /* oob_count, ppi_offset */
+		rndis__put64(b + 32, 0);                             /* ppi_len, vc_handle */
+		rndis__put64(b + 36, 0);                             /* vc_handle, reserved */
+		return (int)sizeof(struct rndis_packet);
+	}
+	return rndis_encode_packet_full(buf, cap, pi, data_len);
+}
 
 /* Before another message is appended after the one at @msg: round its msg_len
  * up to a multiple of RNDIS_ALIGN and zero the pad bytes (@cap bytes from

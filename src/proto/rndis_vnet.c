@@ -21,8 +21,8 @@ static uint16_t l3_type(const uint8_t *f, uint32_t len)
 	return 0;
 }
 
-int rndis_vnet_to_pi(const struct virtio_net_hdr *h, const uint8_t *frame, uint32_t len,
-                     enum rndis_dir dir, struct rndis_pkt_info *pi)
+int rndis_vnet_to_pi_full(const struct virtio_net_hdr *h, const uint8_t *frame, uint32_t len,
+                          enum rndis_dir dir, struct rndis_pkt_info *pi)
 {
 	uint8_t gso = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
 	uint16_t et = l3_type(frame, len);
@@ -67,8 +67,8 @@ int rndis_vnet_to_pi(const struct virtio_net_hdr *h, const uint8_t *frame, uint3
 	return 0;
 }
 
-int rndis_pi_to_vnet(const struct rndis_pkt_info *pi, const uint8_t *frame, uint32_t len,
-                     enum rndis_dir dir, struct virtio_net_hdr *h)
+int rndis_pi_to_vnet_full(const struct rndis_pkt_info *pi, const uint8_t *frame, uint32_t len,
+                          enum rndis_dir dir, struct virtio_net_hdr *h)
 {
 	memset(h, 0, sizeof(*h));
 	if (pi->present & RNDIS_PI_LSO) {

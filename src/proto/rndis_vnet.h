@@ -36,12 +36,31 @@
 
 enum rndis_dir { RNDIS_TO_HOST, RNDIS_TO_GUEST };
 
-/* @h for the frame (@frame, @len) -> PPIs in @pi (present bits added). */
-int rndis_vnet_to_pi(const struct virtio_net_hdr *h, const uint8_t *frame, uint32_t len,
-                     enum rndis_dir dir, struct rndis_pkt_info *pi);
+int rndis_vnet_to_pi_full(const struct virtio_net_hdr *h, const uint8_t *frame, uint32_t len,
+                          enum rndis_dir dir, struct rndis_pkt_info *pi);
+int rndis_pi_to_vnet_full(const struct rndis_pkt_info *pi, const uint8_t *frame, uint32_t len,
+                          enum rndis_dir dir, struct virtio_net_hdr *h);
+
+/* @h for the frame (@frame, @len) -> PPIs in @pi (present bits added).
+ * Inline for the frame with nothing to tell, most of them. */
+static inline int rndis_vnet_to_pi(const struct virtio_net_hdr *h, const uint8_t *frame,
+                                   uint32_t len, enum rndis_dir dir, struct rndis_pkt_info *pi)
+{
+	if (!(h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN) &&
+	    !(h->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)))
+		return 0;
+	return rndis_vnet_to_pi_full(h, frame, len, dir, pi);
+}
 
 /* PPIs of a received frame -> @h (zeroed first). */
-int rndis_pi_to_vnet(const struct rndis_pkt_info *pi, const uint8_t *frame, uint32_t len,
-                     enum rndis_dir dir, struct virtio_net_hdr *h);
+static inline int rndis_pi_to_vnet(const struct rndis_pkt_info *pi, const uint8_t *frame,
+                                   uint32_t len, enum rndis_dir dir, struct virtio_net_hdr *h)
+{
+	if (!(pi->present & (RNDIS_PI_LSO | RNDIS_PI_CSUM))) {
+		*h = (struct virtio_net_hdr){ 0 };
+		return 0;
+	}
+	return rndis_pi_to_vnet_full(pi, frame, len, dir, h);
+}
 
 #endif

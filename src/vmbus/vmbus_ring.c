@@ -10,6 +10,9 @@
 
 static const uint8_t zeros[8];
 
+/* Descriptors are composed as little-endian words (vmbus_ring_write). */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "a little-endian host");
+
 __attribute__((format(printf, 2, 3))) static int __ring_fail(struct vmbus_ring *r, const char *fmt,
                                                              ...)
 {
@@ -36,6 +39,20 @@ static inline void __ring_put(struct vmbus_ring *r, uint32_t idx, const void *sr
 		memcpy(r->data + off, src, first);
 		memcpy(r->data, (const uint8_t *)src + first, n - first);
 	}
+}
+
+/* One 8-byte word at an 8-aligned free-running index: the data area is a
+ * power of two of at least 8 bytes, so the word never wraps. Descriptors
+ * (two words), trailers and the word holding a packet's padding are written
+ * and read this way, with no call per field. */
+static inline void __ring_put64(struct vmbus_ring *r, uint32_t idx, const void *src)
+{
+	memcpy(r->data + (idx & r->mask), src, 8);
+}
+
+static inline void __ring_get64(const struct vmbus_ring *r, uint32_t idx, void *dst)
+{
+	memcpy(dst, r->data + (idx & r->mask), 8);
 }
 
 /* Copy @n bytes out of the data area at free-running index @idx, wrapping. */
@@ -207,14 +224,18 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned
 			}
 			rc = 0;
 		}
-		d.type = p->type;
-		d.flags = p->flags;
-		d.len = need - VMBUS_TRAILER_SIZE;
-		d.offset = (uint16_t)(sizeof(d) + p->ext_len);
-		d.pad = (uint8_t)((8 - (len & 7)) & 7);
-		d.rsvd = 0;
-		d.trans_id = p->trans_id;
-		__ring_put(r, w, &d, sizeof(d));
+		/* The descriptor as two words, not a struct on the stack: reading
+		 * back its narrow stores at once would stall. */
+		uint32_t dlen = need - VMBUS_TRAILER_SIZE;
+		uint8_t pad = (uint8_t)((8 - (len & 7)) & 7);
+		uint64_t d0 = p->type | (uint64_t)p->flags << 16 | (uint64_t)dlen << 32;
+		uint64_t d1 = (sizeof(d) + p->ext_len) | (uint64_t)pad << 16 |
+		              (uint64_t)p->trans_id << 32; /* offset, pad, rsvd 0, trans_id */
+
+		__ring_put64(r, w, &d0);
+		__ring_put64(r, w + 8, &d1);
+		if (pad) /* the packet's last word: the body's tail, then zeros */
+			__ring_put64(r, w + dlen - 8, zeros);
 		uint32_t at = w + (uint32_t)sizeof(d);
 		if (p->ext_len) {
 			__ring_put(r, at, p->ext, p->ext_len);
@@ -224,9 +245,8 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned
 			__ring_put(r, at, p->iov[k].iov_base, (uint32_t)p->iov[k].iov_len);
 			at += (uint32_t)p->iov[k].iov_len;
 		}
-		__ring_put(r, at, zeros, d.pad);
-		trailer = ((uint64_t)w << 32) | d.len;
-		__ring_put(r, w + d.len, &trailer, sizeof(trailer));
+		trailer = ((uint64_t)w << 32) | dlen;
+		__ring_put64(r, w + dlen, &trailer);
 		w += need;
 		r->idx = w; /* private: the peer sees nothing until the store below */
 	}
@@ -301,7 +321,8 @@ static int __cons_take(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int
 			            r->peer_idx, left);
 			break;
 		}
-		__ring_get(r, rd, &d, sizeof(d));
+		__ring_get64(r, rd, &d);
+		__ring_get64(r, rd + 8, (uint8_t *)&d + 8);
 		if (d.len > r->size - VMBUS_TRAILER_SIZE) {
 			__ring_fail(r, "desc.len %u larger than the ring (%u bytes)", d.len,
 			            r->size);
@@ -346,7 +367,7 @@ static int __cons_take(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int
 			at = out + used;
 			used += body;
 		}
-		__ring_get(r, rd + d.len, &trailer, sizeof(trailer));
+		__ring_get64(r, rd + d.len, &trailer);
 		expect = ((uint64_t)rd << 32) | d.len;
 		if (trailer != expect) {
 			__ring_fail(r, "trailer %#llx disagrees with the packet (expected %#llx)",

@@ -330,19 +330,15 @@ static int deliver_xfer(struct netvsp *v)
 		int end = 0;
 
 		while (k < NETVSP_BURST) {
-			const uint8_t *msg;
-			uint32_t mlen;
 			struct rndis_pkt_view rm;
 			size_t at = pos;
-			int r =
-			    rndis_next(v->xf.buf, v->xf.len, &pos, &msg, &mlen, err, sizeof(err));
+			/* -ENOMSG: another type, "..., not a PACKET" */
+			int r = rndis_next_packet(v->xf.buf, v->xf.len, &pos, &rm, err, sizeof(err));
 
 			if (r == 0) {
 				end = 1;
 				break;
 			}
-			if (r > 0) /* -ENOMSG: another type "..., not a PACKET" */
-				r = rndis_decode_packet(msg, mlen, &rm, err, sizeof(err));
 			if (r < 0) {
 				report(v, 0, &v->st.bad_rndis,
 				       "data transfer dropped from byte %zu: %s", at, err);

@@ -10,26 +10,6 @@ void netvsp_rxbuf_init(struct netvsp_rxbuf *rb, uint32_t size)
 	util_xid_init(&rb->xid);
 }
 
-int netvsp_rxbuf_alloc(struct netvsp_rxbuf *rb, uint32_t len, uint32_t *off)
-{
-	uint64_t need = (len + NETVSP_RXBUF_ALIGN - 1) & ~(uint64_t)(NETVSP_RXBUF_ALIGN - 1);
-	uint64_t at = rb->head;
-	uint32_t pos = rb->head_off; /* head % size, kept: no division per frame */
-
-	if (!len || need > rb->size)
-		return -ENOSPC;
-	if (pos + need > rb->size) /* no wrap inside a range: skip to the start */
-		at += rb->size - pos, pos = 0;
-	if (at + need - rb->tail > rb->size)
-		return -ENOSPC;
-	if (rb->rec_head - rb->rec_tail >= UTIL_XID_SLOTS)
-		return -ENOSPC;
-	*off = pos;
-	rb->head = at + need;
-	rb->head_off = pos + (uint32_t)need == rb->size ? 0 : pos + (uint32_t)need;
-	return 0;
-}
-
 uint32_t netvsp_rxbuf_commit(struct netvsp_rxbuf *rb)
 {
 	uint32_t slot = rb->rec_head % UTIL_XID_SLOTS;

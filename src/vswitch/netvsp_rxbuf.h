@@ -16,6 +16,7 @@
 #ifndef IOVPATH_VSWITCH_NETVSP_RXBUF_H
 #define IOVPATH_VSWITCH_NETVSP_RXBUF_H
 
+#include <errno.h>
 #include <stdint.h>
 
 #include "util/xid.h"
@@ -39,8 +40,26 @@ struct netvsp_rxbuf {
 void netvsp_rxbuf_init(struct netvsp_rxbuf *rb, uint32_t size);
 
 /* Room for @len bytes, contiguous in the buffer; *@off gets the offset.
- * -ENOSPC when the guest holds too much. */
-int netvsp_rxbuf_alloc(struct netvsp_rxbuf *rb, uint32_t len, uint32_t *off);
+ * -ENOSPC when the guest holds too much. (Inline: once per frame.) */
+static inline int netvsp_rxbuf_alloc(struct netvsp_rxbuf *rb, uint32_t len, uint32_t *off)
+{
+	uint64_t need = (len + NETVSP_RXBUF_ALIGN - 1) & ~(uint64_t)(NETVSP_RXBUF_ALIGN - 1);
+	uint64_t at = rb->head;
+	uint32_t pos = rb->head_off; /* head % size, kept: no division per frame */
+
+	if (!len || need > rb->size)
+		return -ENOSPC;
+	if (pos + need > rb->size) /* no wrap inside a range: skip to the start */
+		at += rb->size - pos, pos = 0;
+	if (at + need - rb->tail > rb->size)
+		return -ENOSPC;
+	if (rb->rec_head - rb->rec_tail >= UTIL_XID_SLOTS)
+		return -ENOSPC;
+	*off = pos;
+	rb->head = at + need;
+	rb->head_off = pos + (uint32_t)need == rb->size ? 0 : pos + (uint32_t)need;
+	return 0;
+}
 
 /* Close the record of everything allocated since the last commit; returns
  * its transaction id (nonzero), or 0 when nothing was allocated. */
