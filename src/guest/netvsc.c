@@ -54,11 +54,12 @@ struct netvsc_priv {
 
 	struct util_xid xid; /* slots [0, nsec): sections; [nsec, 4096): requests */
 	uint32_t *free_sec, nfree_sec;
+	int64_t next_sec; /* taken off free_sec to be the next one used; -1: none */
 	uint32_t *free_req, nfree_req;
 
 	/* the open section */
 	int64_t cur_sec;
-	uint32_t cur_off, cur_last; /* bytes used; offset of the last message */
+	uint32_t cur_off; /* bytes used (every message padded) */
 
 	/* transmit batch */
 	struct vmbus_tx tx[TX_BATCH];
@@ -217,28 +218,23 @@ static int tx_inline(struct netvsc *nv, const struct port_pkt *pk, const struct 
 	return 0;
 }
 
-/* How far ahead of the frame being written the sections' lines are asked
- * for: a few frames, about the time a line takes to come from the core
- * that read it last (the host), without more misses in flight than a core
- * tracks. */
-#define TX_AHEAD 768u
-
-/* Ask for the lines of [@at, @at + @len) of the open section @sec in the
- * state for writing; what lies past its end, in the section taken next
- * (the top of the free stack: the one the host read last, so the one whose
- * lines are surely in its cache, not ours). */
-static inline void tx_prefetch(struct netvsc *nv, uint8_t *sec, uint32_t at, uint32_t len)
+/* A frame's lines in the send buffer are asked for, in the state for
+ * writing, one section ahead: writing at offset X of the open section asks
+ * for offset X of the section taken next (chosen ahead, so completions
+ * pushed on the free stack meanwhile don't change it). The host read those
+ * lines last; a store into one of them waits for the other core, unless
+ * asked for long before — a section's time (tens of frames) is what it
+ * takes on a 2-vCPU VM; a few frames ahead was measured to hide little. */
+static inline void tx_prefetch(struct netvsc *nv, uint32_t at, uint32_t len)
 {
 	struct netvsc_priv *p = nv->p;
 
-	for (uint32_t o = at & ~63u; o < at + len; o += 64) {
-		if (o < nv->section_size)
-			util_prefetch_w(sec + o);
-		else if (p->nfree_sec && o - nv->section_size < nv->section_size)
-			util_prefetch_w(p->sbuf.mem +
-			                (size_t)p->free_sec[p->nfree_sec - 1] * nv->section_size +
-			                (o - nv->section_size));
-	}
+	if (p->next_sec < 0)
+		return;
+	uint8_t *next = p->sbuf.mem + (size_t)p->next_sec * nv->section_size;
+
+	for (uint32_t o = at & ~63u; o < at + len; o += 64)
+		util_prefetch_w(next + o);
 }
 
 /* The synthetic path's transmit: see the header. */
@@ -259,34 +255,37 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 			continue;
 		}
 		hl = rndis_packet_hdr_len(&pi);
-		need = hl + pk->len;
+		need = (hl + pk->len + RNDIS_ALIGN - 1) & ~(RNDIS_ALIGN - 1); /* padded */
 		if (need > nv->section_size) {
 			close_section(nv);
 			if (tx_inline(nv, pk, &pi, hl))
 				break;
 			goto sent;
 		}
-		at = (p->cur_off + RNDIS_ALIGN - 1) & ~(RNDIS_ALIGN - 1);
+		at = p->cur_off;
 		if (p->cur_sec < 0 || at + need > nv->section_size) {
 			close_section(nv);
-			if (!p->nfree_sec || !tx_room(nv, vmbus_pkt_space(0, NVSP_MSG_SIZE))) {
+			if (p->next_sec < 0 || !tx_room(nv, vmbus_pkt_space(0, NVSP_MSG_SIZE))) {
 				if (tx_inline(nv, pk, &pi, hl))
 					break;
 				goto sent;
 			}
-			p->cur_sec = p->free_sec[--p->nfree_sec];
+			p->cur_sec = p->next_sec;
+			p->next_sec = p->nfree_sec ? (int64_t)p->free_sec[--p->nfree_sec] : -1;
 			p->cur_off = 0;
 			at = 0;
 		}
 		uint8_t *sec = p->sbuf.mem + (size_t)p->cur_sec * nv->section_size;
 
-		tx_prefetch(nv, sec, at + TX_AHEAD, need);
+		tx_prefetch(nv, at, need);
 
-		if (p->cur_off) /* we wrote it: at + need fits, so does its padding */
-			rndis_pad_known(sec + p->cur_last, p->cur_off - p->cur_last);
+		/* Every message padded to RNDIS_ALIGN, the last one too: its pad
+		 * bytes zeroed by one word the frame's tail is then copied over. */
+		if (need != hl + pk->len)
+			rndis_put64(sec + at + need - 8, 0);
 		rndis_encode_packet(sec + at, hl, &pi, pk->len);
+		rndis_put32(sec + at + 4, need); /* msg_len, padded */
 		memcpy(sec + at + hl, pk->data, pk->len);
-		p->cur_last = at;
 		p->cur_off = at + need;
 	sent:
 		nv->st.tx_packets++;
@@ -485,10 +484,12 @@ static void handle_comp(struct netvsc *nv, const struct vmbus_rx *pk)
 		nv->st.bad_completions++;
 		return;
 	}
-	if ((uint32_t)slot < nv->nsec)
-		p->free_sec[p->nfree_sec++] = (uint32_t)slot;
-	else
+	if ((uint32_t)slot >= nv->nsec)
 		p->free_req[p->nfree_req++] = (uint32_t)slot;
+	else if (p->next_sec < 0)
+		p->next_sec = slot;
+	else
+		p->free_sec[p->nfree_sec++] = (uint32_t)slot;
 	if (p->wait_xid && pk->trans_id == p->wait_xid) {
 		p->reply_len = pk->len < sizeof(p->reply) ? pk->len : sizeof(p->reply);
 		memcpy(p->reply, pk->data, p->reply_len);
@@ -1418,8 +1419,9 @@ static int bring_up(struct netvsc *nv)
 	if (nv->nsec > NETVSC_MAX_SECTIONS)
 		nv->nsec = NETVSC_MAX_SECTIONS;
 	p->nfree_sec = 0;
-	for (uint32_t i = nv->nsec; i-- > 0;)
+	for (uint32_t i = nv->nsec; i-- > 1;)
 		p->free_sec[p->nfree_sec++] = i;
+	p->next_sec = 0;
 	p->nfree_req = 0;
 	for (uint32_t i = UTIL_XID_SLOTS; i-- > nv->nsec;)
 		p->free_req[p->nfree_req++] = i;
@@ -1489,7 +1491,7 @@ struct netvsc *netvsc_open(const struct netvsc_config *cfg, char *err, size_t er
 	if (!p->cfg.send_buf_size)
 		p->cfg.send_buf_size = NETVSC_SEND_BUF_SIZE;
 	p->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : NETVSC_TIMEOUT_MS;
-	p->cur_sec = -1;
+	p->cur_sec = p->next_sec = -1;
 	p->rbuf.fd = p->sbuf.fd = -1;
 	util_xid_init(&p->xid);
 	p->free_sec = calloc(UTIL_XID_SLOTS, sizeof(uint32_t));

@@ -448,8 +448,13 @@ static inline uint32_t rndis_packet_hdr_len(const struct rndis_pkt_info *pi)
 	return (uint32_t)sizeof(struct rndis_packet) + n * RNDIS_PPI_ENTRY;
 }
 
-/* One little-endian word from a register into @p. */
-static inline void rndis__put64(void *p, uint64_t v)
+/* One little-endian word from a register into @p, unaligned allowed. */
+static inline void rndis_put64(void *p, uint64_t v)
+{
+	__builtin_memcpy(p, &v, sizeof(v));
+}
+
+static inline void rndis_put32(void *p, uint32_t v)
 {
 	__builtin_memcpy(p, &v, sizeof(v));
 }
@@ -464,12 +469,12 @@ static inline int rndis_encode_packet(void *buf, size_t cap, const struct rndis_
 		const uint64_t off = sizeof(struct rndis_packet) - RNDIS_OFFSET_BASE;
 		uint8_t *b = buf;
 
-		rndis__put64(b, RNDIS_MSG_PACKET | (sizeof(struct rndis_packet) + data_len) << 32);
-		rndis__put64(b + 8, off | (uint64_t)data_len << 32); /* data_offset, data_len */
-		rndis__put64(b + 16, 0);                             /* oob_offset, oob_len */
-		rndis__put64(b + 24, off << 32);                     /* oob_count, ppi_offset */
-		rndis__put64(b + 32, 0);                             /* ppi_len, vc_handle */
-		rndis__put64(b + 36, 0);                             /* vc_handle, reserved */
+		rndis_put64(b, RNDIS_MSG_PACKET | (sizeof(struct rndis_packet) + data_len) << 32);
+		rndis_put64(b + 8, off | (uint64_t)data_len << 32); /* data_offset, data_len */
+		rndis_put64(b + 16, 0);                             /* oob_offset, oob_len */
+		rndis_put64(b + 24, off << 32);                     /* oob_count, ppi_offset */
+		rndis_put64(b + 32, 0);                             /* ppi_len, vc_handle */
+		rndis_put64(b + 36, 0);                             /* vc_handle, reserved */
 		return (int)sizeof(struct rndis_packet);
 	}
 	return rndis_encode_packet_full(buf, cap, pi, data_len);
@@ -480,17 +485,6 @@ static inline int rndis_encode_packet(void *buf, size_t cap, const struct rndis_
  * @msg are writable). Returns the new msg_len, -ENOBUFS, -EBADMSG (the
  * header is not a plausible message). */
 int rndis_pad(void *msg, size_t cap);
-
-/* rndis_pad() for a writer that knows the message's msg_len (@len, written
- * by itself) and has the room: no checks, no read of shared memory. */
-static inline uint32_t rndis_pad_known(void *msg, uint32_t len)
-{
-	uint32_t padded = (len + RNDIS_ALIGN - 1) & ~(RNDIS_ALIGN - 1);
-
-	__builtin_memset((uint8_t *)msg + len, 0, padded - len);
-	__builtin_memcpy((uint8_t *)msg + 4, &padded, 4); /* rndis_hdr.len */
-	return padded;
-}
 
 /* The name of message type @type for logs ("QUERY_C"; "UNKNOWN"). */
 const char *rndis_type_name(uint32_t type);
