@@ -74,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
 	n = nic_lookup(nic, frame, len - 1, src, &v);
 
 	CHECK(n == v.ndst);
+	CHECK(n == 1 ? v.port == nic_verdict_next(&v, -1) : v.port == -1);
 	CHECK((n == 0) == (v.drop != NIC_DROP_NONE));
 	CHECK((unsigned int)v.drop < NIC_DROP_MAX);
 	for (int p = nic_verdict_next(&v, -1); p >= 0; p = nic_verdict_next(&v, p)) {

@@ -504,7 +504,7 @@ static int fake_server(void *arg)
 	if (how == FAKE_RING_MAGIC)
 		((struct vmbus_ring_hdr *)mem)->magic = 0x1234;
 	if (how == FAKE_RING_VERSION)
-		((struct vmbus_ring_hdr *)((uint8_t *)mem + vmbus_ring_mem_size(rs)))->version = 2;
+		((struct vmbus_ring_hdr *)((uint8_t *)mem + vmbus_ring_mem_size(rs)))->version = VMBUS_RING_VERSION + 1;
 	if (how != FAKE_UNSEALED)
 		fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 	fds[1] = eventfd(0, 0);

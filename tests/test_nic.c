@@ -612,6 +612,7 @@ static void check_verdict(const struct fwd_case *c, unsigned int n, const struct
 	cr_assert_eq(n, expect, "%s: %u destinations, expected %u (drop %s)", c->name, n, expect,
 	             nic_drop_name(v->drop));
 	cr_assert_eq(v->ndst, n, "%s", c->name);
+	cr_assert_eq(v->port, n == 1 ? nic_verdict_next(v, -1) : -1, "%s: the one port", c->name);
 	cr_assert_eq(v->drop, c->drop, "%s: drop %s, expected %s", c->name, nic_drop_name(v->drop),
 	             nic_drop_name(c->drop));
 	for (int p = nic_verdict_next(v, -1); p >= 0; p = nic_verdict_next(v, p)) {

@@ -118,6 +118,7 @@ enum nic_drop {
 struct nic_verdict {
 	uint64_t dst[NIC_PORT_WORDS]; /* bit p: port p (VPort p, or NIC_DST_WIRE) */
 	unsigned int ndst;            /* bits set in dst; 0: dropped */
+	int port;                     /* ndst == 1: that port (no need to walk dst); else -1 */
 	enum nic_drop drop;           /* NIC_DROP_NONE unless ndst == 0 */
 	int drop_port;                /* the port to charge the drop to; -1: none (bad source) */
 	uint16_t vlan;                /* the frame's VLAN id (0: untagged or priority-tagged) */

@@ -72,6 +72,7 @@ static inline bool __nic_is_active(const struct nic *nic, unsigned int vport)
 
 static inline unsigned int __nic_drop(struct nic_verdict *v, enum nic_drop reason, int port)
 {
+	v->port = -1;
 	v->drop = reason;
 	v->drop_port = port;
 	return 0;
@@ -81,6 +82,7 @@ static inline unsigned int __nic_to(struct nic_verdict *v, unsigned int port)
 {
 	__nic_bit_set(v->dst, port, true);
 	v->ndst = 1;
+	v->port = (int)port;
 	return 1;
 }
 
@@ -145,6 +147,7 @@ unsigned int nic_lookup(const struct nic *nic, const uint8_t *frame, size_t len,
 		for (unsigned int w = 0; w < NIC_PORT_WORDS; w++)
 			n += (unsigned int)__builtin_popcountll(v->dst[w]);
 		v->ndst = n;
+		v->port = n == 1 ? nic_verdict_next(v, -1) : -1;
 		return n ? n : __nic_drop(v, NIC_DROP_NO_FILTER, src_vport);
 	}
 

@@ -180,8 +180,11 @@ static void __switch(struct nicdp *dp, int src, const struct port_pkt *pkts, uns
 				                NIC_CTR_DROP(v.drop), 1, 0);
 			continue;
 		}
-		for (int p = nic_verdict_next(&v, -1); p >= 0; p = nic_verdict_next(&v, p))
-			__enqueue(dp, (unsigned int)p, &pkts[i]);
+		if (v.ndst == 1) /* unicast: no walk of the destination set */
+			__enqueue(dp, (unsigned int)v.port, &pkts[i]);
+		else
+			for (int p = nic_verdict_next(&v, -1); p >= 0; p = nic_verdict_next(&v, p))
+				__enqueue(dp, (unsigned int)p, &pkts[i]);
 	}
 	if (n)
 		nic_vport_count(dp->nic, (unsigned int)src, NIC_CTR_TX, n, bytes);

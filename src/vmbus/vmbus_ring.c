@@ -55,6 +55,33 @@ static inline void __ring_get64(const struct vmbus_ring *r, uint32_t idx, void *
 	memcpy(dst, r->data + (idx & r->mask), 8);
 }
 
+/* Copy @n bytes to @dst, returning @dst + @n: up to 64 bytes with a few
+ * overlapping fixed-size moves the compiler inlines (packet headers and
+ * small frames: a call would cost more than the copy), more with memcpy. */
+static inline uint8_t *__copy_small(uint8_t *dst, const void *src, size_t n)
+{
+	const uint8_t *s = src;
+
+	if (n >= 16 && n <= 32) {
+		uint8_t a[16], b[16];
+
+		memcpy(a, s, 16);
+		memcpy(b, s + n - 16, 16);
+		memcpy(dst, a, 16);
+		memcpy(dst + n - 16, b, 16);
+	} else if (n > 32 && n <= 64) {
+		uint8_t a[32], b[32];
+
+		memcpy(a, s, 32);
+		memcpy(b, s + n - 32, 32);
+		memcpy(dst, a, 32);
+		memcpy(dst + n - 32, b, 32);
+	} else if (n) {
+		memcpy(dst, s, n);
+	}
+	return dst + n;
+}
+
 /* Copy @n bytes out of the data area at free-running index @idx, wrapping. */
 static inline void __ring_get(const struct vmbus_ring *r, uint32_t idx, void *dst, uint32_t n)
 {
@@ -118,6 +145,7 @@ int vmbus_ring_attach(struct vmbus_ring *r, void *mem, uint32_t size, enum vmbus
 	if (role == VMBUS_RING_PRODUCER) {
 		r->idx = w;
 		r->peer_idx = rd;
+		r->pending = READ_ONCE(h->pending_send_sz) != 0; /* an earlier producer's */
 	} else {
 		r->idx = rd;
 		r->peer_idx = w;
@@ -170,6 +198,7 @@ static int __prod_room(struct vmbus_ring *r, uint32_t need, bool set_pending)
 	if (!set_pending)
 		return 0;
 	WRITE_ONCE(r->hdr->pending_send_sz, need);
+	r->pending = true;
 	smp_mb(); /* pending_send_sz before read_index: pairs with the consumer's */
 	if (__prod_load_read(r))
 		return -EPROTO;
@@ -232,28 +261,45 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned
 		uint64_t d1 = (sizeof(d) + p->ext_len) | (uint64_t)pad << 16 |
 		              (uint64_t)p->trans_id << 32; /* offset, pad, rsvd 0, trans_id */
 
-		__ring_put64(r, w, &d0);
-		__ring_put64(r, w + 8, &d1);
-		if (pad) /* the packet's last word: the body's tail, then zeros */
-			__ring_put64(r, w + dlen - 8, zeros);
-		uint32_t at = w + (uint32_t)sizeof(d);
-		if (p->ext_len) {
-			__ring_put(r, at, p->ext, p->ext_len);
-			at += p->ext_len;
-		}
-		for (unsigned int k = 0; k < p->iovcnt; k++) {
-			__ring_put(r, at, p->iov[k].iov_base, (uint32_t)p->iov[k].iov_len);
-			at += (uint32_t)p->iov[k].iov_len;
-		}
 		trailer = ((uint64_t)w << 32) | dlen;
-		__ring_put64(r, w + dlen, &trailer);
+		if (likely((w & r->mask) + need <= r->size)) {
+			/* Contiguous (nearly every packet): plain stores, no wrap math
+			 * per field, small copies inline. */
+			uint8_t *q = r->data + (w & r->mask), *at = q + sizeof(d);
+
+			memcpy(q, &d0, 8);
+			memcpy(q + 8, &d1, 8);
+			if (pad) /* the packet's last word: the body's tail, then zeros */
+				memcpy(q + dlen - 8, zeros, 8);
+			at = __copy_small(at, p->ext, p->ext_len);
+			for (unsigned int k = 0; k < p->iovcnt; k++)
+				at = __copy_small(at, p->iov[k].iov_base, p->iov[k].iov_len);
+			memcpy(q + dlen, &trailer, 8);
+		} else {
+			__ring_put64(r, w, &d0);
+			__ring_put64(r, w + 8, &d1);
+			if (pad)
+				__ring_put64(r, w + dlen - 8, zeros);
+			uint32_t at = w + (uint32_t)sizeof(d);
+			if (p->ext_len) {
+				__ring_put(r, at, p->ext, p->ext_len);
+				at += p->ext_len;
+			}
+			for (unsigned int k = 0; k < p->iovcnt; k++) {
+				__ring_put(r, at, p->iov[k].iov_base, (uint32_t)p->iov[k].iov_len);
+				at += (uint32_t)p->iov[k].iov_len;
+			}
+			__ring_put64(r, w + dlen, &trailer);
+		}
 		w += need;
 		r->idx = w; /* private: the peer sees nothing until the store below */
 	}
 	if (w != start) {
 		store_release(&r->hdr->write_index, w);
-		if (READ_ONCE(r->hdr->pending_send_sz))
+		if (r->pending) { /* no read of the shared line: only we write it */
 			WRITE_ONCE(r->hdr->pending_send_sz, 0);
+			r->pending = false;
+		}
 		smp_mb(); /* write_index before interrupt_mask/read_index: pairs with arm */
 		if (!READ_ONCE(r->hdr->interrupt_mask) && READ_ONCE(r->hdr->read_index) == start)
 			__ring_signal(r);
@@ -363,7 +409,10 @@ static int __cons_take(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int
 					return -ENOBUFS;
 				break;
 			}
-			__ring_get(r, rd + (uint32_t)sizeof(d), out + used, body);
+			if (likely(body <= r->size - boff)) /* contiguous */
+				__copy_small(out + used, r->data + boff, body);
+			else
+				__ring_get(r, rd + (uint32_t)sizeof(d), out + used, body);
 			at = out + used;
 			used += body;
 		}

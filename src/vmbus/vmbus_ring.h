@@ -7,10 +7,10 @@
  *   0      +-------------------------------------------------------------+
  *          | line 0 (creator, read-only after format):                   |
  *          |   magic, version, size, feature_bits                        |
- *   128    | line 1 (PRODUCER writes, consumer reads):                   |
- *          |   write_index, pending_send_sz                              |
- *   256    | line 2 (CONSUMER writes, producer reads):                   |
- *          |   read_index, interrupt_mask                                |
+ *   128    | line 1 (PRODUCER writes, consumer reads): write_index       |
+ *   256    | line 2 (CONSUMER writes, producer reads): read_index        |
+ *   384    | line 3 (CONSUMER writes, rarely): interrupt_mask            |
+ *   512    | line 4 (PRODUCER writes, rarely): pending_send_sz           |
  *   4096   +-------------------------------------------------------------+
  *          | data area: @size bytes, a power of two                      |
  *          |                                                             |
@@ -18,9 +18,11 @@
  *          |      ^read_index & mask               ^write_index & mask   |
  *   4096+size +----------------------------------------------------------+
  *
- * The fields of one side sit on their own 128-byte span (a cache line plus
- * the one the adjacent-line prefetcher pulls in), so the producer and the
- * consumer never write to the same line.
+ * Each field sits on its own 128-byte span (a cache line plus the one the
+ * adjacent-line prefetcher pulls in): the producer and the consumer never
+ * write to the same line, and the flags each side reads on every burst
+ * (interrupt_mask, pending_send_sz) are not on a line the other side
+ * writes on every burst (its index), so reading them rarely misses.
  *
  * Indices are free-running unsigned 32-bit byte counts; a byte's position in
  * the data area is (index & (size - 1)). So:
@@ -74,7 +76,7 @@
 #include <sys/uio.h>
 
 #define VMBUS_RING_MAGIC    0x52564f49u /* "IOVR" */
-#define VMBUS_RING_VERSION  1u
+#define VMBUS_RING_VERSION  2u
 #define VMBUS_RING_HDR_SIZE 4096u
 #define VMBUS_RING_MIN_SIZE 4096u
 #define VMBUS_RING_MAX_SIZE (1u << 30)
@@ -95,18 +97,24 @@ struct vmbus_ring_hdr {
 	uint32_t size; /* data-area bytes, a power of two */
 	uint32_t feature_bits;
 	uint8_t rsvd0[112];
-	/* line 1: producer-owned */
+	/* line 1: producer-owned, written every burst */
 	uint32_t write_index;
-	uint32_t pending_send_sz;
-	uint8_t rsvd1[120];
-	/* line 2: consumer-owned */
+	uint8_t rsvd1[124];
+	/* line 2: consumer-owned, written every burst */
 	uint32_t read_index;
+	uint8_t rsvd2[124];
+	/* line 3: consumer-owned, written when it sleeps and wakes */
 	uint32_t interrupt_mask;
-	uint8_t rsvd2[VMBUS_RING_HDR_SIZE - 264];
+	uint8_t rsvd3[124];
+	/* line 4: producer-owned, written when it finds no room */
+	uint32_t pending_send_sz;
+	uint8_t rsvd4[VMBUS_RING_HDR_SIZE - 516];
 };
 _Static_assert(sizeof(struct vmbus_ring_hdr) == VMBUS_RING_HDR_SIZE, "ring header is one page");
 _Static_assert(offsetof(struct vmbus_ring_hdr, write_index) == 128, "producer line");
 _Static_assert(offsetof(struct vmbus_ring_hdr, read_index) == 256, "consumer line");
+_Static_assert(offsetof(struct vmbus_ring_hdr, interrupt_mask) == 384, "consumer flag line");
+_Static_assert(offsetof(struct vmbus_ring_hdr, pending_send_sz) == 512, "producer flag line");
 
 struct vmbus_desc {
 	uint16_t type;
@@ -192,6 +200,7 @@ struct vmbus_ring {
 	void *signal_arg;
 	uint64_t signals;     /* signals sent */
 	uint64_t full_events; /* producer: times it found no room */
+	bool pending;         /* producer: pending_send_sz was set (only we write it) */
 	char err[160];        /* what broke the ring */
 };
 
