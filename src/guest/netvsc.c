@@ -285,7 +285,7 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 			rndis_put64(sec + at + need - 8, 0);
 		rndis_encode_packet(sec + at, hl, &pi, pk->len);
 		rndis_put32(sec + at + 4, need); /* msg_len, padded */
-		memcpy(sec + at + hl, pk->data, pk->len);
+		util_copy_small(sec + at + hl, pk->data, pk->len);
 		p->cur_off = at + need;
 	sent:
 		nv->st.tx_packets++;
@@ -411,6 +411,9 @@ static int flush_done(struct netvsc *nv)
 	return 0;
 }
 
+/* How many frames ahead take_ranges asks for a received frame's lines. */
+#define RX_AHEAD 8u
+
 /* Frames from the ranges of one transfer, from *@next on. */
 static unsigned int take_ranges(struct netvsc *nv, const struct vmbus_xfer_range *r, uint32_t nr,
                                 uint32_t *next, struct port_pkt *pkts, unsigned int max)
@@ -420,6 +423,14 @@ static unsigned int take_ranges(struct netvsc *nv, const struct vmbus_xfer_range
 
 	while (*next < nr && k < max) {
 		const struct vmbus_xfer_range *x = &r[(*next)++];
+
+		/* The host wrote these lines: ask for a later frame's now. */
+		if (*next + RX_AHEAD <= nr) {
+			const struct vmbus_xfer_range *y = &r[*next + RX_AHEAD - 1];
+
+			if (y->byte_offset < p->rbuf.size)
+				__builtin_prefetch(p->rbuf.mem + y->byte_offset);
+		}
 		struct rndis_pkt_view m;
 
 		if ((uint64_t)x->byte_offset + x->byte_count > p->rbuf.size ||

@@ -13,6 +13,11 @@
 
 int util_log_level = UTIL_LOG_WARN;
 
+void util_copy_block(void *dst, const void *src, size_t n)
+{
+	memcpy(dst, src, n);
+}
+
 uint64_t util_now_ns(void)
 {
 	struct timespec ts;

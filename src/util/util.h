@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define likely(x)      __builtin_expect(!!(x), 1)
@@ -77,6 +78,38 @@ void util_netns_leave(int saved);
 
 /* Pin the calling thread to one CPU (best effort); returns 0 or -errno. */
 int util_pin_cpu(int cpu);
+
+/* Copy @n bytes to @dst, returning @dst + @n: up to 64 bytes with a few
+ * overlapping fixed-size moves the compiler inlines (packet headers and
+ * small frames: a call would cost more than the copy), more with memcpy. */
+static inline uint8_t *util_copy_small(uint8_t *dst, const void *src, size_t n)
+{
+	const uint8_t *s = src;
+
+	if (n >= 16 && n <= 32) {
+		uint8_t a[16], b[16];
+
+		memcpy(a, s, 16);
+		memcpy(b, s + n - 16, 16);
+		memcpy(dst, a, 16);
+		memcpy(dst + n - 16, b, 16);
+	} else if (n > 32 && n <= 64) {
+		uint8_t a[32], b[32];
+
+		memcpy(a, s, 32);
+		memcpy(b, s + n - 32, 32);
+		memcpy(dst, a, 32);
+		memcpy(dst + n - 32, b, 32);
+	} else if (n) {
+		memcpy(dst, s, n);
+	}
+	return dst + n;
+}
+
+/* memcpy of a large block whose source another core just wrote (a send
+ * section): out of line, so the compiler can't turn it into an inline
+ * string instruction — libc's vector copy keeps more misses in flight. */
+void util_copy_block(void *dst, const void *src, size_t n);
 
 /* Ask for the cache line at @p in the state for writing (x86 PREFETCHW:
  * a store into a line the other core read last then doesn't wait for it). */

@@ -55,33 +55,6 @@ static inline void __ring_get64(const struct vmbus_ring *r, uint32_t idx, void *
 	memcpy(dst, r->data + (idx & r->mask), 8);
 }
 
-/* Copy @n bytes to @dst, returning @dst + @n: up to 64 bytes with a few
- * overlapping fixed-size moves the compiler inlines (packet headers and
- * small frames: a call would cost more than the copy), more with memcpy. */
-static inline uint8_t *__copy_small(uint8_t *dst, const void *src, size_t n)
-{
-	const uint8_t *s = src;
-
-	if (n >= 16 && n <= 32) {
-		uint8_t a[16], b[16];
-
-		memcpy(a, s, 16);
-		memcpy(b, s + n - 16, 16);
-		memcpy(dst, a, 16);
-		memcpy(dst + n - 16, b, 16);
-	} else if (n > 32 && n <= 64) {
-		uint8_t a[32], b[32];
-
-		memcpy(a, s, 32);
-		memcpy(b, s + n - 32, 32);
-		memcpy(dst, a, 32);
-		memcpy(dst + n - 32, b, 32);
-	} else if (n) {
-		memcpy(dst, s, n);
-	}
-	return dst + n;
-}
-
 /* Copy @n bytes out of the data area at free-running index @idx, wrapping. */
 static inline void __ring_get(const struct vmbus_ring *r, uint32_t idx, void *dst, uint32_t n)
 {
@@ -271,9 +244,9 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned
 			memcpy(q + 8, &d1, 8);
 			if (pad) /* the packet's last word: the body's tail, then zeros */
 				memcpy(q + dlen - 8, zeros, 8);
-			at = __copy_small(at, p->ext, p->ext_len);
+			at = util_copy_small(at, p->ext, p->ext_len);
 			for (unsigned int k = 0; k < p->iovcnt; k++)
-				at = __copy_small(at, p->iov[k].iov_base, p->iov[k].iov_len);
+				at = util_copy_small(at, p->iov[k].iov_base, p->iov[k].iov_len);
 			memcpy(q + dlen, &trailer, 8);
 		} else {
 			__ring_put64(r, w, &d0);
@@ -295,6 +268,11 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned
 		r->idx = w; /* private: the peer sees nothing until the store below */
 	}
 	if (w != start) {
+		/* The consumer read the lines ahead last: ask for as many as this
+		 * burst took (up to 2 KiB) now, so the next burst's stores don't
+		 * each wait for one. */
+		for (uint32_t o = 0, span = w - start < 2048 ? w - start : 2048; o < span; o += 64)
+			util_prefetch_w(r->data + ((w + o) & r->mask));
 		store_release(&r->hdr->write_index, w);
 		if (r->pending) { /* no read of the shared line: only we write it */
 			WRITE_ONCE(r->hdr->pending_send_sz, 0);
@@ -410,7 +388,7 @@ static int __cons_take(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int
 				break;
 			}
 			if (likely(body <= r->size - boff)) /* contiguous */
-				__copy_small(out + used, r->data + boff, body);
+				util_copy_small(out + used, r->data + boff, body);
 			else
 				__ring_get(r, rd + (uint32_t)sizeof(d), out + used, body);
 			at = out + used;

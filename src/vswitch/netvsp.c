@@ -507,8 +507,9 @@ static int handle_rndis_pkt(struct netvsp *v, const struct vmbus_rx *p, const st
 			return 0;
 		}
 		/* Read once: the VM may still write the section. */
-		memcpy(v->secbuf, v->sbuf->mem + (size_t)rp->section_index * NETVSP_SECTION_SIZE,
-		       rp->section_size);
+		util_copy_block(v->secbuf,
+		                v->sbuf->mem + (size_t)rp->section_index * NETVSP_SECTION_SIZE,
+		                rp->section_size);
 		buf = v->secbuf;
 		len = rp->section_size;
 	}
@@ -809,6 +810,10 @@ static int xfer_flush(struct netvsp *v, struct xfer_out *x)
 	return n == 1 ? 0 : -EAGAIN;
 }
 
+/* How far ahead of where it writes netvsp_send asks for receive-buffer
+ * lines: about one burst of small frames. */
+#define RX_AHEAD 4096u
+
 int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 {
 	struct xfer_out x = { .hdr = { .xfer_pageset_id = 0 } };
@@ -821,15 +826,6 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 	if (!v->rbuf || !v->ad.initialized)
 		return -EAGAIN;
 	x.hdr.xfer_pageset_id = v->rbuf_id;
-	/* The guest read these lines last: ask for the ones the next call will
-	 * write now, so that its stores don't each wait for a line. */
-	uint32_t span = n * (f[0].len + 128u) < 16384 ? n * (f[0].len + 128u) : 16384;
-
-	for (uint32_t o = 0, at = v->rx.head_off + span; o < span; o += 64, at += 64) {
-		while (at >= v->rx.size) /* no division per line */
-			at -= v->rx.size;
-		util_prefetch_w(v->rbuf->mem + at);
-	}
 	for (i = 0; i < n; i++) {
 		struct rndis_pkt_info pi = { 0 };
 		uint32_t hl, off;
@@ -850,8 +846,12 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 		hl = rndis_packet_hdr_len(&pi);
 		if (netvsp_rxbuf_alloc(&v->rx, hl + f[i].len, &off) < 0)
 			break;
+		/* The guest read the lines ahead last: ask for them a burst's
+		 * worth of frames early, so these stores then don't wait. */
+		for (uint32_t o = 0, at = off + RX_AHEAD; o < hl + f[i].len; o += 64, at += 64)
+			util_prefetch_w(v->rbuf->mem + (at < v->rx.size ? at : at - v->rx.size));
 		rndis_encode_packet(v->rbuf->mem + off, hl, &pi, f[i].len);
-		memcpy(v->rbuf->mem + off + hl, f[i].data, f[i].len);
+		util_copy_small(v->rbuf->mem + off + hl, f[i].data, f[i].len);
 		x.r[x.hdr.range_cnt++] = (struct vmbus_xfer_range){ hl + f[i].len, off };
 		b_frames++;
 		b_bytes += f[i].len;
