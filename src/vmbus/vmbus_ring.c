@@ -269,9 +269,13 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned
 	}
 	if (w != start) {
 		/* The consumer read the lines ahead last: ask for as many as this
-		 * burst took (up to 2 KiB) now, so the next burst's stores don't
-		 * each wait for one. */
-		for (uint32_t o = 0, span = w - start < 2048 ? w - start : 2048; o < span; o += 64)
+		 * burst took (up to 2 KiB, never past our free space) now, so the
+		 * next burst's stores don't each wait for one. */
+		uint32_t span = w - start < 2048 ? w - start : 2048;
+
+		if (span > __prod_free(r))
+			span = __prod_free(r);
+		for (uint32_t o = 0; o < span; o += 64)
 			util_prefetch_w(r->data + ((w + o) & r->mask));
 		store_release(&r->hdr->write_index, w);
 		if (r->pending) { /* no read of the shared line: only we write it */
