@@ -812,7 +812,9 @@ static int xfer_flush(struct netvsp *v, struct xfer_out *x)
 
 /* How far ahead of where it writes netvsp_send asks for receive-buffer
  * lines: about one burst of small frames. */
-#define RX_AHEAD 4096u
+#define RX_AHEAD     4096u
+#define RX_AHEAD_LEN 256u
+_Static_assert(RX_AHEAD + RX_AHEAD_LEN <= NETVSP_RECV_BUF_MIN, "one wrap at most");
 
 int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 {
@@ -847,8 +849,11 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 		if (netvsp_rxbuf_alloc(&v->rx, hl + f[i].len, &off) < 0)
 			break;
 		/* The guest read the lines ahead last: ask for them a burst's
-		 * worth of frames early, so these stores then don't wait. */
-		for (uint32_t o = 0, at = off + RX_AHEAD; o < hl + f[i].len; o += 64, at += 64)
+		 * worth of frames early, so these stores then don't wait. Small
+		 * frames are what this is for: at most RX_AHEAD_LEN bytes a frame
+		 * (which also keeps the address inside the buffer). */
+		for (uint32_t o = 0, at = off + RX_AHEAD; o < hl + f[i].len && o < RX_AHEAD_LEN;
+		     o += 64, at += 64)
 			util_prefetch_w(v->rbuf->mem + (at < v->rx.size ? at : at - v->rx.size));
 		rndis_encode_packet(v->rbuf->mem + off, hl, &pi, f[i].len);
 		util_copy_small(v->rbuf->mem + off + hl, f[i].data, f[i].len);
