@@ -10,7 +10,6 @@
 
 #include "util/util.h"
 
-
 struct rndis__type {
 	uint32_t type;
 	uint32_t min_len; /* bytes of fixed fields */
@@ -34,8 +33,6 @@ static const struct rndis__type rndis__types[] = {
 	{ RNDIS_MSG_KEEPALIVE_C, sizeof(struct rndis_comp), "KEEPALIVE_C" },
 };
 
-/* The PPIs this module knows, in the order the encoder writes them, and
- * where struct rndis_pkt_info keeps each value. */
 /* Where struct rndis_pkt_info keeps each known PPI's value, by PPI type
  * (0: not a type this module knows). The encoder writes them in type order. */
 #define RNDIS__NPPI (RNDIS_PPI_HASH_INFO + 1)

@@ -463,7 +463,9 @@ static inline void rndis_put32(void *p, uint32_t v)
 static inline int rndis_encode_packet(void *buf, size_t cap, const struct rndis_pkt_info *pi,
                                       uint32_t data_len)
 {
-	if ((!pi || !pi->present) && data_len && data_len <= UINT32_MAX - 44u && cap >= 44u) {
+	if ((!pi || !pi->present) && data_len &&
+	    data_len <= UINT32_MAX - sizeof(struct rndis_packet) &&
+	    cap >= sizeof(struct rndis_packet)) {
 		/* Stored as whole words straight into @buf: a struct built on the
 		 * stack and copied would be read back before its stores settle. */
 		const uint64_t off = sizeof(struct rndis_packet) - RNDIS_OFFSET_BASE;
