@@ -258,9 +258,10 @@ static int guest_main(void *arg)
 		struct pollfd pfd[8];
 		int n = netvsc_arm(nv, pfd, 8);
 
-		if (n > 0 && !S->tx_on)
-			poll(pfd, (nfds_t)n, 1);
-		netvsc_disarm(nv);
+		if (n > 0 && !S->tx_on && poll(pfd, (nfds_t)n, 1) >= 0)
+			netvsc_disarm(nv, pfd);
+		else
+			netvsc_disarm(nv, NULL);
 	}
 	netvsc_close(nv);
 	return 0;

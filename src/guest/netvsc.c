@@ -43,9 +43,10 @@ struct cur_xfer {
 
 struct netvsc_priv {
 	/* control messages (VPCI) are rare: the socket is looked at on every
-	 * CTL_EVERY-th poll, and on the first poll after a sleep */
+	 * CTL_EVERY-th poll, and on the first poll after a sleep it woke */
 	unsigned int ctl_tick;
 	bool ctl_check;
+	int arm_efd, arm_sock, arm_vf; /* netvsc_arm's entries in the caller's pfd, or -1 */
 	struct vmbus_chan *ch;
 	struct netvsc_config cfg;
 	int timeout_ms;
@@ -1124,7 +1125,7 @@ int netvsc_arm(struct netvsc *nv, struct pollfd *pfd, int max)
 	struct netvsc_priv *p = nv->p;
 	int n = 0;
 
-	p->ctl_check = true; /* whatever wakes us, look at the socket once */
+	p->arm_efd = p->arm_sock = p->arm_vf = -1;
 	if (p->stash_head || p->cur.active || p->ipk < p->npk || p->ndone)
 		return -1;
 	if ((p->assoc_new || p->remove_pending) && nv->vf_state != NETVSC_VF_LEAVING)
@@ -1132,29 +1133,51 @@ int netvsc_arm(struct netvsc *nv, struct pollfd *pfd, int max)
 	if ((nv->vf_state == NETVSC_VF_SWITCHING || nv->vf_state == NETVSC_VF_LEAVING) &&
 	    (!p->sw_sent || p->sw_done))
 		return -1; /* a request to send, or a completion to act on */
-	vmbus_chan_drain_signal(p->ch);
 	if (!vmbus_ring_arm(&p->ch->rx))
 		return -1;
 	if (p->tx_blocked && !vmbus_ring_wait_room(&p->ch->tx, p->tx_need))
 		return -1;
-	if (n < max)
+	if (n < max) {
+		p->arm_efd = n;
 		pfd[n++] = (struct pollfd){ .fd = p->ch->efd_wait, .events = POLLIN };
-	if (n < max)
+	}
+	if (n < max) {
+		p->arm_sock = n;
 		pfd[n++] = (struct pollfd){ .fd = p->ch->sock, .events = POLLIN };
+	}
 	if (!p->vf)
 		return n;
 	if (!vf_arm(p->vf))
 		return -1;
 	if (p->vf_tx_blocked && !vmbus_ring_wait_room(&p->vf->bar->tx[0], p->vf_tx_need))
 		return -1;
-	if (n < max)
+	if (n < max) {
+		p->arm_vf = n;
 		pfd[n++] = (struct pollfd){ .fd = p->vf->bar->efd_vf, .events = POLLIN };
+	}
 	return n;
 }
 
-void netvsc_disarm(struct netvsc *nv)
+/* Did poll() find entry @i of @pfd readable? (No @pfd: assume so.) */
+static bool fired(const struct pollfd *pfd, int i)
+{
+	return i >= 0 && (!pfd || (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)));
+}
+
+void netvsc_disarm(struct netvsc *nv, const struct pollfd *pfd)
 {
 	struct netvsc_priv *p = nv->p;
+	uint64_t cnt;
+
+	/* Only what rang costs a system call: a wake-up by the guest's own
+	 * device reads no doorbell and leaves the socket alone. */
+	if (fired(pfd, p->arm_efd))
+		vmbus_chan_drain_signal(p->ch);
+	if (fired(pfd, p->arm_sock))
+		p->ctl_check = true;
+	if (p->vf && fired(pfd, p->arm_vf))
+		(void)!read(p->vf->bar->efd_vf, &cnt, sizeof(cnt));
+	p->arm_efd = p->arm_sock = p->arm_vf = -1;
 
 	vmbus_ring_disarm(&p->ch->rx);
 	if (p->vf)
@@ -1503,6 +1526,7 @@ struct netvsc *netvsc_open(const struct netvsc_config *cfg, char *err, size_t er
 	}
 	nv->p = p;
 	p->cfg = *cfg;
+	p->arm_efd = p->arm_sock = p->arm_vf = -1;
 	if (!p->cfg.ring_size)
 		p->cfg.ring_size = NETVSC_RING_SIZE;
 	if (!p->cfg.recv_buf_size)

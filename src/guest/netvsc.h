@@ -189,8 +189,11 @@ int netvsc_wait(struct netvsc *nv, unsigned int events, int timeout_ms);
  * @max: the channel's eventfd and socket, the VF's doorbell). Returns how
  * many, or -1 when work is waiting already (don't sleep). */
 int netvsc_arm(struct netvsc *nv, struct pollfd *pfd, int max);
-/* After waking: busy-polling again, ask the host and the NIC not to signal. */
-void netvsc_disarm(struct netvsc *nv);
+/* After waking: busy-polling again, ask the host and the NIC not to signal.
+ * @pfd: the array netvsc_arm filled, after poll() (its revents say which
+ * doorbell to drain and whether to look at the socket), or NULL when not
+ * known (or poll was not called): then both are done. */
+void netvsc_disarm(struct netvsc *nv, const struct pollfd *pfd);
 
 /* The VF's state, and its name ("none", "added", "switching", "active",
  * "leaving"). */

@@ -207,9 +207,6 @@ int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n)
 
 bool vf_arm(struct vf *vf)
 {
-	uint64_t cnt;
-
-	(void)!read(vf->bar->efd_vf, &cnt, sizeof(cnt));
 	if (vfbar_was_reset(vf->bar))
 		return false;
 	__rx_release(vf); /* the frames handed out last are done with before a sleep */

@@ -252,23 +252,33 @@ static void handle_signal(struct vmproc *vp)
 static void sleep_all(struct vmproc *vp, int timeout_ms)
 {
 	struct pollfd pfd[MAX_PFD];
-	int n = netvsc_arm(vp->nv, pfd, MAX_PFD - 2);
+	int n = netvsc_arm(vp->nv, pfd, MAX_PFD - 2), tap = -1, sig;
 
 	if (n < 0)
 		return; /* work arrived while arming */
+	sig = n;
 	pfd[n++] = (struct pollfd){ .fd = vp->sig_fd, .events = POLLIN };
 	/* A guest frame still waiting for the channel: wait for room (netvsc_arm
 	 * asked for it), not for more guest frames. */
 	if (vp->tap && vp->ipend == vp->npend) {
 		if (!port_arm(vp->tap)) {
-			netvsc_disarm(vp->nv);
+			netvsc_disarm(vp->nv, NULL);
 			return;
 		}
+		tap = n;
 		pfd[n++] = (struct pollfd){ .fd = port_wait_fd(vp->tap), .events = POLLIN };
 	}
-	if (poll(pfd, (nfds_t)n, timeout_ms) < 0 && errno != EINTR)
-		log_warn(MOD, "poll: %s", strerror(errno));
-	netvsc_disarm(vp->nv);
+	if (poll(pfd, (nfds_t)n, timeout_ms) < 0) {
+		if (errno != EINTR)
+			log_warn(MOD, "poll: %s", strerror(errno));
+		netvsc_disarm(vp->nv, NULL);
+		return;
+	}
+	if (tap >= 0 && (pfd[tap].revents & POLLIN))
+		port_rx_ready(vp->tap);
+	netvsc_disarm(vp->nv, pfd);
+	if (pfd[sig].revents & POLLIN)
+		handle_signal(vp);
 }
 
 static int run_loop(struct vmproc *vp)
@@ -301,7 +311,6 @@ static int run_loop(struct vmproc *vp)
 			continue;
 		/* a generator with a rate sleeps until its next frame is due */
 		sleep_all(vp, c->mode == VMPROC_ENDPOINT && c->generate ? (c->pps ? 1 : 0) : 1000);
-		handle_signal(vp);
 		last_work = util_now_ns();
 	}
 	return 0;

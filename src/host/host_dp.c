@@ -41,6 +41,7 @@ struct host_dp {
 	 * eventfds (drained by host_dp_ack) */
 	int nnic;
 	bool chan_sig[HOST_DP_MAX_FDS];
+	int16_t chan_vm[HOST_DP_MAX_FDS]; /* a channel socket's VM slot, or -1 */
 	host_dp_event_fn event;
 	void *event_ctx;
 	uint64_t vf_timeout_ns;
@@ -419,7 +420,7 @@ int host_dp_arm(struct host_dp *h, struct pollfd *pfd, int max)
 		return -1;
 	h->nnic = n;
 	for (int i = 0; i < n && i < (int)HOST_DP_MAX_FDS; i++)
-		h->chan_sig[i] = false;
+		h->chan_sig[i] = false, h->chan_vm[i] = -1;
 	for (unsigned int i = 0; i < HOST_DP_MAX_VMS; i++) {
 		struct vmbus_chan *ch;
 
@@ -432,9 +433,9 @@ int host_dp_arm(struct host_dp *h, struct pollfd *pfd, int max)
 			return -1;
 		if (n + 2 > max || n + 2 > (int)HOST_DP_MAX_FDS)
 			break;
-		h->chan_sig[n] = true;
+		h->chan_sig[n] = true, h->chan_vm[n] = -1;
 		pfd[n++] = (struct pollfd){ .fd = ch->efd_wait, .events = POLLIN };
-		h->chan_sig[n] = false;
+		h->chan_sig[n] = false, h->chan_vm[n] = (int16_t)i;
 		pfd[n++] = (struct pollfd){ .fd = ch->sock, .events = POLLIN };
 	}
 	return n;
@@ -445,9 +446,12 @@ void host_dp_ack(struct host_dp *h, const struct pollfd *pfd, int n)
 	uint64_t cnt;
 
 	nicdp_ack(h->dp, pfd, n < h->nnic ? n : h->nnic);
-	for (int i = h->nnic; i < n && i < (int)HOST_DP_MAX_FDS; i++)
+	for (int i = h->nnic; i < n && i < (int)HOST_DP_MAX_FDS; i++) {
 		if (h->chan_sig[i] && (pfd[i].revents & POLLIN))
 			(void)!read(pfd[i].fd, &cnt, sizeof(cnt));
+		else if (h->chan_vm[i] >= 0 && h->vm[h->chan_vm[i]])
+			netvsp_woken(h->vm[h->chan_vm[i]]->vsp, pfd[i].revents != 0);
+	}
 }
 
 void host_dp_disarm(struct host_dp *h)

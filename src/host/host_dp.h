@@ -152,7 +152,8 @@ int host_dp_timeout_ms(struct host_dp *h);
  * is waiting already. */
 int host_dp_arm(struct host_dp *h, struct pollfd *pfd, int max);
 /* After poll() on what host_dp_arm gave (@pfd, @n entries, revents set):
- * consume the signals that came (doorbells, channel eventfds). Signals that
+ * consume the signals that came (doorbells, channel eventfds), and tell each
+ * NetVSP whether its channel's socket needs a look. Signals that
  * come while the host is busy are left alone until then: at most one extra
  * wake-up, and no system call per VM or VF on the way to sleep. */
 void host_dp_ack(struct host_dp *h, const struct pollfd *pfd, int n);

@@ -328,6 +328,8 @@ void nicdp_ack(struct nicdp *dp, const struct pollfd *pfd, int n)
 {
 	uint64_t cnt;
 
+	if (dp->wire && n > 0 && (pfd[0].revents & POLLIN))
+		port_rx_ready(dp->wire);
 	for (int i = dp->wire ? 1 : 0; i < n; i++)
 		if (pfd[i].revents & POLLIN)
 			(void)!read(pfd[i].fd, &cnt, sizeof(cnt));

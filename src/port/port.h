@@ -32,6 +32,7 @@
 
 #define PORT_MAX_FRAME 65550u /* a 64 KiB GSO segment plus headers */
 #define PORT_BURST     32u
+#define PORT_RX_SKIP   8u /* rx_idle_skip of the system-call backends */
 
 struct port_pkt {
 	uint8_t *data; /* Ethernet header first */
@@ -59,6 +60,13 @@ struct port_ops {
 	/* Before sleeping on wait_fd: ask to be woken; false when frames are
 	 * already waiting (don't sleep). NULL: always true. */
 	bool (*arm)(struct port *p);
+	/* Backends whose rx_burst is a system call (TAP, AF_PACKET): after a
+	 * read that came up short, this many port_rx_burst calls return 0
+	 * without asking the kernel (a busy-polling loop would otherwise pay a
+	 * syscall per pass for nothing, and a loop woken by something else one
+	 * per wake-up); port_rx_ready ends the skip: call it when wait_fd
+	 * polled readable. 0: never skip. */
+	unsigned int rx_idle_skip;
 };
 
 struct port {
@@ -66,6 +74,7 @@ struct port {
 	char spec[128];
 	void *priv;
 	uint8_t *rxbuf; /* PORT_BURST frames of PORT_MAX_FRAME bytes */
+	unsigned int rx_idle; /* port_rx_burst calls left to skip (ops->rx_idle_skip) */
 	struct port_stats st;
 };
 
@@ -74,7 +83,18 @@ void port_close(struct port *p);
 
 static inline int port_rx_burst(struct port *p, struct port_pkt *pkts, unsigned int n)
 {
-	return p->ops->rx_burst(p, pkts, n > PORT_BURST ? PORT_BURST : n);
+	int r;
+
+	if (n > PORT_BURST)
+		n = PORT_BURST;
+	if (p->rx_idle) {
+		p->rx_idle--;
+		return 0;
+	}
+	r = p->ops->rx_burst(p, pkts, n);
+	if (r >= 0 && (unsigned int)r < n)
+		p->rx_idle = p->ops->rx_idle_skip;
+	return r;
 }
 
 static inline int port_tx_burst(struct port *p, const struct port_pkt *pkts, unsigned int n)
@@ -85,6 +105,12 @@ static inline int port_tx_burst(struct port *p, const struct port_pkt *pkts, uns
 static inline int port_wait_fd(struct port *p)
 {
 	return p->ops->wait_fd ? p->ops->wait_fd(p) : -1;
+}
+
+/* wait_fd polled readable: the next port_rx_burst asks the kernel. */
+static inline void port_rx_ready(struct port *p)
+{
+	p->rx_idle = 0;
 }
 
 static inline bool port_arm(struct port *p)

@@ -175,4 +175,5 @@ const struct port_ops port_afpacket_ops = {
 	.rx_burst = afp_rx_burst,
 	.tx_burst = afp_tx_burst,
 	.wait_fd = afp_wait_fd,
+	.rx_idle_skip = PORT_RX_SKIP,
 };

@@ -143,4 +143,5 @@ const struct port_ops port_tap_ops = {
 	.rx_burst = tap_rx_burst,
 	.tx_burst = tap_tx_burst,
 	.wait_fd = tap_wait_fd,
+	.rx_idle_skip = PORT_RX_SKIP,
 };

@@ -746,10 +746,15 @@ broken:
 
 bool netvsp_arm(struct netvsp *v)
 {
-	v->ctl_check = true; /* whatever wakes us, look at the socket once */
+	v->ctl_check = true; /* whatever wakes us, look at the socket once... */
 	if (v->xf.active || v->ipk < v->npk || v->ncomp)
 		return false;
 	return vmbus_ring_arm(&v->ch->rx);
+}
+
+void netvsp_woken(struct netvsp *v, bool ctl)
+{
+	v->ctl_check = ctl; /* ...unless the waker knows it was quiet */
 }
 
 /* ---- data: host -> VM ---- */

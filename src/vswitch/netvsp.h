@@ -135,8 +135,12 @@ void netvsp_destroy(struct netvsp *v);
  * -EPIPE. */
 int netvsp_poll(struct netvsp *v);
 
-/* Before sleeping on the channel: false when work is waiting already. */
+/* Before sleeping on the channel: false when work is waiting already. The
+ * next netvsp_poll looks at the channel's socket (a control message, or the
+ * VM gone), unless netvsp_woken says it did not poll readable. */
 bool netvsp_arm(struct netvsp *v);
+/* After the sleep: @ctl, whether the channel's socket polled readable. */
+void netvsp_woken(struct netvsp *v, bool ctl);
 
 /* Deliver @n frames to the VM through its receive buffer. Returns how many
  * were taken (frames the packet filter refuses count as taken and are
