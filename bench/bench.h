@@ -51,6 +51,10 @@ int bench_ep_loop(const struct bench_opts *o, const uint8_t src[6], const uint8_
 
 /* The ring benchmark's measurement alone (Mpps), for comparisons. */
 double bench_ring_mpps(const struct bench_opts *o);
+/* The bare ring in the synthetic path's shape (Mpps): the same endpoint
+ * sends one frame per packet to a host process that sends it straight back;
+ * no NVSP, RNDIS or buffers. -1 on failure. */
+double bench_ring_echo_mpps(const struct bench_opts *o);
 
 /* The guest side of a synthetic-path run against the NetVSP listening at
  * @path: frames to @dst (NULL: to itself). 0 with @res filled, or -1. */
@@ -62,5 +66,6 @@ int bench_synthetic(int argc, char **argv);
 int bench_vf(int argc, char **argv);
 int bench_e2e(int argc, char **argv);
 int bench_scale(int argc, char **argv);
+int bench_wake(int argc, char **argv);
 
 #endif

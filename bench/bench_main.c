@@ -15,6 +15,7 @@ static const struct {
 	{ "vf", bench_vf, "VF path through the NIC and the wire and back; NIC switch on one core" },
 	{ "scale", bench_scale, "per-frame cost: 64 VMs with 63 VFs vs 1 VM, same offered load" },
 	{ "e2e", bench_e2e, "iperf3 TCP VM->VM over synthetic, VF, and a plain veth pair (root)" },
+	{ "wake", bench_wake, "what a doorbell costs here: waking a sleeping process, per CPU" },
 };
 
 int main(int argc, char **argv)

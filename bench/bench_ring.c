@@ -194,3 +194,114 @@ int bench_ring(int argc, char **argv)
 	             (double)r.bad, "seconds", r.secs, NULL);
 	return r.lost || r.bad ? 1 : 0;
 }
+
+/* ---- the bare ring in the synthetic benchmark's shape ----
+ * The same endpoint (bench_ep_loop) in a "guest" process sends one frame
+ * per ring packet to a "host" process that sends every packet back on the
+ * other ring: the round trip the synthetic path makes, with no NVSP, RNDIS,
+ * buffers or sections. */
+
+struct echo_dev {
+	struct vmbus_chan *ch;
+	struct vmbus_tx tx[PORT_BURST];
+	struct iovec iov[PORT_BURST];
+	struct vmbus_rx rx[PORT_BURST];
+	uint8_t *buf;
+	size_t buflen;
+};
+
+static int echo_tx(void *dev, const struct port_pkt *p, unsigned int n)
+{
+	struct echo_dev *e = dev;
+
+	if (n > PORT_BURST)
+		n = PORT_BURST;
+	for (unsigned int i = 0; i < n; i++) {
+		e->iov[i] = (struct iovec){ p[i].data, p[i].len };
+		e->tx[i] = (struct vmbus_tx){ .type = VMBUS_PKT_DATA_INBAND,
+			                      .iov = &e->iov[i],
+			                      .iovcnt = 1 };
+	}
+	return vmbus_chan_send(e->ch, e->tx, n);
+}
+
+static int echo_rx(void *dev, struct port_pkt *p, unsigned int n)
+{
+	struct echo_dev *e = dev;
+	int r = vmbus_chan_recv(e->ch, e->rx, n > PORT_BURST ? PORT_BURST : n, e->buf, e->buflen);
+
+	for (int i = 0; i < r; i++)
+		p[i] = (struct port_pkt){ .data = (uint8_t *)e->rx[i].data, .len = e->rx[i].len };
+	return r;
+}
+
+/* The host: every packet back as it came, until the guest leaves. */
+static int echo_host(int lfd, const struct bench_opts *o)
+{
+	struct echo_dev e = { .buflen = (size_t)PORT_BURST * ((size_t)o->size + 64) };
+	char err[256];
+
+	util_pin_cpu(1);
+	e.buf = malloc(e.buflen);
+	e.ch = vmbus_chan_accept(lfd, NULL, err, sizeof(err));
+	if (!e.ch || !e.buf) {
+		fprintf(stderr, "bench ring echo: %s\n", e.ch ? strerror(ENOMEM) : err);
+		return 1;
+	}
+	for (;;) {
+		struct port_pkt p[PORT_BURST];
+		int n = echo_rx(&e, p, PORT_BURST), done = 0;
+
+		if (n == 0)
+			n = vmbus_chan_wait(e.ch, VMBUS_EV_RX, 0, 100) < 0 ? -EPIPE : 0;
+		if (n < 0)
+			break;
+		while (done < n) {
+			int r = echo_tx(&e, p + done, (unsigned int)(n - done));
+
+			if (r < 0 || (r == 0 && vmbus_chan_wait(e.ch, VMBUS_EV_TX,
+			                                        vmbus_pkt_space(0, o->size), 100) < 0))
+				goto out;
+			done += r;
+		}
+	}
+out:
+	vmbus_chan_close(e.ch);
+	free(e.buf);
+	return 0;
+}
+
+double bench_ring_echo_mpps(const struct bench_opts *o)
+{
+	static const uint8_t mac[6] = { 0x02, 0x00, 0x5e, 0, 0, 0x02 };
+	struct vmbus_client_opts co = { .name = "bench-echo", .ring_size = { o->ring, o->ring } };
+	struct echo_dev e = { .buflen = (size_t)PORT_BURST * ((size_t)o->size + 64) };
+	struct bench_dev dev = { echo_tx, echo_rx, &e };
+	struct bench_ep_result r = { 0 };
+	char path[108], err[256];
+	int lfd, rc = -1;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "/tmp/iovpath-bench-echo-%d.sock", (int)getpid());
+	lfd = vmbus_listen(path);
+	if (lfd < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0)
+		_exit(echo_host(lfd, o));
+	close(lfd);
+	util_pin_cpu(0);
+	e.buf = malloc(e.buflen);
+	e.ch = vmbus_chan_connect(path, &co, err, sizeof(err));
+	if (e.ch && e.buf)
+		rc = bench_ep_loop(o, mac, mac, &dev, &r);
+	else
+		fprintf(stderr, "bench ring echo: %s\n", e.ch ? strerror(ENOMEM) : err);
+	vmbus_chan_close(e.ch);
+	free(e.buf);
+	waitpid(pid, NULL, 0);
+	unlink(path);
+	if (rc || r.bad || r.lost || r.secs <= 0)
+		return -1;
+	return (double)r.rx / r.secs / 1e6;
+}
