@@ -15,7 +15,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: iovpathd --name HOST [--port SPEC] [--vfs N] [--group GROUP]\n"
-	    "                [--run-dir DIR] [-v]\n"
+	    "                [--run-dir DIR] [--nice N] [-v]\n"
 	    "\n"
 	    "  --name HOST     the host's name (one daemon per name; refused if one runs)\n"
 	    "  --port SPEC     the NIC's physical port: tap:NAME[,netns=NS],\n"
@@ -24,10 +24,12 @@ static void usage(FILE *f)
 	    "  --vfs N         VFs of the emulated SR-IOV NIC (0..%u, default 4)\n"
 	    "  --group GROUP   a group whose members may use the management socket (besides root)\n"
 	    "  --run-dir DIR   sockets, lock and credentials (default %s)\n"
+	    "  --nice N        the daemon's scheduling priority, -20..19 (default %d: the host's\n"
+	    "                  datapath ahead of the VM processes; needs root or CAP_SYS_NICE)\n"
 	    "  -v              debug logging\n"
 	    "\n"
 	    "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stops it cleanly.\n",
-	    NIC_MAX_VFS, HOSTD_RUN_DIR);
+	    NIC_MAX_VFS, HOSTD_RUN_DIR, HOSTD_NICE);
 }
 
 int main(int argc, char **argv)
@@ -38,10 +40,11 @@ int main(int argc, char **argv)
 		{ "vfs", required_argument, NULL, 'f' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "run-dir", required_argument, NULL, 'r' },
+		{ "nice", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct hostd_config c = { .vfs = 4, .group = MGMT_NO_GROUP };
+	struct hostd_config c = { .vfs = 4, .group = MGMT_NO_GROUP, .nice = HOSTD_NICE };
 	char *end;
 	int o;
 
@@ -68,6 +71,16 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			c.vfs = (unsigned int)v;
+			break;
+		}
+		case 'N': {
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || !*optarg || v < -20 || v > 19) {
+				fprintf(stderr, "iovpathd: --nice %s: a number -20..19\n", optarg);
+				return 2;
+			}
+			c.nice = (int)v;
 			break;
 		}
 		case 'g': {

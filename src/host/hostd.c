@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -797,6 +798,24 @@ static const struct mgmt_op OPS[] = {
 
 /* ---- life cycle ---- */
 
+/* See HOSTD_NICE. Not allowed (no CAP_SYS_NICE): said once, not fatal. */
+static void set_priority(int nice)
+{
+	errno = 0;
+	int now = getpriority(PRIO_PROCESS, 0);
+
+	if (errno == 0 && now == nice)
+		return;
+	if (setpriority(PRIO_PROCESS, 0, nice) == 0) {
+		log_dbg(MOD, "datapath priority: nice %d", nice);
+		return;
+	}
+	log_info(MOD,
+	         "datapath priority nice %d refused (%s): running at nice %d, so busy VM "
+	         "processes can hold the switch back (run as root, or with CAP_SYS_NICE)",
+	         nice, strerror(errno), now);
+}
+
 static int start(struct hostd *d)
 {
 	struct nic_caps caps = { .max_vfs = d->cfg.vfs,
@@ -825,6 +844,7 @@ static int start(struct hostd *d)
 		return -1;
 	}
 	d->started = true;
+	set_priority(d->cfg.nice);
 	snprintf(d->mgmt_path, sizeof(d->mgmt_path), "%s/%s.mgmt", d->run_dir, d->cfg.name);
 	snprintf(d->vmbus_path, sizeof(d->vmbus_path), "%s/%s.vmbus", d->run_dir, d->cfg.name);
 	d->nic = nic_create(&caps);
