@@ -121,8 +121,7 @@ void ep_receive(struct ep *ep, const uint8_t *frame, uint32_t len, uint64_t now_
 			for (uint64_t s = f->max_seq; s < seq; s++)
 				f->window[(s % EP_WINDOW) / 64] &= ~(1ull << (s % 64));
 		}
-		f->window[(seq % EP_WINDOW) / 64] &= ~(1ull << (seq % 64));
-		__test_and_set(f, seq);
+		f->window[(seq % EP_WINDOW) / 64] |= 1ull << (seq % 64); /* seen */
 		f->max_seq = seq + 1;
 		f->unique++;
 	} else if (f->max_seq - seq > EP_WINDOW) {

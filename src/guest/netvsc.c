@@ -61,6 +61,7 @@ struct netvsc_priv {
 	/* the open section */
 	int64_t cur_sec;
 	uint32_t cur_off; /* bytes used (every message padded) */
+	uint32_t pf_off;  /* tx_prefetch asked for the lines of offsets [0, pf_off) */
 
 	/* transmit batch */
 	struct vmbus_tx tx[TX_BATCH];
@@ -230,20 +231,22 @@ static int tx_inline(struct netvsc *nv, const struct port_pkt *pk, const struct 
  * what the first request did not bring in time (measured: +20 %). */
 #define TX_AHEAD_OPEN 1024u
 
-static inline void tx_prefetch(struct netvsc *nv, uint32_t at, uint32_t len)
+static inline void tx_prefetch(struct netvsc *nv, uint32_t end)
 {
 	struct netvsc_priv *p = nv->p;
 	uint8_t *cur = p->sbuf.mem + (size_t)p->cur_sec * nv->section_size;
+	uint8_t *next =
+	    p->next_sec < 0 ? NULL : p->sbuf.mem + (size_t)p->next_sec * nv->section_size;
 
-	for (uint32_t o = (at + TX_AHEAD_OPEN) & ~63u;
-	     o < at + TX_AHEAD_OPEN + len && o < nv->section_size; o += 64)
-		util_prefetch_w(cur + o);
-	if (p->next_sec < 0)
-		return;
-	uint8_t *next = p->sbuf.mem + (size_t)p->next_sec * nv->section_size;
-
-	for (uint32_t o = at & ~63u; o < at + len; o += 64)
-		util_prefetch_w(next + o);
+	/* each line once: frames share lines, and this runs once per frame */
+	for (uint32_t o = p->pf_off; o < end; o += 64) {
+		if (next)
+			util_prefetch_w(next + o);
+		if (o + TX_AHEAD_OPEN < nv->section_size)
+			util_prefetch_w(cur + o + TX_AHEAD_OPEN);
+	}
+	if (end > p->pf_off)
+		p->pf_off = (end + 63) & ~63u;
 }
 
 /* The synthetic path's transmit: see the header. */
@@ -282,11 +285,12 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 			p->cur_sec = p->next_sec;
 			p->next_sec = p->nfree_sec ? (int64_t)p->free_sec[--p->nfree_sec] : -1;
 			p->cur_off = 0;
+			p->pf_off = 0;
 			at = 0;
 		}
 		uint8_t *sec = p->sbuf.mem + (size_t)p->cur_sec * nv->section_size;
 
-		tx_prefetch(nv, at, need);
+		tx_prefetch(nv, at + need);
 
 		/* Every message padded to RNDIS_ALIGN, the last one too: its pad
 		 * bytes zeroed by one word the frame's tail is then copied over. */
