@@ -75,6 +75,13 @@ sleep 0.3
 nsx vm1 iperf3 -c 198.18.0.12 -p 5301 -t 1 >/dev/null || fail "iperf3 vm1→vm2 on synthetic"
 ok "synthetic path: ping and TCP, counters on synthetic"
 
+# ---- the host's datapath runs ahead of its guests (HOSTD_NICE)
+dpid=$($CLI host show --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pid'])")
+[ "$(ps -o ni= -p "$dpid" | tr -d ' ')" = -5 ] || fail "iovpathd not at nice -5"
+rc=0; "$B/iovpathd" --name x --nice 20 2>/dev/null || rc=$?
+[ "$rc" -eq 2 ] || fail "iovpathd --nice 20 accepted (exit $rc)"
+ok "daemon priority: nice -5; a bad --nice refused"
+
 # ---- capture of a switch port, read back: a pcap with vm1's pings to vm2 in it
 $CLI capture vm2 -w "$IOVPATH_RUN_DIR/vm2.pcap" --seconds 1.5 2>/dev/null &
 sleep 0.3

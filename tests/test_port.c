@@ -35,6 +35,55 @@ Test(port, bad_specs_are_explained, .timeout = 10)
 	cr_assert(strstr(g_err, "connect"), "%s", g_err);
 }
 
+/* A backend whose receive is "a system call": it counts its calls and hands
+ * out as many frames as told. */
+static unsigned int g_calls, g_have;
+
+static int fake_rx(struct port *p, struct port_pkt *pkts, unsigned int n)
+{
+	unsigned int k = g_have < n ? g_have : n;
+
+	(void)p;
+	g_calls++;
+	g_have -= k;
+	for (unsigned int i = 0; i < k; i++)
+		pkts[i] = (struct port_pkt){ .data = (uint8_t *)"frame", .len = 5 };
+	return (int)k;
+}
+
+static const struct port_ops fake_ops = { .kind = "fake",
+	                                  .rx_burst = fake_rx,
+	                                  .rx_idle_skip = PORT_RX_SKIP };
+
+Test(port, idle_skip_after_short_read, .timeout = 10)
+{
+	struct port p = { .ops = &fake_ops };
+	struct port_pkt pkts[PORT_BURST];
+
+	/* a full burst: the next call asks again */
+	g_have = 100;
+	cr_assert_eq(port_rx_burst(&p, pkts, PORT_BURST), (int)PORT_BURST);
+	cr_assert_eq(port_rx_burst(&p, pkts, PORT_BURST), (int)PORT_BURST);
+	cr_assert_eq(g_calls, 2);
+	/* a short read: the next PORT_RX_SKIP calls don't reach the backend... */
+	g_have = 3;
+	cr_assert_eq(port_rx_burst(&p, pkts, PORT_BURST), 3);
+	g_have = 5;
+	for (unsigned int i = 0; i < PORT_RX_SKIP; i++)
+		cr_assert_eq(port_rx_burst(&p, pkts, PORT_BURST), 0);
+	cr_assert_eq(g_calls, 3);
+	/* ...then it is asked again */
+	cr_assert_eq(port_rx_burst(&p, pkts, PORT_BURST), 5);
+	cr_assert_eq(g_calls, 4);
+	/* the wait descriptor polled readable: asked at once */
+	g_have = 2;
+	cr_assert_eq(port_rx_burst(&p, pkts, PORT_BURST), 0);
+	cr_assert_eq(g_calls, 4, "skipping after the short read of 5");
+	port_rx_ready(&p);
+	cr_assert_eq(port_rx_burst(&p, pkts, PORT_BURST), 2);
+	cr_assert_eq(g_calls, 5);
+}
+
 /* Wait until @p has frames, up to 5 s. */
 static int rx_wait(struct port *p, struct port_pkt *pkts, unsigned int n)
 {
@@ -46,7 +95,8 @@ static int rx_wait(struct port *p, struct port_pkt *pkts, unsigned int n)
 		if (port_arm(p)) {
 			struct pollfd pfd = { .fd = port_wait_fd(p), .events = POLLIN };
 
-			poll(&pfd, 1, 1);
+			if (poll(&pfd, 1, 1) == 1)
+				port_rx_ready(p);
 		}
 	}
 	return 0;
