@@ -297,6 +297,8 @@ double bench_ring_echo_mpps(const struct bench_opts *o)
 		rc = bench_ep_loop(o, mac, mac, &dev, &r);
 	else
 		fprintf(stderr, "bench ring echo: %s\n", e.ch ? strerror(ENOMEM) : err);
+	if (!e.ch)
+		kill(pid, SIGKILL); /* still waiting for us to connect */
 	vmbus_chan_close(e.ch);
 	free(e.buf);
 	waitpid(pid, NULL, 0);

@@ -103,9 +103,17 @@ static double round_trip(unsigned int n)
 	uint64_t v = 1, t0, el;
 	pid_t pid;
 
-	if (a < 0 || b < 0)
+	if (a < 0 || b < 0) {
+		if (a >= 0)
+			close(a);
 		return -1;
+	}
 	pid = spawn_sleeper(1, a, b);
+	if (pid < 0) {
+		close(a);
+		close(b);
+		return -1;
+	}
 	util_pin_cpu(0);
 	usleep(100000);
 	t0 = util_now_ns();
