@@ -48,6 +48,8 @@ enum cmd {
 	CMD_BCAST,        /* send arg broadcast frames */
 	CMD_HOSTILE,      /* malformed and misdirected VPCI messages */
 	CMD_DONE_CURRENT, /* VPCI_REMOVE_DONE for the VF it holds, unasked */
+	CMD_PAUSE,        /* stop draining anything until the next command */
+	CMD_RESUME,
 };
 
 struct gev {
@@ -213,6 +215,11 @@ static void g_command(struct netvsc *nv, int cmd)
 		break;
 	case CMD_DONE_CURRENT:
 		vmbus_vpci_send(netvsc_chan(nv), VMBUS_CTL_VPCI_REMOVE_DONE, nv->vf_serial);
+		break;
+	case CMD_PAUSE:
+		store_release(&S->cmd_ack, CMD_PAUSE);
+		while (S->cmd == CMD_PAUSE && !S->stop)
+			usleep(500);
 		break;
 	}
 }
@@ -611,6 +618,57 @@ Test(vfattach, attach_moves_unicast_to_the_vf, .timeout = 60)
 	h_stop();
 }
 
+/* (i) a guest that stops draining its VF's receive queue: the NIC drops what
+ * no longer fits and charges it to the way in (vf_rx_dropped), not to the
+ * guest's sending; the guest gets every other frame, once, when it drains. */
+Test(vfattach, full_receive_queue_counts_rx_drops, .timeout = 60)
+{
+	static uint8_t buf[PORT_BURST][FRAME];
+	struct port_pkt pk[PORT_BURST];
+	struct host_vf_info before, vi;
+	uint64_t base, flood = 0;
+	/* more frames than a VF receive ring holds (header, extension, trailer) */
+	const uint64_t total = HOST_DP_VF_RING_SIZE / (FRAME + 40) + 4000;
+
+	cr_assert_lt(total, MAX_SEQ);
+	h_start(2, 0, 0);
+	attach_active();
+	stream(1000);
+	before = vf_info();
+	base = S->rx_count;
+	command(CMD_PAUSE, 0);
+	while (flood < total) {
+		unsigned int n = 0;
+
+		while (n < PORT_BURST && flood + n < total) {
+			pk[n] = (struct port_pkt){ .data = buf[n],
+				                   .len = build(buf[n], MAC_VM, MAC_X, 0,
+				                                H.w2g_sent + flood + n, FLOW_UNI) };
+			n++;
+		}
+		int r = port_tx_burst(H.far, pk, n);
+
+		flood += r > 0 ? (uint64_t)r : 0;
+		host_dp_poll(H.h, NULL);
+	}
+	H.w2g_sent += flood;
+	H.w2g_limit = H.w2g_sent;
+	RUN_UNTIL(vf_info().rx_frames + vf_info().rx_drops - before.rx_frames - before.rx_drops ==
+	              flood,
+	          5000, "the NIC has not decided every frame");
+	vi = vf_info();
+	cr_expect_gt(vi.rx_drops - before.rx_drops, 0, "nothing dropped: the test does not test");
+	cr_expect_eq(vi.tx_drops, before.tx_drops, "receive-queue drops counted as transmit drops");
+	command(CMD_RESUME, 0);
+	RUN_UNTIL(S->rx_count - base == vi.rx_frames - before.rx_frames, 5000,
+	          "the guest has %llu of the %llu the NIC delivered",
+	          (unsigned long long)(S->rx_count - base),
+	          (unsigned long long)(vi.rx_frames - before.rx_frames));
+	cr_expect_eq(S->rx_count - base + vi.rx_drops - before.rx_drops, flood);
+	cr_expect_eq(S->rx_dup + S->rx_bad, 0, "duplicates or bad frames");
+	h_stop();
+}
+
 /* (b) a guest that binds but never asks for the VF path: everything stays
  * synthetic, the VF's VPort sees nothing. */
 Test(vfattach, no_vf_path_before_the_switch, .timeout = 60)
@@ -626,7 +684,7 @@ Test(vfattach, no_vf_path_before_the_switch, .timeout = 60)
 	vi = vf_info();
 	cr_expect_eq(vi.state, HOST_VF_OFFERED);
 	cr_expect_eq(vi.datapath, NVSP_DATAPATH_SYNTHETIC);
-	cr_expect_eq(vi.rx_frames + vi.tx_frames + vi.drops, 0, "the VF's VPort carried frames");
+	cr_expect_eq(vi.rx_frames + vi.tx_frames + vi.tx_drops + vi.rx_drops, 0, "the VF's VPort carried frames");
 	cr_expect_eq(S->st.vf_rx_packets + S->st.vf_tx_packets, 0);
 	cr_expect_geq(S->st.rx_packets, 5000);
 	cr_expect_eq(nic_filter_find(H.nic, MAC_VM, 0), (int)NIC_DEFAULT_VPORT);

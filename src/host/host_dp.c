@@ -170,8 +170,12 @@ static void add_vport_stats(struct host_dp *h, int vport, struct host_vf_info *o
 	o->rx_bytes += st.rx_bytes;
 	o->tx_frames += st.tx_frames;
 	o->tx_bytes += st.tx_bytes;
-	for (unsigned int i = 0; i < NIC_DROP_MAX; i++)
-		o->drops += st.drops[i];
+	for (unsigned int i = 0; i < NIC_DROP_MAX; i++) {
+		if (i == NIC_DROP_QUEUE_FULL || i == NIC_DROP_FLR) /* on the way in */
+			o->rx_drops += st.drops[i];
+		else
+			o->tx_drops += st.drops[i];
+	}
 }
 
 /* SPEC §5 steps 3-6 and the association's end, now. */

@@ -58,7 +58,7 @@
 #define HOST_DP_MAX_VMS              128u
 #define HOST_DP_MAX_FDS              (2 * HOST_DP_MAX_VMS + 256u) /* host_dp_arm's at most */
 #define HOST_DP_VF_QPS               1u                           /* queue pairs of a VM's VF */
-#define HOST_DP_VF_RING_SIZE         (1u << 20)                   /* bytes of each VF queue ring */
+#define HOST_DP_VF_RING_SIZE         (4u << 20)                   /* bytes of each VF queue ring */
 #define HOST_DP_VF_REMOVE_TIMEOUT_MS 2000u /* before a removal becomes a surprise */
 
 struct host_dp;
@@ -80,7 +80,8 @@ struct host_vf_info {
 	uint32_t datapath;            /* NVSP_DATAPATH_*: where the NIC sends the VM's unicast */
 	uint64_t rx_frames, rx_bytes; /* NIC -> VM on the VF path */
 	uint64_t tx_frames, tx_bytes; /* VM -> NIC on the VF path */
-	uint64_t drops;               /* on the VF's VPort, every reason */
+	uint64_t tx_drops;            /* sent by the VM, refused (spoof, malformed, nowhere to go) */
+	uint64_t rx_drops;            /* for the VM, its receive queue full (or reset): lost */
 	uint64_t attaches, removals, surprise_removals;
 	uint64_t bad_messages; /* VPCI and data-path requests refused (vf.protocol_error) */
 };

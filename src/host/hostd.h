@@ -22,7 +22,7 @@
  *   vm.stats    {name}                 {vm, datapath, vf_state, synthetic:{rx_packets, rx_bytes,
  *                                       tx_packets, tx_bytes, tx_send_full}, vf:{vf_rx_packets,
  *                                       vf_rx_bytes, vf_tx_packets, vf_tx_bytes, vf_tx_dropped,
- *                                       vf}, host:{bad_nvsp, ..., switch_drops_spoof, ...}}
+ *                                       vf_rx_dropped, vf}, host:{bad_nvsp, ..., switch_drops_spoof, ...}}
  *                                      named as a Linux netvsc shows them (rx = to the VM)
  *   vm.attach_vf {name}                {vm, vf, vport, serial, state}: SPEC §4, host_dp.h
  *   vm.detach_vf {name, surprise?}     {vm, state}: SPEC §5, completes asynchronously
