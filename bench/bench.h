@@ -7,6 +7,7 @@
 #ifndef IOVPATH_BENCH_H
 #define IOVPATH_BENCH_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,6 +32,8 @@ double bench_memcpy_gbps(uint32_t size, double seconds);
 /* The benchmark's report: human-readable lines, or one JSON object built
  * from the name/value pairs (NULL-terminated list of name, double). */
 void bench_report(const struct bench_opts *o, const char *name, ...) __attribute__((sentinel));
+/* The same for a JSON object of numbers and strings, which it takes over. */
+void bench_report_json(const struct bench_opts *o, json_t *obj);
 
 /* A guest device the endpoint drives: bursts as in port.h. */
 struct bench_dev {

@@ -97,19 +97,8 @@ double bench_memcpy_gbps(uint32_t size, double seconds)
 	return (double)bytes * 8 / (double)(t1 - t0);
 }
 
-void bench_report(const struct bench_opts *o, const char *name, ...)
+void bench_report_json(const struct bench_opts *o, json_t *obj)
 {
-	va_list ap;
-	json_t *obj = json_object();
-
-	va_start(ap, name);
-	for (const char *k = name; k; k = va_arg(ap, const char *)) {
-		double v = va_arg(ap, double);
-
-		json_object_set_new(
-		    obj, k, v == (double)(int64_t)v ? json_integer((json_int_t)v) : json_real(v));
-	}
-	va_end(ap);
 	if (o->json) {
 		char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
 
@@ -123,9 +112,27 @@ void bench_report(const struct bench_opts *o, const char *name, ...)
 		{
 			if (json_is_integer(v))
 				printf("  %-16s %lld\n", k, (long long)json_integer_value(v));
+			else if (json_is_string(v))
+				printf("  %-16s %s\n", k, json_string_value(v));
 			else
 				printf("  %-16s %.3f\n", k, json_real_value(v));
 		}
 	}
 	json_decref(obj);
+}
+
+void bench_report(const struct bench_opts *o, const char *name, ...)
+{
+	va_list ap;
+	json_t *obj = json_object();
+
+	va_start(ap, name);
+	for (const char *k = name; k; k = va_arg(ap, const char *)) {
+		double v = va_arg(ap, double);
+
+		json_object_set_new(
+		    obj, k, v == (double)(int64_t)v ? json_integer((json_int_t)v) : json_real(v));
+	}
+	va_end(ap);
+	bench_report_json(o, obj);
 }
