@@ -169,7 +169,8 @@ vf1=$(counter vm1 vf vf_tx_packets)
 [ $((vf1 - vf0)) -ge 10 ] || fail "vf_tx_packets did not move ($vf0 → $vf1)"
 # unicast goes on the VF; the synthetic path keeps only what is not unicast (ARP, ND)
 [ $((syn1 - syn0)) -lt $(((vf1 - vf0) / 10 + 10)) ] || fail "unicast still on synthetic ($syn0 → $syn1)"
-ok "VF path: ping and TCP, vf counters moving ($((vf1 - vf0)) frames), synthetic quiet"
+rxd=$(counter vm2 vf vf_rx_dropped) || fail "no vf_rx_dropped in vm2's stats"
+ok "VF path: ping and TCP, vf counters moving ($((vf1 - vf0)) frames), synthetic quiet, vm2's VF queue dropped $rxd"
 
 # ---- the timeline: the VF path starts only after SWITCH_DATA_PATH is complete
 $CLI events --json >"$IOVPATH_RUN_DIR/events.json"

@@ -510,7 +510,7 @@ static int op_vm_stats(void *ctx, json_t *args, json_t **res, struct mgmt_err *e
 	 * VM. Synthetic: what NetVSP moved; VF: what the NIC moved on the VF's
 	 * VPort (the host's software is not on that path). */
 	*res = json_pack(
-	    "{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:i},"
+	    "{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:i},"
 	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 	    "vm", a->name, "datapath", vi.datapath == NVSP_DATAPATH_VF ? "vf" : "synthetic",
 	    "vf_state", host_vf_state_name(vi.state), "synthetic", "rx_packets",
