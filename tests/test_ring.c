@@ -501,3 +501,94 @@ Test(ring, peek_in_place_then_release, .timeout = 10)
 	cr_assert_eq(vmbus_ring_avail(&p->cons), 0);
 	pair_free(p);
 }
+
+/* In place: fill a reserved slot through its iovecs (as readv would). */
+static void fill_slot(const struct vmbus_slot *s, const uint8_t *ext, uint32_t ext_len,
+                      const uint8_t *body, uint32_t len)
+{
+	struct iovec v[2];
+	unsigned int k = vmbus_slot_iov(s, 0, ext_len, v);
+
+	for (unsigned int i = 0, at = 0; i < k; at += (unsigned int)v[i].iov_len, i++)
+		memcpy(v[i].iov_base, ext + at, v[i].iov_len);
+	k = vmbus_slot_iov(s, ext_len, len, v);
+	for (unsigned int i = 0, at = 0; i < k; at += (unsigned int)v[i].iov_len, i++)
+		memcpy(v[i].iov_base, body + at, v[i].iov_len);
+}
+
+/* Every start offset (the region wraps at each place in turn) and body
+ * lengths with every padding: the consumer reads what vmbus_ring_write would
+ * have given it; nothing shows before the publish. */
+Test(ring, in_place_at_every_offset, .timeout = 30)
+{
+	static const uint32_t lens[] = { UTIL_FRAME_MIN, 60, 61, 63, 1500, 2000 };
+	uint8_t ext[16], body[2048];
+
+	for (unsigned int i = 0; i < sizeof(ext); i++)
+		ext[i] = (uint8_t)(0xa0 + i);
+	for (uint32_t off = 0; off < RSIZE; off += 8) {
+		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+			struct pair *p = pair_new(RSIZE, 0xfffff000u + off);
+			struct vmbus_slot s;
+
+			cr_assert(vmbus_ring_arm(&p->cons)); /* asleep: the producer signals */
+			util_frame_fill(body, lens[k], off + k, 7, UTIL_FRAME_FULL);
+			cr_assert_eq(vmbus_ring_reserve(&p->prod, sizeof(ext), 2048, &s), 1);
+			cr_assert_eq(s.iov[0].iov_len + s.iov[1].iov_len, sizeof(ext) + 2048);
+			fill_slot(&s, ext, sizeof(ext), body, lens[k]);
+			vmbus_ring_commit(&p->prod, &s, VMBUS_PKT_DATA_INBAND, lens[k]);
+			cr_assert_eq(vmbus_ring_avail(&p->cons), 0, "seen before the publish");
+			vmbus_ring_publish(&p->prod);
+			cr_assert_eq(vmbus_ring_read(&p->cons, p->rx, 8, p->buf, sizeof(p->buf)), 1,
+			             "off %u len %u: %s", off, lens[k], vmbus_ring_error(&p->cons));
+			cr_assert_eq(p->rx[0].ext_len, sizeof(ext));
+			cr_assert_eq(memcmp(p->rx[0].ext, ext, sizeof(ext)), 0);
+			cr_assert_eq(p->rx[0].len, lens[k]);
+			cr_assert_eq(memcmp(p->rx[0].data, body, lens[k]), 0);
+			cr_assert_eq(p->prod_signals, 1, "one signal: the ring was empty");
+			pair_free(p);
+		}
+	}
+}
+
+/* A slot left uncommitted costs nothing; several commits go out with one
+ * index store and one signal; no room gives 0 and asks for a wake-up. */
+Test(ring, in_place_abandon_batch_and_full, .timeout = 10)
+{
+	struct pair *p = pair_new(RSIZE, 0);
+	struct vmbus_slot s;
+	uint8_t ext[8] = { 0 }, body[1024];
+
+	cr_assert(vmbus_ring_arm(&p->cons)); /* asleep: the producer signals */
+	cr_assert_eq(vmbus_ring_reserve(&p->prod, 8, 1024, &s), 1);
+	fill_slot(&s, ext, 8, body, 100); /* then thought better of */
+	for (uint64_t seq = 0; seq < 3; seq++) {
+		util_frame_fill(body, 200, seq, 7, UTIL_FRAME_FULL);
+		cr_assert_eq(vmbus_ring_reserve(&p->prod, 8, 1024, &s), 1);
+		fill_slot(&s, ext, 8, body, 200);
+		vmbus_ring_commit(&p->prod, &s, VMBUS_PKT_DATA_INBAND, 200);
+	}
+	vmbus_ring_publish(&p->prod);
+	cr_assert_eq(p->prod_signals, 1);
+	cr_assert_eq(vmbus_ring_read(&p->cons, p->rx, 8, p->buf, sizeof(p->buf)), 3);
+	for (uint64_t seq = 0; seq < 3; seq++)
+		cr_assert_eq(util_frame_check(p->rx[seq].data, p->rx[seq].len, &(uint64_t){ 0 },
+		                              &(uint32_t){ 0 }, UTIL_FRAME_FULL),
+		             0);
+	/* too big ever; then fill until no room */
+	cr_assert_eq(vmbus_ring_reserve(&p->prod, 8, RSIZE, &s), -EMSGSIZE);
+	cr_assert_eq(vmbus_ring_reserve(&p->prod, 12, 100, &s), -EINVAL);
+	int n = 0;
+
+	while (vmbus_ring_reserve(&p->prod, 8, 1024, &s) == 1) {
+		vmbus_ring_commit(&p->prod, &s, VMBUS_PKT_DATA_INBAND, 1000);
+		n++;
+	}
+	cr_assert_eq(n, 3, "%d packets of 1 KiB in a 4 KiB ring", n);
+	cr_assert(p->prod.hdr->pending_send_sz > 0, "no room and no wake-up asked for");
+	vmbus_ring_publish(&p->prod); /* what it did write: the request was for before */
+	cr_assert(vmbus_ring_wait_room(&p->prod, vmbus_pkt_space(8, 1024)), "room already?");
+	cr_assert_eq(vmbus_ring_read(&p->cons, p->rx, 8, p->buf, sizeof(p->buf)), 3);
+	cr_assert_eq(p->cons_signals, 1, "the consumer made room and said so");
+	pair_free(p);
+}

@@ -49,6 +49,7 @@ enum cmd {
 	CMD_HOSTILE,      /* malformed and misdirected VPCI messages */
 	CMD_DONE_CURRENT, /* VPCI_REMOVE_DONE for the VF it holds, unasked */
 	CMD_PAUSE,        /* stop draining anything until the next command */
+	CMD_FILL,         /* send arg frames in place (netvsc_tx_fill), one a broadcast */
 	CMD_RESUME,
 };
 
@@ -74,6 +75,7 @@ struct shared {
 	volatile uint64_t tx_sent;  /* stream frames sent */
 	volatile uint64_t rx_count; /* distinct stream frames received */
 	volatile uint64_t rx_dup, rx_bad, bc_rx;
+	volatile uint64_t fill_fallbacks; /* CMD_FILL frames sent by netvsc_tx_burst */
 	volatile int vf_state;
 	volatile uint32_t datapath, vf_serial;
 	struct netvsc_stats st;
@@ -197,7 +199,65 @@ static void g_hostile(struct netvsc *nv)
 	close(fd);
 }
 
-static void g_command(struct netvsc *nv, int cmd)
+/* netvsc_tx_fill's source: unicast stream frames, one broadcast among them. */
+struct fill_src {
+	uint64_t *seq; /* the guest's stream counter */
+	unsigned int left, bc_at;
+};
+
+static ssize_t g_fill(void *arg, const struct iovec *iov, unsigned int iovcnt)
+{
+	struct fill_src *f = arg;
+	uint8_t buf[sizeof(struct virtio_net_hdr) + FRAME] = { 0 };
+	uint8_t *fr = buf + sizeof(struct virtio_net_hdr);
+	uint32_t len, at = 0;
+
+	if (!f->left)
+		return 0;
+	len = f->left == f->bc_at ? build(fr, BCAST, MAC_VM, 0, 0, FLOW_BC)
+	                          : build(fr, MAC_X, MAC_VM, 0, (*f->seq)++, FLOW_UNI);
+	len += (uint32_t)sizeof(struct virtio_net_hdr);
+	for (unsigned int i = 0; i < iovcnt && at < len; i++) {
+		size_t k = len - at < iov[i].iov_len ? len - at : iov[i].iov_len;
+
+		memcpy(iov[i].iov_base, buf + at, k);
+		at += (uint32_t)k;
+	}
+	f->left--;
+	return at;
+}
+
+/* As iovpath-vm does: frames in place while netvsc_tx_fill takes them; when
+ * it can't (-EAGAIN: a full queue, a VLAN tag to insert), one by the copying
+ * path (counted in S->fill_fallbacks). */
+static void g_fill_cmd(struct netvsc *nv, uint64_t *sent, unsigned int n)
+{
+	static uint8_t sp[sizeof(struct virtio_net_hdr) + PORT_MAX_FRAME];
+	struct fill_src f = { .seq = sent, .left = n, .bc_at = n / 2 };
+
+	while (f.left) {
+		struct port_pkt spill = { .data = sp };
+		int r = netvsc_tx_fill(nv, g_fill, &f, PORT_BURST, &spill);
+
+		if (r == -EAGAIN) {
+			struct iovec iov = { sp, sizeof(sp) };
+			ssize_t k = g_fill(&f, &iov, 1);
+
+			spill.len = (uint32_t)k - sizeof(struct virtio_net_hdr);
+			memcpy(&spill.vnet, sp, sizeof(spill.vnet));
+			spill.data = sp + sizeof(struct virtio_net_hdr);
+			S->fill_fallbacks++;
+		} else if (r < 0) {
+			snprintf(S->err, sizeof(S->err), "netvsc_tx_fill: %d", r);
+			S->failed = 1;
+			return;
+		}
+		while (spill.len && netvsc_tx_burst(nv, &spill, 1) == 0)
+			netvsc_poll(nv);
+	}
+}
+
+static void g_command(struct netvsc *nv, int cmd, uint64_t *sent)
 {
 	static uint8_t f[FRAME];
 	struct port_pkt pk = { .data = f };
@@ -215,6 +275,9 @@ static void g_command(struct netvsc *nv, int cmd)
 		break;
 	case CMD_DONE_CURRENT:
 		vmbus_vpci_send(netvsc_chan(nv), VMBUS_CTL_VPCI_REMOVE_DONE, nv->vf_serial);
+		break;
+	case CMD_FILL:
+		g_fill_cmd(nv, sent, (unsigned int)S->cmd_arg);
 		break;
 	case CMD_PAUSE:
 		store_release(&S->cmd_ack, CMD_PAUSE);
@@ -252,7 +315,7 @@ static int guest_main(void *arg)
 		if (S->tx_on)
 			g_send(nv, &sent);
 		if (cmd != done_cmd) {
-			g_command(nv, cmd);
+			g_command(nv, cmd, &sent);
 			done_cmd = cmd;
 		}
 		S->tx_sent = sent;
@@ -669,6 +732,33 @@ Test(vfattach, full_receive_queue_counts_rx_drops, .timeout = 60)
 	h_stop();
 }
 
+/* (j) frames read straight into the VF's queue (netvsc_tx_fill, as
+ * iovpath-vm does from its TAP): unicast on the VF, in order, none lost; the
+ * broadcast among them handed back and sent on synthetic. */
+Test(vfattach, in_place_transmit, .timeout = 60)
+{
+	struct netvsc_stats before;
+	uint64_t wire0, bc0;
+
+	h_start(2, 0, 0);
+	attach_active();
+	stream(100);
+	before = S->st;
+	wire0 = H.wire_count;
+	bc0 = H.wire_bc;
+	S->tx_limit += 3000;
+	command(CMD_FILL, 3001);
+	RUN_UNTIL(H.wire_count - wire0 == 3000 && H.wire_bc - bc0 == 1, 5000,
+	          "the far end has %llu of 3000 unicast, %llu of 1 broadcast",
+	          (unsigned long long)(H.wire_count - wire0), (unsigned long long)(H.wire_bc - bc0));
+	cr_expect_eq(S->st.vf_tx_packets - before.vf_tx_packets, 3000, "unicast on the VF");
+	cr_expect_eq(S->st.tx_packets - before.tx_packets, 1, "the broadcast on synthetic");
+	cr_expect_lt(S->fill_fallbacks, 100, "%llu of 3001 frames not sent in place",
+	             (unsigned long long)S->fill_fallbacks);
+	no_loss();
+	h_stop();
+}
+
 /* (b) a guest that binds but never asks for the VF path: everything stays
  * synthetic, the VF's VPort sees nothing. */
 Test(vfattach, no_vf_path_before_the_switch, .timeout = 60)
@@ -893,6 +983,11 @@ Test(vfattach, access_vlan_on_the_vf_path, .timeout = 60)
 	cr_expect_geq(S->st.vf_rx_packets, 3000);
 	cr_expect_geq(S->st.vf_tx_packets, 3000);
 	cr_expect_eq(nic_filter_find(H.nic, MAC_VM, 10), vf_info().vport);
+	/* a tag to insert: nothing in place, every frame by the copying path */
+	S->tx_limit += 10;
+	command(CMD_FILL, 11);
+	RUN_UNTIL(H.wire_count == S->tx_limit && H.wire_bc == 1, 5000, "CMD_FILL frames missing");
+	cr_expect_eq(S->fill_fallbacks, 11);
 	cr_assert_eq(host_dp_vf_detach(H.h, H.vm, false, err, sizeof(err)), 0, "%s", err);
 	RUN_UNTIL(vf_info().state == HOST_VF_NONE, 5000, "not removed");
 	stream(1000);

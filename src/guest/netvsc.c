@@ -376,6 +376,65 @@ int netvsc_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned int
 	return (int)done;
 }
 
+/* Bytes [@at, @at + @len) of @s's region into @dst. */
+static void slot_copy_out(const struct vmbus_slot *s, uint32_t at, uint32_t len, void *dst)
+{
+	struct iovec v[2];
+	unsigned int k = vmbus_slot_iov(s, at, len, v);
+	uint8_t *d = dst;
+
+	for (unsigned int i = 0; i < k; d += v[i].iov_len, i++)
+		memcpy(d, v[i].iov_base, v[i].iov_len);
+}
+
+int netvsc_tx_fill(struct netvsc *nv, netvsc_fill_fn fill, void *arg, unsigned int max,
+                   struct port_pkt *spill)
+{
+	const uint32_t hl = sizeof(struct virtio_net_hdr), el = sizeof(struct vfbar_ext);
+	struct netvsc_priv *p = nv->p;
+	unsigned int done = 0;
+	int rc = 0;
+
+	spill->len = 0;
+	if (!p->tx_vf || p->vf_tx_blocked)
+		return -EAGAIN;
+	while (done < max) {
+		struct vmbus_slot s;
+		struct iovec iov[4];
+		unsigned int k;
+		ssize_t r = vf_tx_reserve(p->vf, PORT_MAX_FRAME, &s);
+		uint8_t first;
+
+		if (r != 1) { /* no room, a VLAN tag, a reset: netvsc_tx_burst's business */
+			rc = done ? 0 : -EAGAIN;
+			break;
+		}
+		k = vmbus_slot_iov(&s, 0, hl, iov);
+		k += vmbus_slot_iov(&s, el, PORT_MAX_FRAME, iov + k);
+		r = fill(arg, iov, k);
+		if (r <= 0) {
+			rc = r < 0 ? (int)r : 0;
+			break;
+		}
+		uint32_t len = (uint32_t)r - hl;
+
+		slot_copy_out(&s, el, 1, &first);
+		if (len < 6 || (first & 1)) { /* broadcast, multicast: synthetic's */
+			slot_copy_out(&s, 0, hl, &spill->vnet);
+			slot_copy_out(&s, el, len, spill->data);
+			spill->len = len;
+			break;
+		}
+		vf_tx_commit(p->vf, &s, len);
+		nv->st.vf_tx_packets++;
+		nv->st.vf_tx_bytes += len;
+		done++;
+	}
+	if (done)
+		vf_tx_publish(p->vf);
+	return done ? (int)done : rc;
+}
+
 /* ---- receiving ---- */
 
 static int flush_done(struct netvsc *nv);

@@ -169,6 +169,22 @@ void netvsc_close(struct netvsc *nv);
  * than @n on back-pressure. Negative errno when the channel is gone. */
 int netvsc_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned int n);
 
+/* Frames read straight into the VF's transmit queue: with no copy of the
+ * guest's own (a TAP's frames go from the kernel into the queue). While the
+ * VF carries transmit, up to @max times: a slot for one frame of up to
+ * PORT_MAX_FRAME bytes is described to @fill as iovecs, a virtio_net_hdr's
+ * bytes then the frame's; @fill reads one frame into them and returns the
+ * bytes (header included, at least the header and 14), 0 when there is none,
+ * or a negative errno. Unicast goes to the VF; a broadcast or multicast
+ * frame is copied into @spill (its data, PORT_MAX_FRAME bytes, the caller's)
+ * and ends the call: send it with netvsc_tx_burst (synthetic's). Returns the
+ * frames sent; -EAGAIN when none could be (not on the VF path, its queue
+ * full or blocked, a VLAN tag to insert, a reset): use netvsc_tx_burst,
+ * which knows what to do about each; or @fill's error. */
+typedef ssize_t (*netvsc_fill_fn)(void *arg, const struct iovec *iov, unsigned int iovcnt);
+int netvsc_tx_fill(struct netvsc *nv, netvsc_fill_fn fill, void *arg, unsigned int max,
+                   struct port_pkt *spill);
+
 /* Frames received, at most @max; they stay valid until the next call. */
 int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max);
 

@@ -165,6 +165,35 @@ int vf_tx_burst(struct vf *vf, const struct port_pkt *pkts, unsigned int n)
 	return (int)done;
 }
 
+int vf_tx_reserve(struct vf *vf, uint32_t max, struct vmbus_slot *s)
+{
+	struct iovec ext[2];
+	int r;
+
+	if (vf->vlan)
+		return -ENOTSUP;
+	if (vfbar_was_reset(vf->bar))
+		return -ENODEV;
+	r = vmbus_ring_reserve(&vf->bar->tx[0], sizeof(struct vfbar_ext), max, s);
+	if (r == 1)
+		for (unsigned int i = 0, k = vmbus_slot_iov(s, 0, sizeof(struct vfbar_ext), ext);
+		     i < k; i++)
+			memset(ext[i].iov_base, 0, ext[i].iov_len);
+	return r < 0 ? __qerr(vf, r) : r;
+}
+
+void vf_tx_commit(struct vf *vf, const struct vmbus_slot *s, uint32_t len)
+{
+	vmbus_ring_commit(&vf->bar->tx[0], s, VMBUS_PKT_DATA_INBAND, len);
+	vf->st.tx_packets++;
+	vf->st.tx_bytes += len;
+}
+
+void vf_tx_publish(struct vf *vf)
+{
+	vmbus_ring_publish(&vf->bar->tx[0]);
+}
+
 int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n)
 {
 	int got = 0;

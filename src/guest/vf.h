@@ -48,6 +48,16 @@ void vf_stop(struct vf *vf);
 
 /* Frames sent (copied); fewer than @n when the queue is full. */
 int vf_tx_burst(struct vf *vf, const struct port_pkt *pkts, unsigned int n);
+/* In place, with no copy (netvsc_tx_fill): a slot in the transmit queue for
+ * one frame of up to @max bytes; its region is the frame's struct vfbar_ext
+ * (zeroed: the caller puts the virtio-net header at its start) then the
+ * frame. 1; 0 when the queue has no room; -ENOTSUP when frames need a VLAN
+ * tag inserted (a VF on an access VLAN: use vf_tx_burst); -ENODEV after a
+ * function level reset; -EPROTO. vf_tx_commit queues the slot as a frame of
+ * @len bytes; vf_tx_publish hands every queued frame to the NIC. */
+int vf_tx_reserve(struct vf *vf, uint32_t max, struct vmbus_slot *s);
+void vf_tx_commit(struct vf *vf, const struct vmbus_slot *s, uint32_t len);
+void vf_tx_publish(struct vf *vf);
 /* Frames received (in the VF's buffer until the next call). */
 int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n);
 /* Before sleeping on vf->bar->efd_vf: false when frames wait already. The

@@ -34,9 +34,11 @@ struct vmproc {
 	/* guest frames the channel has not taken yet (in the TAP's or gbuf) */
 	struct port_pkt pend[PORT_BURST];
 	unsigned int npend, ipend;
+	/* the endpoint's generated frames; with a TAP, a frame netvsc_tx_fill
+	 * handed back (a broadcast read into the VF's queue) */
+	uint8_t *gbuf;
 	/* endpoint */
 	struct ep *ep;
-	uint8_t *gbuf;
 	uint64_t t_start, sent;
 	bool gen_on; /* generating (with wait_vf: since the VF path is active) */
 };
@@ -144,16 +146,33 @@ static int flush_pending(struct vmproc *vp)
 	return n;
 }
 
+static ssize_t tap_fill(void *arg, const struct iovec *iov, unsigned int iovcnt)
+{
+	return port_rx_iov(((struct vmproc *)arg)->tap, iov, iovcnt);
+}
+
 /* One pass of the TAP <-> NetVSC pump. Returns the work done, -1 when the
- * channel is gone. */
+ * channel is gone. On the VF path the guest's frames go from the kernel
+ * straight into the VF's queue (netvsc_tx_fill); else, or when that queue is
+ * full, a burst is read here and handed to netvsc_tx_burst. */
 static int pump_tap(struct vmproc *vp)
 {
 	struct port_pkt rx[PORT_BURST];
 	int work = 0, n;
 
 	if (vp->ipend == vp->npend) {
-		n = port_rx_burst(vp->tap, vp->pend, PORT_BURST);
-		vp->npend = n > 0 ? (unsigned int)n : 0;
+		struct port_pkt spill = { .data = vp->gbuf };
+
+		n = netvsc_tx_fill(vp->nv, tap_fill, vp, PORT_BURST, &spill);
+		if (n < 0) {
+			n = port_rx_burst(vp->tap, vp->pend, PORT_BURST);
+			vp->npend = n > 0 ? (unsigned int)n : 0;
+		} else {
+			work += n;
+			vp->sent += (uint64_t)n;
+			vp->npend = spill.len ? 1 : 0;
+			vp->pend[0] = spill;
+		}
 		vp->ipend = 0;
 	}
 	n = flush_pending(vp);
@@ -362,7 +381,8 @@ int vmproc_run(const struct vmproc_config *cfg)
 	         cfg->name, vp.nv->version, vp.nv->mac[0], vp.nv->mac[1], vp.nv->mac[2],
 	         vp.nv->mac[3], vp.nv->mac[4], vp.nv->mac[5], vp.nv->mtu);
 	if (cfg->mode == VMPROC_TAP) {
-		if (open_guest(&vp) < 0)
+		vp.gbuf = malloc(PORT_MAX_FRAME);
+		if (!vp.gbuf || open_guest(&vp) < 0)
 			goto out;
 	} else {
 		struct ep_config ec = { .size = cfg->size ? cfg->size : 64, .flows = 1 };

@@ -25,10 +25,13 @@
 #ifndef IOVPATH_PORT_H
 #define IOVPATH_PORT_H
 
+#include <errno.h>
 #include <linux/virtio_net.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #define PORT_MAX_FRAME 65550u /* a 64 KiB GSO segment plus headers */
 #define PORT_BURST     32u
@@ -53,6 +56,11 @@ struct port_ops {
 	void (*close)(struct port *p);
 	/* Up to @n frames received now (never blocks). */
 	int (*rx_burst)(struct port *p, struct port_pkt *pkts, unsigned int n);
+	/* Optional: one frame received now into the caller's memory: its
+	 * virtio_net_hdr's bytes then the frame's, across @iov (never blocks).
+	 * Returns the bytes (at least the header and 14), 0 when none waits,
+	 * or a negative errno. */
+	ssize_t (*rx_iov)(struct port *p, const struct iovec *iov, unsigned int iovcnt);
 	/* Send up to @n frames (never blocks); frames not taken are the caller's. */
 	int (*tx_burst)(struct port *p, const struct port_pkt *pkts, unsigned int n);
 	/* A descriptor that polls readable when rx_burst may have frames. */
@@ -93,6 +101,24 @@ static inline int port_rx_burst(struct port *p, struct port_pkt *pkts, unsigned 
 	}
 	r = p->ops->rx_burst(p, pkts, n);
 	if (r >= 0 && (unsigned int)r < n)
+		p->rx_idle = p->ops->rx_idle_skip;
+	return r;
+}
+
+/* One frame into @iov (ops->rx_iov; the same idle skip as port_rx_burst);
+ * -ENOTSUP for a backend without it. */
+static inline ssize_t port_rx_iov(struct port *p, const struct iovec *iov, unsigned int iovcnt)
+{
+	ssize_t r;
+
+	if (!p->ops->rx_iov)
+		return -ENOTSUP;
+	if (p->rx_idle) {
+		p->rx_idle--;
+		return 0;
+	}
+	r = p->ops->rx_iov(p, iov, iovcnt);
+	if (r == 0)
 		p->rx_idle = p->ops->rx_idle_skip;
 	return r;
 }

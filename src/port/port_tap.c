@@ -76,32 +76,45 @@ static void tap_close(struct port *p)
 	free(t);
 }
 
-static int tap_rx_burst(struct port *p, struct port_pkt *pkts, unsigned int n)
+static ssize_t tap_rx_iov(struct port *p, const struct iovec *iov, unsigned int iovcnt)
 {
 	struct tap *t = p->priv;
+
+	for (;;) {
+		ssize_t r = readv(t->fd, iov, (int)iovcnt);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			p->st.rx_errors++;
+			return -errno;
+		}
+		if (r < (ssize_t)sizeof(struct virtio_net_hdr) + 14) {
+			p->st.rx_errors++;
+			continue;
+		}
+		p->st.rx_frames++;
+		p->st.rx_bytes += (uint64_t)r - sizeof(struct virtio_net_hdr);
+		return r;
+	}
+}
+
+static int tap_rx_burst(struct port *p, struct port_pkt *pkts, unsigned int n)
+{
 	unsigned int got = 0;
 
 	while (got < n) {
 		uint8_t *buf = p->rxbuf + (size_t)got * PORT_MAX_FRAME;
 		struct iovec iov[2] = { { &pkts[got].vnet, sizeof(pkts[got].vnet) },
 			                { buf, PORT_MAX_FRAME } };
-		ssize_t r = readv(t->fd, iov, 2);
+		ssize_t r = tap_rx_iov(p, iov, 2);
 
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				p->st.rx_errors++;
+		if (r <= 0)
 			break;
-		}
-		if (r < (ssize_t)sizeof(struct virtio_net_hdr) + 14) {
-			p->st.rx_errors++;
-			continue;
-		}
 		pkts[got].data = buf;
 		pkts[got].len = (uint32_t)(r - (ssize_t)sizeof(struct virtio_net_hdr));
-		p->st.rx_frames++;
-		p->st.rx_bytes += pkts[got].len;
 		got++;
 	}
 	return (int)got;
@@ -141,6 +154,7 @@ const struct port_ops port_tap_ops = {
 	.open = tap_open,
 	.close = tap_close,
 	.rx_burst = tap_rx_burst,
+	.rx_iov = tap_rx_iov,
 	.tx_burst = tap_tx_burst,
 	.wait_fd = tap_wait_fd,
 	.rx_idle_skip = PORT_RX_SKIP,

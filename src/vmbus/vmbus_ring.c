@@ -116,7 +116,7 @@ int vmbus_ring_attach(struct vmbus_ring *r, void *mem, uint32_t size, enum vmbus
 	if (w - rd > size || (w & 7) || (rd & 7))
 		return __ring_fail(r, "write_index %u / read_index %u inconsistent", w, rd);
 	if (role == VMBUS_RING_PRODUCER) {
-		r->idx = w;
+		r->idx = r->pub = w;
 		r->peer_idx = rd;
 		r->pending = READ_ONCE(h->pending_send_sz) != 0; /* an earlier producer's */
 	} else {
@@ -188,9 +188,37 @@ bool vmbus_ring_wait_room(struct vmbus_ring *r, uint32_t need)
 	return __prod_room(r, need, true) == 0;
 }
 
+/* Producer: make every packet up to r->idx visible with one index store,
+ * and signal as the header says (the ring was empty before, the consumer
+ * not busy polling). */
+static void __prod_publish(struct vmbus_ring *r)
+{
+	uint32_t start = r->pub, w = r->idx;
+	/* The consumer read the lines ahead last: ask for as many as this
+	 * burst took (up to 2 KiB, never past our free space) now, so the
+	 * next burst's stores don't each wait for one. */
+	uint32_t span = w - start < 2048 ? w - start : 2048;
+
+	if (w == start)
+		return;
+	if (span > __prod_free(r))
+		span = __prod_free(r);
+	for (uint32_t o = 0; o < span; o += 64)
+		util_prefetch_w(r->data + ((w + o) & r->mask));
+	store_release(&r->hdr->write_index, w);
+	r->pub = w;
+	if (r->pending) { /* no read of the shared line: only we write it */
+		WRITE_ONCE(r->hdr->pending_send_sz, 0);
+		r->pending = false;
+	}
+	smp_mb(); /* write_index before interrupt_mask/read_index: pairs with arm */
+	if (!READ_ONCE(r->hdr->interrupt_mask) && READ_ONCE(r->hdr->read_index) == start)
+		__ring_signal(r);
+}
+
 int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned int n)
 {
-	uint32_t start = r->idx, w = r->idx;
+	uint32_t w = r->idx;
 	unsigned int i;
 	int rc = 0;
 
@@ -267,28 +295,86 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned
 		w += need;
 		r->idx = w; /* private: the peer sees nothing until the store below */
 	}
-	if (w != start) {
-		/* The consumer read the lines ahead last: ask for as many as this
-		 * burst took (up to 2 KiB, never past our free space) now, so the
-		 * next burst's stores don't each wait for one. */
-		uint32_t span = w - start < 2048 ? w - start : 2048;
-
-		if (span > __prod_free(r))
-			span = __prod_free(r);
-		for (uint32_t o = 0; o < span; o += 64)
-			util_prefetch_w(r->data + ((w + o) & r->mask));
-		store_release(&r->hdr->write_index, w);
-		if (r->pending) { /* no read of the shared line: only we write it */
-			WRITE_ONCE(r->hdr->pending_send_sz, 0);
-			r->pending = false;
-		}
-		smp_mb(); /* write_index before interrupt_mask/read_index: pairs with arm */
-		if (!READ_ONCE(r->hdr->interrupt_mask) && READ_ONCE(r->hdr->read_index) == start)
-			__ring_signal(r);
-	}
+	__prod_publish(r);
 	if (i == 0 && rc < 0)
 		return rc;
 	return (int)i;
+}
+
+int vmbus_ring_reserve(struct vmbus_ring *r, uint32_t ext_len, uint32_t max, struct vmbus_slot *s)
+{
+	uint32_t at, n, off, first;
+	int rc;
+
+	if (r->broken)
+		return -EPROTO;
+	if (r->role != VMBUS_RING_PRODUCER || (ext_len & 7) ||
+	    ext_len > 0xffffu - 7u - sizeof(struct vmbus_desc) || max > VMBUS_RING_MAX_SIZE)
+		return -EINVAL;
+	if (vmbus_pkt_space(ext_len, max) > r->size)
+		return -EMSGSIZE;
+	rc = __prod_room(r, vmbus_pkt_space(ext_len, max), true);
+	if (rc <= 0) {
+		if (rc == 0)
+			r->full_events++;
+		return rc;
+	}
+	s->w = r->idx;
+	s->ext_len = ext_len;
+	s->max = max;
+	at = r->idx + (uint32_t)sizeof(struct vmbus_desc);
+	n = ext_len + max;
+	off = at & r->mask;
+	first = r->size - off;
+	s->iov[0] = (struct iovec){ r->data + off, n <= first ? n : first };
+	s->iov[1] = (struct iovec){ r->data, n <= first ? 0 : n - first };
+	return 1;
+}
+
+unsigned int vmbus_slot_iov(const struct vmbus_slot *s, uint32_t at, uint32_t len,
+                            struct iovec out[2])
+{
+	unsigned int k = 0;
+
+	for (unsigned int i = 0; i < 2 && len; i++) {
+		size_t have = s->iov[i].iov_len;
+
+		if (at >= have) {
+			at -= (uint32_t)have;
+			continue;
+		}
+		size_t take = have - at < len ? have - at : len;
+
+		out[k++] = (struct iovec){ (uint8_t *)s->iov[i].iov_base + at, take };
+		len -= (uint32_t)take;
+		at = 0;
+	}
+	return k;
+}
+
+void vmbus_ring_commit(struct vmbus_ring *r, const struct vmbus_slot *s, uint16_t type,
+                       uint32_t len)
+{
+	uint32_t need = vmbus_pkt_space(s->ext_len, len), dlen = need - VMBUS_TRAILER_SIZE;
+	uint8_t pad = (uint8_t)((8 - (len & 7)) & 7);
+	uint64_t d0 = type | (uint64_t)dlen << 32;
+	uint64_t d1 = (sizeof(struct vmbus_desc) + s->ext_len) | (uint64_t)pad << 16;
+	uint64_t trailer = ((uint64_t)s->w << 32) | dlen;
+
+	if (r->broken || s->w != r->idx || len > s->max)
+		return; /* not the slot reserved last, or more than it holds */
+	__ring_put64(r, s->w, &d0);
+	__ring_put64(r, s->w + 8, &d1);
+	if (pad)
+		__ring_put(r, s->w + dlen - pad, zeros, pad);
+	__ring_put64(r, s->w + dlen, &trailer);
+	r->idx = s->w + need; /* private until vmbus_ring_publish */
+}
+
+void vmbus_ring_publish(struct vmbus_ring *r)
+{
+	if (!r->broken && r->role == VMBUS_RING_PRODUCER)
+		__prod_publish(r);
 }
 
 int64_t vmbus_ring_avail(struct vmbus_ring *r)

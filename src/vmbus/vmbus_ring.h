@@ -201,6 +201,7 @@ struct vmbus_ring {
 	uint64_t signals;     /* signals sent */
 	uint64_t full_events; /* producer: times it found no room */
 	bool pending;         /* producer: pending_send_sz was set (only we write it) */
+	uint32_t pub;         /* producer: the write index the consumer was last shown */
 	char err[160];        /* what broke the ring */
 };
 
@@ -224,6 +225,35 @@ int vmbus_ring_attach(struct vmbus_ring *r, void *mem, uint32_t size, enum vmbus
  * -EINVAL for a malformed request, -EPROTO when the ring is broken.
  * The payload bytes are copied; the caller keeps ownership of @pkts. */
 int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned int n);
+
+/* Producer, in place: a packet filled where it will lie, with no copy (the
+ * guest's VF driver reading a frame from its TAP straight into its queue).
+ * vmbus_ring_reserve finds room for @ext_len extension bytes (a multiple of
+ * 8) and up to @max body bytes after the packets written so far and
+ * describes it in @s: extension then body, one region that may wrap (iov[1]
+ * non-empty); vmbus_slot_iov cuts pieces out of it. Nothing is visible to
+ * the consumer yet. The caller fills the slot, then vmbus_ring_commit seals
+ * it as a packet of @type with @len body bytes (descriptor, padding,
+ * trailer), or leaves it: a slot not committed costs nothing. Committed
+ * packets become visible at vmbus_ring_publish (one index store, a signal as
+ * vmbus_ring_write gives), or at the next vmbus_ring_write.
+ * reserve returns 1; 0 when there is no room (pending_send_sz is then set;
+ * as after vmbus_ring_write, a publish of what was written clears it, and a
+ * producer about to sleep asks again with vmbus_ring_wait_room); -EMSGSIZE when such a packet can never fit;
+ * -EINVAL; -EPROTO when the ring is broken. Commit only the slot reserved
+ * last, before any other write. */
+struct vmbus_slot {
+	uint32_t w; /* where the packet starts (free-running index) */
+	uint32_t ext_len, max;
+	struct iovec iov[2];
+};
+int vmbus_ring_reserve(struct vmbus_ring *r, uint32_t ext_len, uint32_t max, struct vmbus_slot *s);
+/* The iovecs (1 or 2) of bytes [@at, @at + @len) of @s's region. */
+unsigned int vmbus_slot_iov(const struct vmbus_slot *s, uint32_t at, uint32_t len,
+                            struct iovec out[2]);
+void vmbus_ring_commit(struct vmbus_ring *r, const struct vmbus_slot *s, uint16_t type,
+                       uint32_t len);
+void vmbus_ring_publish(struct vmbus_ring *r);
 
 /* Consumer: read up to @max packets, copying each into @buf (@buflen bytes),
  * and release their ring space with one index store; signal a waiting
