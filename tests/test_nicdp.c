@@ -5,7 +5,8 @@
  *    VF B process ──qp──┘                      └── default VPort (counted)
  *
  * A→B stays inside the NIC; A→outside leaves by the wire and comes back to A;
- * a spoofed source is dropped and counted; offload metadata rides along. */
+ * a spoofed source is dropped and counted; offload metadata rides along.
+ * Frames of 200 B to 60 KB (a TSO segment), every byte checked. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
@@ -31,13 +32,34 @@ static unsigned int g_pf_frames;
 
 #define N 100
 
-static void mkframe(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint64_t seq)
+/* Frame @seq's length: from short ones up to a TSO segment's. */
+static uint32_t flen(uint64_t seq)
 {
+	static const uint32_t base[4] = { 200, 1514, 9000, 60000 };
+
+	return base[seq % 4] + (uint32_t)(seq * 37 % 256);
+}
+
+static uint32_t mkframe(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint64_t seq)
+{
+	uint32_t len = flen(seq);
+
 	memcpy(f, dst, 6);
 	memcpy(f + 6, src, 6);
 	f[12] = 0x88;
 	f[13] = 0xb5;
-	util_frame_fill(f + 14, 186, seq, 0, UTIL_FRAME_FULL);
+	util_frame_fill(f + 14, len - 14, seq, 0, UTIL_FRAME_FULL);
+	return len;
+}
+
+/* A test frame as sent: its length and every byte; its sequence number. */
+static bool frame_ok(const struct port_pkt *pk, uint64_t *seq)
+{
+	uint32_t flow;
+
+	return pk->len > 14 &&
+	       util_frame_check(pk->data + 14, pk->len - 14, seq, &flow, UTIL_FRAME_FULL) == 0 &&
+	       pk->len == flen(*seq);
 }
 
 static int rx_some(struct vf *vf, struct port_pkt *pk)
@@ -49,8 +71,10 @@ static int rx_some(struct vf *vf, struct port_pkt *pk)
 			return n;
 		if (vf_arm(vf)) {
 			struct pollfd p = { .fd = vf->bar->efd_vf, .events = POLLIN };
+			uint64_t v;
 
-			poll(&p, 1, 1);
+			if (poll(&p, 1, 1) == 1 && read(p.fd, &v, sizeof(v)) < 0)
+				return -1;
 		}
 	}
 	return 0;
@@ -67,7 +91,7 @@ static struct vf *start(int i)
 static int vf_a(void *arg)
 {
 	struct vf *vf = start(0);
-	static uint8_t f[N][200];
+	static uint8_t f[65536];
 	struct port_pkt pk[PORT_BURST];
 	int got = 0;
 
@@ -76,23 +100,25 @@ static int vf_a(void *arg)
 	if (memcmp(vf->mac, MAC_A, 6) || vf->mtu != 1500)
 		return 11; /* read through the backchannel */
 	for (int i = 0; i < N; i++) {
-		mkframe(f[i], i % 2 ? MAC_B : MAC_X, MAC_A, (uint64_t)i);
-		pk[0] = (struct port_pkt){ .data = f[i], .len = 200 };
+		pk[0] = (struct port_pkt){ .data = f,
+			                   .len = mkframe(f, i % 2 ? MAC_B : MAC_X, MAC_A,
+			                                  (uint64_t)i) };
 		pk[0].vnet.gso_size = (uint16_t)(1000 + i);
-		if (vf_tx_burst(vf, pk, 1) != 1)
-			return 12;
+		while (vf_tx_burst(vf, pk, 1) != 1) /* the queue is full: wait */
+			usleep(100);
 	}
-	mkframe(f[0], MAC_B, MAC_X, 999); /* spoofed source */
-	pk[0] = (struct port_pkt){ .data = f[0], .len = 200 };
-	if (vf_tx_burst(vf, pk, 1) != 1)
-		return 13;
+	pk[0] = (struct port_pkt){ .data = f, .len = mkframe(f, MAC_B, MAC_X, 999) }; /* spoofed */
+	while (vf_tx_burst(vf, pk, 1) != 1)
+		usleep(100);
 	while (got < N / 2) { /* the echoes from the wire */
 		int n = rx_some(vf, pk);
+		uint64_t seq;
 
 		if (n <= 0)
 			return 14;
 		for (int i = 0; i < n; i++)
-			if (memcmp(pk[i].data, MAC_A, 6) || memcmp(pk[i].data + 6, MAC_X, 6))
+			if (memcmp(pk[i].data, MAC_A, 6) || memcmp(pk[i].data + 6, MAC_X, 6) ||
+			    !frame_ok(&pk[i], &seq) || seq % 2 != 0)
 				return 15;
 		got += n;
 	}
@@ -115,11 +141,8 @@ static int vf_b(void *arg)
 			return 21;
 		for (int i = 0; i < n; i++) {
 			uint64_t seq;
-			uint32_t flow;
 
-			if (memcmp(pk[i].data + 6, MAC_A, 6) ||
-			    util_frame_check(pk[i].data + 14, pk[i].len - 14, &seq, &flow,
-			                     UTIL_FRAME_FULL) ||
+			if (memcmp(pk[i].data + 6, MAC_A, 6) || !frame_ok(&pk[i], &seq) ||
 			    seq % 2 != 1 || pk[i].vnet.gso_size != 1000 + seq)
 				return 22;
 		}
@@ -212,7 +235,7 @@ Test(nicdp, vf_to_vf_wire_and_spoof_in_processes, .timeout = 30)
 		vport[i] = nic_vport_create(nic, vf, 1);
 		cr_assert_gt(vport[i], 0);
 		cr_assert_eq(nic_filter_set(nic, (unsigned int)vport[i], mac, NIC_VLAN_NONE), 0);
-		g_bar[i] = vfbar_create(1, 1u << 18);
+		g_bar[i] = vfbar_create(1, 4u << 20); /* holds every frame: none dropped */
 		cr_assert(g_bar[i]);
 		cr_assert_eq(nicdp_vport_attach(dp, (unsigned int)vport[i], g_bar[i]), 0);
 	}
