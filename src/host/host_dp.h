@@ -58,7 +58,7 @@
 #define HOST_DP_MAX_VMS              128u
 #define HOST_DP_MAX_FDS              (2 * HOST_DP_MAX_VMS + 256u) /* host_dp_arm's at most */
 #define HOST_DP_VF_QPS               1u                           /* queue pairs of a VM's VF */
-#define HOST_DP_VF_RING_SIZE         (4u << 20)                   /* bytes of each VF queue ring */
+#define HOST_DP_VF_RING_SIZE         (4u << 20) /* bytes of each VF queue ring: a TCP window (README) */
 #define HOST_DP_VF_REMOVE_TIMEOUT_MS 2000u /* before a removal becomes a surprise */
 
 struct host_dp;

@@ -100,7 +100,7 @@ static int op_events_show(void *ctx, json_t *args, json_t **res, struct mgmt_err
 		if (d->hist[i % HISTORY])
 			json_array_append(ev, d->hist[i % HISTORY]);
 	*res = json_pack("{s:o, s:i}", "events", ev, "total", (int)d->nhist);
-	return 0;
+	return *res ? 0 : -ENOMEM;
 }
 
 static struct adapter *find(struct hostd *d, const char *name)
@@ -276,7 +276,7 @@ static int op_host_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 	                 "vfs", (int)d->cfg.vfs, "vms", (int)vms, "uptime_s",
 	                 (double)(util_now_ns() - d->t0) / 1e9, "mgmt", d->mgmt_path, "channel",
 	                 d->vmbus_path, "vf_timeout_ms", (int)d->vf_timeout_ms);
-	return 0;
+	return *res ? 0 : -ENOMEM;
 }
 
 static int write_secret(struct hostd *d, struct adapter *a, char *path, size_t len)
@@ -427,7 +427,7 @@ static int op_host_set(void *ctx, json_t *args, json_t **res, struct mgmt_err *e
 	host_dp_set_vf_timeout(d->dp, (unsigned int)ms);
 	d->vf_timeout_ms = (unsigned int)ms;
 	*res = json_pack("{s:i}", "vf_timeout_ms", (int)ms);
-	return 0;
+	return *res ? 0 : -ENOMEM;
 }
 
 static int op_vm_delete(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
@@ -481,7 +481,7 @@ static int op_vm_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *er
 			return mgmt_err_set(err, ENOENT, "iovpath vm show lists the VMs",
 			                    "no VM named %s", name);
 		*res = json_pack("[o]", vm_json(d, a));
-		return 0;
+		return *res ? 0 : -ENOMEM;
 	}
 	*res = json_array();
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
@@ -527,7 +527,7 @@ static int op_vm_stats(void *ctx, json_t *args, json_t **res, struct mgmt_err *e
 	    (json_int_t)pi.stats.drops[VSW_DROP_VLAN], "vf_attaches", (json_int_t)vi.attaches,
 	    "vf_removals", (json_int_t)vi.removals, "vf_surprise_removals",
 	    (json_int_t)vi.surprise_removals);
-	return 0;
+	return *res ? 0 : -ENOMEM;
 }
 
 static int op_vm_attach_vf(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
@@ -555,7 +555,7 @@ static int op_vm_attach_vf(void *ctx, json_t *args, json_t **res, struct mgmt_er
 	host_dp_vf_info(d->dp, a->vm, &vi);
 	*res = json_pack("{s:s, s:i, s:i, s:I, s:s}", "vm", a->name, "vf", vi.vf, "vport", vi.vport,
 	                 "serial", (json_int_t)vi.serial, "state", host_vf_state_name(vi.state));
-	return 0;
+	return *res ? 0 : -ENOMEM;
 }
 
 static int op_vm_detach_vf(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
@@ -579,7 +579,7 @@ static int op_vm_detach_vf(void *ctx, json_t *args, json_t **res, struct mgmt_er
 		                    r == -ENOENT ? "iovpath vm show lists each VM's VF" : NULL,
 		                    "VM %s: %s", a->name, why[0] ? why : strerror(-r));
 	*res = json_pack("{s:s, s:s}", "vm", a->name, "state", "removing");
-	return 0;
+	return *res ? 0 : -ENOMEM;
 }
 
 static int dump_port(void *arg, const struct vsw_port_info *pi)
@@ -613,7 +613,7 @@ static int op_switch_show(void *ctx, json_t *args, json_t **res, struct mgmt_err
 	*res =
 	    json_pack("{s:o, s:i, s:I, s:I}", "ports", ports, "macs", (int)st.macs, "mac_learned",
 	              (json_int_t)st.mac_learned, "mac_aged", (json_int_t)st.mac_aged);
-	return 0;
+	return *res ? 0 : -ENOMEM;
 }
 
 struct nic_dump_ctx {
@@ -679,7 +679,7 @@ static int op_nic_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *e
 	*res = json_pack("{s:i, s:i, s:i, s:o, s:o, s:o}", "max_vfs", (int)ni.caps.max_vfs,
 	                 "max_vports", (int)ni.caps.max_vports, "vfs_allocated", (int)ni.vfs, "vfs",
 	                 c.vfs, "vports", c.vports, "filters", c.filters);
-	return 0;
+	return *res ? 0 : -ENOMEM;
 }
 
 static int port_by_name(struct hostd *d, const char *name)
@@ -753,7 +753,7 @@ static int op_capture_start(void *ctx, json_t *args, json_t **res, struct mgmt_e
 		return mgmt_err_set(err, -r, NULL, "capture on %s: %s", port, strerror(-r));
 	}
 	*res = json_pack("{s:s, s:s}", "port", port, "file", path);
-	return 0;
+	return *res ? 0 : -ENOMEM;
 }
 
 static int op_capture_stop(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
