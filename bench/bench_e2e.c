@@ -43,8 +43,10 @@ static int sh(const char *fmt, ...)
 	return r == 0 ? 0 : -1;
 }
 
-/* iperf3 client in @ns_c to @ip (server in @ns_s): received Gbit/s, or -1. */
-static double iperf(const char *ns_s, const char *ns_c, const char *ip, double secs)
+/* iperf3 client in @ns_c to @ip (server in @ns_s): received Gbit/s, or -1;
+ * the sender's retransmitted segments in *@retr (-1: unknown). */
+static double iperf(const char *ns_s, const char *ns_c, const char *ip, double secs,
+                    double *retr)
 {
 	char cmd[512], *out = NULL;
 	size_t cap = 0, len = 0;
@@ -53,6 +55,7 @@ static double iperf(const char *ns_s, const char *ns_c, const char *ip, double s
 	double gbps = -1;
 	FILE *p;
 
+	*retr = -1;
 	if (sh("ip netns exec %s iperf3 -s -p 5399 -D -1 -I %s/iperf.pid >/dev/null 2>&1", ns_s,
 	       g_run))
 		return -1;
@@ -89,9 +92,12 @@ static double iperf(const char *ns_s, const char *ns_c, const char *ip, double s
 		json_t *end = json_object_get(j, "end");
 		json_t *bps = json_object_get(json_object_get(end, "sum_received"), "bits_per_second");
 		json_t *cc = json_object_get(end, "sender_tcp_congestion");
+		json_t *rt = json_object_get(json_object_get(end, "sum_sent"), "retransmits");
 
 		if (json_is_number(bps))
 			gbps = json_number_value(bps) / 1e9;
+		if (json_is_number(rt))
+			*retr = json_number_value(rt);
 		if (json_is_string(cc))
 			snprintf(g_cc, sizeof(g_cc), "%s", json_string_value(cc));
 		json_decref(j);
@@ -111,7 +117,7 @@ static int wait_vf(const char *vm)
 	return -1;
 }
 
-static double veth_gbps(double secs)
+static double veth_gbps(double secs, double *retr)
 {
 	struct lab_nl *nl;
 	double g = -1;
@@ -128,7 +134,7 @@ static double veth_gbps(double secs)
 		    !lab_nl_addr_add(b, "eth0", 0xc6130002u, 24) && !lab_nl_link_up(a, "eth0") &&
 		    !lab_nl_link_up(b, "eth0") && !lab_nl_link_up(a, "lo") &&
 		    !lab_nl_link_up(b, "lo"))
-			g = iperf(PREFIX "vb", PREFIX "va", "198.19.0.2", secs);
+			g = iperf(PREFIX "vb", PREFIX "va", "198.19.0.2", secs, retr);
 		if (a)
 			lab_nl_close(a);
 		if (b)
@@ -146,7 +152,7 @@ int bench_e2e(int argc, char **argv)
 	struct bench_opts o = { .size = 1500, .seconds = 5, .ring = 1u << 20, .burst = 32 };
 	char self[PATH_MAX], conf[128];
 	ssize_t n;
-	double syn = -1, vf = -1, veth;
+	double syn = -1, vf = -1, veth, syn_rt = -1, vf_rt = -1, veth_rt = -1;
 	FILE *f;
 
 	/* --cc NAME is this benchmark's own; the rest are the common options */
@@ -194,24 +200,27 @@ int bench_e2e(int argc, char **argv)
 	if (sh("IOVPATH_RUN_DIR=%s %s lab up %s >/dev/null", g_run, g_cli, conf)) {
 		fprintf(stderr, "bench e2e: lab up failed (see %s/*.log)\n", g_run);
 	} else {
-		syn = iperf(PREFIX "vm2", PREFIX "vm1", "198.18.0.2", o.seconds);
+		syn = iperf(PREFIX "vm2", PREFIX "vm1", "198.18.0.2", o.seconds, &syn_rt);
 		if (!sh("IOVPATH_RUN_DIR=%s %s vm attach-vf vm1 >/dev/null && "
 		        "IOVPATH_RUN_DIR=%s %s vm attach-vf vm2 >/dev/null",
 		        g_run, g_cli, g_run, g_cli) &&
 		    !wait_vf("vm1") && !wait_vf("vm2"))
-			vf = iperf(PREFIX "vm2", PREFIX "vm1", "198.18.0.2", o.seconds);
+			vf = iperf(PREFIX "vm2", PREFIX "vm1", "198.18.0.2", o.seconds, &vf_rt);
 		else
 			fprintf(stderr, "bench e2e: the VF path did not come up\n");
 	}
 	sh("IOVPATH_RUN_DIR=%s %s lab down --force %s >/dev/null 2>&1", g_run, g_cli, conf);
-	veth = veth_gbps(o.seconds);
+	veth = veth_gbps(o.seconds, &veth_rt);
 	sh("rm -rf %s", g_run); /* logs, state: ours, made by mkdtemp */
 	if (!o.json)
 		printf("bench e2e: iperf3, one TCP stream VM→VM, %.0f s per leg\n", o.seconds);
-	bench_report_json(&o, json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:s}", "synthetic_gbps", syn,
-	                                "vf_gbps", vf, "veth_gbps", veth, "synthetic_vs_veth",
-	                                veth > 0 ? syn / veth : 0.0, "vf_vs_veth",
-	                                veth > 0 ? vf / veth : 0.0, "seconds", o.seconds,
-	                                "tcp_cc", g_cc));
+	/* retransmitted segments per leg: a path that drops shows here first */
+	bench_report_json(&o, json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:I, s:I, s:I}",
+	                                "synthetic_gbps", syn, "vf_gbps", vf, "veth_gbps", veth,
+	                                "synthetic_vs_veth", veth > 0 ? syn / veth : 0.0,
+	                                "vf_vs_veth", veth > 0 ? vf / veth : 0.0, "seconds",
+	                                o.seconds, "tcp_cc", g_cc, "synthetic_retransmits",
+	                                (json_int_t)syn_rt, "vf_retransmits", (json_int_t)vf_rt,
+	                                "veth_retransmits", (json_int_t)veth_rt));
 	return syn > 0 && vf > 0 && veth > 0 ? 0 : 1;
 }
