@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "port/port.h"
 
@@ -24,6 +25,9 @@ struct bench_opts {
 /* Parse the common options (--size N --seconds S --ring BYTES --burst N
  * --json) from argv[1..]; returns 0 or -EINVAL after printing why. */
 int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, uint32_t max_size);
+
+/* CPU time @pid has used so far (ns, /proc/PID/schedstat), 0 if unknown. */
+uint64_t bench_cpu_ns(pid_t pid);
 
 /* Single-process memcpy of @frames frames of @size bytes, each from a 1 MiB
  * source area into a small destination, as a copy-speed baseline; Gbit/s. */

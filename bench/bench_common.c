@@ -68,6 +68,22 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, 
 	return 0;
 }
 
+uint64_t bench_cpu_ns(pid_t pid)
+{
+	char path[64];
+	unsigned long long ns = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%llu", &ns) != 1)
+			ns = 0;
+		fclose(f);
+	}
+	return ns;
+}
+
 double bench_memcpy_gbps(uint32_t size, double seconds)
 {
 	const size_t src_len = 1u << 20, dst_len = 64u << 10;

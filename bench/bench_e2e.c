@@ -106,6 +106,41 @@ static double iperf(const char *ns_s, const char *ns_c, const char *ip, double s
 	return gbps;
 }
 
+/* CPU the lab's processes have used so far (ns): the host daemon's (h1),
+ * and the VMs' together. */
+static void lab_cpu(uint64_t *host, uint64_t *vms)
+{
+	char path[128], name[64];
+	int pid;
+	FILE *f;
+
+	*host = *vms = 0;
+	snprintf(path, sizeof(path), "%s/lab.pids", g_run);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fscanf(f, "%d %63s", &pid, name) == 2)
+		*(strcmp(name, "h1") ? vms : host) += bench_cpu_ns(pid);
+	fclose(f);
+}
+
+/* A leg VM1 -> VM2 in the lab: Gbit/s (iperf), and the CPU the host daemon
+ * and the two VM processes spent per Gbit moved (ms; iperf3 runs --seconds
+ * plus the omitted first second, counted at the same rate). */
+static double lab_leg(double secs, double *retr, double *host_ms, double *vms_ms)
+{
+	uint64_t h0, v0, h1, v1;
+	double g, gbit;
+
+	lab_cpu(&h0, &v0);
+	g = iperf(PREFIX "vm2", PREFIX "vm1", "198.18.0.2", secs, retr);
+	lab_cpu(&h1, &v1);
+	gbit = g > 0 ? g * (secs + 1) : 0;
+	*host_ms = gbit > 0 && h1 > h0 ? (double)(h1 - h0) / 1e6 / gbit : -1;
+	*vms_ms = gbit > 0 && v1 > v0 ? (double)(v1 - v0) / 1e6 / gbit : -1;
+	return g;
+}
+
 static int wait_vf(const char *vm)
 {
 	for (int i = 0; i < 200; i++) {
@@ -153,6 +188,7 @@ int bench_e2e(int argc, char **argv)
 	char self[PATH_MAX], conf[128];
 	ssize_t n;
 	double syn = -1, vf = -1, veth, syn_rt = -1, vf_rt = -1, veth_rt = -1;
+	double syn_host = -1, syn_vms = -1, vf_host = -1, vf_vms = -1;
 	FILE *f;
 
 	/* --cc NAME is this benchmark's own; the rest are the common options */
@@ -200,12 +236,12 @@ int bench_e2e(int argc, char **argv)
 	if (sh("IOVPATH_RUN_DIR=%s %s lab up %s >/dev/null", g_run, g_cli, conf)) {
 		fprintf(stderr, "bench e2e: lab up failed (see %s/*.log)\n", g_run);
 	} else {
-		syn = iperf(PREFIX "vm2", PREFIX "vm1", "198.18.0.2", o.seconds, &syn_rt);
+		syn = lab_leg(o.seconds, &syn_rt, &syn_host, &syn_vms);
 		if (!sh("IOVPATH_RUN_DIR=%s %s vm attach-vf vm1 >/dev/null && "
 		        "IOVPATH_RUN_DIR=%s %s vm attach-vf vm2 >/dev/null",
 		        g_run, g_cli, g_run, g_cli) &&
 		    !wait_vf("vm1") && !wait_vf("vm2"))
-			vf = iperf(PREFIX "vm2", PREFIX "vm1", "198.18.0.2", o.seconds, &vf_rt);
+			vf = lab_leg(o.seconds, &vf_rt, &vf_host, &vf_vms);
 		else
 			fprintf(stderr, "bench e2e: the VF path did not come up\n");
 	}
@@ -214,13 +250,16 @@ int bench_e2e(int argc, char **argv)
 	sh("rm -rf %s", g_run); /* logs, state: ours, made by mkdtemp */
 	if (!o.json)
 		printf("bench e2e: iperf3, one TCP stream VM→VM, %.0f s per leg\n", o.seconds);
-	/* retransmitted segments per leg: a path that drops shows here first */
-	bench_report_json(&o, json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:I, s:I, s:I}",
-	                                "synthetic_gbps", syn, "vf_gbps", vf, "veth_gbps", veth,
-	                                "synthetic_vs_veth", veth > 0 ? syn / veth : 0.0,
-	                                "vf_vs_veth", veth > 0 ? vf / veth : 0.0, "seconds",
-	                                o.seconds, "tcp_cc", g_cc, "synthetic_retransmits",
-	                                (json_int_t)syn_rt, "vf_retransmits", (json_int_t)vf_rt,
-	                                "veth_retransmits", (json_int_t)veth_rt));
+	/* retransmitted segments per leg: a path that drops shows here first;
+	 * CPU per Gbit: what each path costs the host and the VM processes */
+	bench_report_json(
+	    &o, json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:f}",
+	                  "synthetic_gbps", syn, "vf_gbps", vf, "veth_gbps", veth,
+	                  "synthetic_vs_veth", veth > 0 ? syn / veth : 0.0, "vf_vs_veth",
+	                  veth > 0 ? vf / veth : 0.0, "seconds", o.seconds, "tcp_cc", g_cc,
+	                  "synthetic_retransmits", (json_int_t)syn_rt, "vf_retransmits",
+	                  (json_int_t)vf_rt, "veth_retransmits", (json_int_t)veth_rt,
+	                  "synthetic_host_ms_per_gbit", syn_host, "vf_host_ms_per_gbit", vf_host,
+	                  "synthetic_vms_ms_per_gbit", syn_vms, "vf_vms_ms_per_gbit", vf_vms));
 	return syn > 0 && vf > 0 && veth > 0 ? 0 : 1;
 }

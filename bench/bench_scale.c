@@ -66,28 +66,12 @@ static pid_t spawn(struct run *r, const char *log, char *const argv[])
 	return pid;
 }
 
-static uint64_t cpu_ns(pid_t pid)
-{
-	char path[64];
-	unsigned long long ns = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
-	f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%llu", &ns) != 1)
-			ns = 0;
-		fclose(f);
-	}
-	return ns;
-}
-
 static uint64_t all_cpu_ns(const struct run *r)
 {
-	uint64_t t = cpu_ns(r->daemon);
+	uint64_t t = bench_cpu_ns(r->daemon);
 
 	for (unsigned int i = 0; i < r->nvms; i++)
-		t += cpu_ns(r->vm[i]);
+		t += bench_cpu_ns(r->vm[i]);
 	return t;
 }
 
@@ -245,12 +229,12 @@ static double run_case(const char *bin, unsigned int nvms, unsigned int nvfs, ui
 	sink_frames(&r, f0, s0);
 	w0 = util_now_ns();
 	t0 = all_cpu_ns(&r);
-	h0 = cpu_ns(r.daemon);
+	h0 = bench_cpu_ns(r.daemon);
 	end = w0 + (uint64_t)(window * 1e9);
 	while (util_now_ns() < end)
 		usleep(10000);
 	t1 = all_cpu_ns(&r);
-	h1 = cpu_ns(r.daemon);
+	h1 = bench_cpu_ns(r.daemon);
 	w1 = util_now_ns();
 	sink_frames(&r, f1, s1);
 	double frames = 0;
