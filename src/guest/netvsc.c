@@ -345,9 +345,16 @@ static int vf_tx(struct netvsc *nv, const struct port_pkt *pkts, unsigned int n)
 	return r;
 }
 
+/* A frame of @len bytes whose destination MAC starts at @dst goes
+ * synthetic: broadcast, multicast (or too short to say). */
+static bool is_group_dst(const uint8_t *dst, uint32_t len)
+{
+	return len < 6 || (dst[0] & 1);
+}
+
 static bool is_group(const struct port_pkt *pk)
 {
-	return pk->len < 6 || (pk->data[0] & 1);
+	return is_group_dst(pk->data, pk->len);
 }
 
 int netvsc_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned int n)
@@ -419,7 +426,7 @@ int netvsc_tx_fill(struct netvsc *nv, netvsc_fill_fn fill, void *arg, unsigned i
 		uint32_t len = (uint32_t)r - hl;
 
 		slot_copy_out(&s, el, 1, &first);
-		if (len < 6 || (first & 1)) { /* broadcast, multicast: synthetic's */
+		if (is_group_dst(&first, len)) { /* broadcast, multicast: synthetic's */
 			slot_copy_out(&s, 0, hl, &spill->vnet);
 			slot_copy_out(&s, el, len, spill->data);
 			spill->len = len;

@@ -89,16 +89,24 @@ struct port {
 struct port *port_open(const char *spec, char *err, size_t errlen);
 void port_close(struct port *p);
 
+/* Internal: true while port_rx_burst/port_rx_iov skip the kernel
+ * (ops->rx_idle_skip), counting the call off. */
+static inline bool port__rx_skip(struct port *p)
+{
+	if (!p->rx_idle)
+		return false;
+	p->rx_idle--;
+	return true;
+}
+
 static inline int port_rx_burst(struct port *p, struct port_pkt *pkts, unsigned int n)
 {
 	int r;
 
 	if (n > PORT_BURST)
 		n = PORT_BURST;
-	if (p->rx_idle) {
-		p->rx_idle--;
+	if (port__rx_skip(p))
 		return 0;
-	}
 	r = p->ops->rx_burst(p, pkts, n);
 	if (r >= 0 && (unsigned int)r < n)
 		p->rx_idle = p->ops->rx_idle_skip;
@@ -113,10 +121,8 @@ static inline ssize_t port_rx_iov(struct port *p, const struct iovec *iov, unsig
 
 	if (!p->ops->rx_iov)
 		return -ENOTSUP;
-	if (p->rx_idle) {
-		p->rx_idle--;
+	if (port__rx_skip(p))
 		return 0;
-	}
 	r = p->ops->rx_iov(p, iov, iovcnt);
 	if (r == 0)
 		p->rx_idle = p->ops->rx_idle_skip;
