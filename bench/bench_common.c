@@ -115,6 +115,10 @@ double bench_memcpy_gbps(uint32_t size, double seconds)
 
 void bench_report_json(const struct bench_opts *o, json_t *obj)
 {
+	if (!obj) { /* json_pack refused its format: a bug here, not a figure */
+		fprintf(stderr, "bench: the report could not be built\n");
+		return;
+	}
 	if (o->json) {
 		char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
 
