@@ -19,12 +19,26 @@ struct bench_opts {
 	double seconds; /* measurement time */
 	uint32_t ring;  /* ring data-area bytes */
 	unsigned int burst;
+	unsigned int rounds; /* interleaved rounds; 0: the benchmark has none */
 	bool json;
 };
 
 /* Parse the common options (--size N --seconds S --ring BYTES --burst N
- * --json) from argv[1..]; returns 0 or -EINVAL after printing why. */
+ * --rounds N --json) from argv[1..]; returns 0 or -EINVAL after printing why. */
 int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, uint32_t max_size);
+
+/* A path and its baseline measured in @o->rounds rounds, each of both (all)
+ * measurements back to back for @o->seconds / rounds: the hypervisor moves
+ * this machine's two vCPUs between placements in which the same path runs
+ * at 0.5x to 2x, every few minutes, so a ratio is only worth something
+ * between figures from one placement. Per-round figures are kept; the
+ * reported ratio is the median of the rounds' ratios. */
+#define BENCH_ROUNDS_MAX 64
+
+/* Median of @n values (n >= 1); @v is reordered. */
+double bench_median(double *v, unsigned int n);
+/* The smallest and largest of @n values. */
+void bench_range(const double *v, unsigned int n, double *lo, double *hi);
 
 /* CPU time @pid has used so far (ns, /proc/PID/schedstat), 0 if unknown. */
 uint64_t bench_cpu_ns(pid_t pid);

@@ -18,6 +18,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, 
 		{ "seconds", required_argument, NULL, 't' },
 		{ "ring", required_argument, NULL, 'r' },
 		{ "burst", required_argument, NULL, 'b' },
+		{ "rounds", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -38,6 +39,15 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, 
 		case 'b':
 			o->burst = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
+		case 'n':
+			if (!o->rounds) {
+				fprintf(stderr, "bench: this benchmark takes no --rounds\n");
+				return -EINVAL;
+			}
+			o->rounds = (unsigned int)strtoul(optarg, NULL, 0);
+			if (!o->rounds)
+				o->rounds = BENCH_ROUNDS_MAX + 1; /* refused below */
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -57,6 +67,10 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, 
 		fprintf(stderr, "bench: --seconds must be in (0, 3600]\n");
 		return -EINVAL;
 	}
+	if (o->rounds > BENCH_ROUNDS_MAX) {
+		fprintf(stderr, "bench: --rounds must be in [1, %d]\n", BENCH_ROUNDS_MAX);
+		return -EINVAL;
+	}
 	if (o->burst < 1 || o->burst > 256) {
 		fprintf(stderr, "bench: --burst must be in [1, 256]\n");
 		return -EINVAL;
@@ -66,6 +80,30 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, 
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double bench_median(double *v, unsigned int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void bench_range(const double *v, unsigned int n, double *lo, double *hi)
+{
+	*lo = *hi = v[0];
+	for (unsigned int i = 1; i < n; i++) {
+		if (v[i] < *lo)
+			*lo = v[i];
+		if (v[i] > *hi)
+			*hi = v[i];
+	}
 }
 
 uint64_t bench_cpu_ns(pid_t pid)

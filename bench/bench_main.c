@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
 			if (!strcmp(argv[1], benches[i].name))
 				return benches[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "usage: iovpath bench NAME [--size N] [--seconds S] [--json]\n");
+	fprintf(stderr, "usage: iovpath bench NAME [--size N] [--seconds S] [--rounds N] [--json]\n");
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
 		fprintf(stderr, "  %-10s %s\n", benches[i].name, benches[i].help);
 	return 2;

@@ -168,8 +168,13 @@ double bench_ring_mpps(const struct bench_opts *o)
 {
 	struct result r;
 
-	if (ring_run(o, &r) || r.lost || r.bad)
+	if (ring_run(o, &r))
 		return -1;
+	if (r.lost || r.bad) {
+		fprintf(stderr, "bench ring: %llu frames lost, %llu bad\n",
+		        (unsigned long long)r.lost, (unsigned long long)r.bad);
+		return -1;
+	}
 	return (double)r.frames / r.secs / 1e6;
 }
 
@@ -303,7 +308,11 @@ double bench_ring_echo_mpps(const struct bench_opts *o)
 	free(e.buf);
 	waitpid(pid, NULL, 0);
 	unlink(path);
-	if (rc || r.bad || r.lost || r.secs <= 0)
+	if (rc || r.bad || r.lost || r.secs <= 0 || !r.rx) {
+		fprintf(stderr, "bench ring echo: %s (%llu frames back, %llu bad, %llu out of order)\n",
+		        rc ? "the channel failed" : "a bad run", (unsigned long long)r.rx,
+		        (unsigned long long)r.bad, (unsigned long long)r.lost);
 		return -1;
+	}
 	return (double)r.rx / r.secs / 1e6;
 }

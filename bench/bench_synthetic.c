@@ -12,7 +12,12 @@
  * bench ring moves each frame once, one way, with a core at each end; here
  * each frame goes there and back and the guest's core both sends and
  * receives, so when the cores (not the cache lines between them) are the
- * limit, ratio cannot pass about 0.5 while ratio_echo can reach 1. */
+ * limit, ratio cannot pass about 0.5 while ratio_echo can reach 1.
+ *
+ * --seconds S is each path's time in all; it is spent in --rounds N rounds
+ * (default 6), each of the three measurements back to back for S/N
+ * seconds, and the ratios reported are the medians of the rounds' (with
+ * their range): see bench.h on why one placement per ratio. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,50 +103,82 @@ int bench_netvsc_guest(const char *path, const uint8_t *dst, const struct bench_
 	return r;
 }
 
-int bench_synthetic(int argc, char **argv)
+/* One measurement of the synthetic path: a host process, this process the
+ * guest. Mpps, or -1. */
+static double run_synthetic(const struct bench_opts *o, struct bench_ep_result *r)
 {
-	struct bench_opts o = { .size = 64, .seconds = 3, .ring = 1u << 20, .burst = 32 };
-	struct bench_ep_result r = { 0 };
 	char path[108];
-	double mpps, ring_mpps, echo_mpps;
 	pid_t pid;
 	int lfd, st;
 
-	if (bench_parse(argc, argv, &o, EP_MIN_FRAME, 9000))
-		return 2;
-	signal(SIGPIPE, SIG_IGN);
 	snprintf(path, sizeof(path), "/tmp/iovpath-bench-syn-%d.sock", (int)getpid());
 	lfd = vmbus_listen(path);
 	if (lfd < 0) {
 		fprintf(stderr, "bench synthetic: listen %s: %s\n", path, strerror(-lfd));
-		return 1;
+		return -1;
 	}
 	pid = fork();
 	if (pid == 0)
 		_exit(host(lfd));
 	close(lfd);
-	if (bench_netvsc_guest(path, NULL, &o, &r)) {
+	if (bench_netvsc_guest(path, NULL, o, r)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		unlink(path);
-		return 1;
+		return -1;
 	}
 	waitpid(pid, &st, 0);
 	unlink(path);
-	mpps = (double)r.rx / r.secs / 1e6;
-	ring_mpps = bench_ring_mpps(&o);
-	echo_mpps = bench_ring_echo_mpps(&o);
-	if (ring_mpps <= 0 || echo_mpps <= 0) {
-		fprintf(stderr, "bench synthetic: the ring baseline failed\n");
-		return 1;
+	return (double)r->rx / r->secs / 1e6;
+}
+
+int bench_synthetic(int argc, char **argv)
+{
+	struct bench_opts o = {
+		.size = 64, .seconds = 3, .ring = 1u << 20, .burst = 32, .rounds = 6
+	};
+	double mpps[BENCH_ROUNDS_MAX], ring[BENCH_ROUNDS_MAX], echo[BENCH_ROUNDS_MAX];
+	double ratio[BENCH_ROUNDS_MAX], ratio_echo[BENCH_ROUNDS_MAX], lo, hi, lo_e, hi_e;
+	uint64_t frames = 0, lost = 0, bad = 0;
+	double secs = 0, m_syn, m_ring, m_echo;
+	struct bench_opts ro;
+
+	if (bench_parse(argc, argv, &o, EP_MIN_FRAME, 9000))
+		return 2;
+	signal(SIGPIPE, SIG_IGN);
+	ro = o;
+	ro.seconds = o.seconds / o.rounds;
+	for (unsigned int i = 0; i < o.rounds; i++) {
+		struct bench_ep_result r = { 0 };
+
+		mpps[i] = run_synthetic(&ro, &r);
+		if (mpps[i] < 0)
+			return 1;
+		ring[i] = bench_ring_mpps(&ro);
+		echo[i] = bench_ring_echo_mpps(&ro);
+		if (ring[i] <= 0 || echo[i] <= 0) {
+			fprintf(stderr, "bench synthetic: the ring baseline failed\n");
+			return 1;
+		}
+		ratio[i] = mpps[i] / ring[i];
+		ratio_echo[i] = mpps[i] / echo[i];
+		frames += r.rx, lost += r.lost, bad += r.bad, secs += r.secs;
 	}
+	bench_range(ratio, o.rounds, &lo, &hi);
+	bench_range(ratio_echo, o.rounds, &lo_e, &hi_e);
+	m_syn = bench_median(mpps, o.rounds);
+	m_ring = bench_median(ring, o.rounds);
+	m_echo = bench_median(echo, o.rounds);
 	if (!o.json)
 		printf("bench synthetic: %u-byte frames; guest -> NetVSC -> VMBus -> NetVSP -> "
-		       "loopback -> back, %.1f s; baseline: bare ring, same size\n",
-		       o.size, r.secs);
-	bench_report(&o, "size", (double)o.size, "mpps", mpps, "gbps", mpps * o.size * 8 / 1e3,
-	             "ring_mpps", ring_mpps, "ratio", mpps / ring_mpps, "ring_echo_mpps", echo_mpps,
-	             "ratio_echo", mpps / echo_mpps, "frames", (double)r.rx,
-	             "reordered_or_dup", (double)r.lost, "bad", (double)r.bad, NULL);
-	return r.bad || r.lost ? 1 : 0;
+		       "loopback -> back; baseline: bare ring, same size; %u rounds of %.2f s "
+		       "each, medians\n",
+		       o.size, o.rounds, ro.seconds);
+	bench_report(&o, "size", (double)o.size, "mpps", m_syn, "gbps", m_syn * o.size * 8 / 1e3,
+	             "ring_mpps", m_ring, "ratio", bench_median(ratio, o.rounds), "ratio_min", lo,
+	             "ratio_max", hi, "ring_echo_mpps", m_echo, "ratio_echo",
+	             bench_median(ratio_echo, o.rounds), "ratio_echo_min", lo_e, "ratio_echo_max",
+	             hi_e, "rounds", (double)o.rounds, "seconds", secs, "frames", (double)frames,
+	             "reordered_or_dup", (double)lost, "bad", (double)bad, NULL);
+	return bad || lost ? 1 : 0;
 }

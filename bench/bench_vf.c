@@ -7,7 +7,10 @@
  *
  *   synthetic: the same trip on the synthetic path: NetVSC endpoint process
  *             ─VMBus─► NetVSP + extensible switch + NIC engine (host process)
- *             ─PF default VPort─► NIC switch ─shm wire─► reflector and back. */
+ *             ─PF default VPort─► NIC switch ─shm wire─► reflector and back.
+ *
+ * --seconds S is each measurement's time in all, spent in --rounds N rounds
+ * (default 6) of the three back to back; medians of the rounds (bench.h). */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -333,29 +336,47 @@ static double run_nic_switch(const struct bench_opts *o)
 
 int bench_vf(int argc, char **argv)
 {
-	struct bench_opts o = { .size = 64, .seconds = 3, .ring = 1u << 20, .burst = 32 };
-	struct bench_ep_result r, rs;
-	double vf_mpps, syn_mpps, sw_mpps;
+	struct bench_opts o = {
+		.size = 64, .seconds = 3, .ring = 1u << 20, .burst = 32, .rounds = 6
+	};
+	double vf[BENCH_ROUNDS_MAX], syn[BENCH_ROUNDS_MAX], sw[BENCH_ROUNDS_MAX];
+	double ratio[BENCH_ROUNDS_MAX], lo, hi, m_vf;
+	uint64_t vf_frames = 0, syn_frames = 0, lost = 0, bad = 0;
+	struct bench_opts ro;
 
 	if (bench_parse(argc, argv, &o, EP_MIN_FRAME, 9000))
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
-	vf_mpps = run_vf_path(&o, &r);
-	syn_mpps = run_synthetic_path(&o, &rs);
-	sw_mpps = run_nic_switch(&o);
-	if (vf_mpps < 0 || syn_mpps < 0 || sw_mpps < 0) {
-		fprintf(stderr, "bench vf: setup failed\n");
-		return 1;
+	ro = o;
+	ro.seconds = o.seconds / o.rounds;
+	for (unsigned int i = 0; i < o.rounds; i++) {
+		struct bench_ep_result r = { 0 }, rs = { 0 };
+
+		vf[i] = run_vf_path(&ro, &r);
+		syn[i] = run_synthetic_path(&ro, &rs);
+		sw[i] = run_nic_switch(&ro);
+		if (vf[i] < 0 || syn[i] <= 0 || sw[i] < 0) {
+			fprintf(stderr, "bench vf: setup failed\n");
+			return 1;
+		}
+		ratio[i] = vf[i] / syn[i];
+		vf_frames += r.rx, syn_frames += rs.rx;
+		lost += r.lost + rs.lost, bad += r.bad + rs.bad;
 	}
+	bench_range(ratio, o.rounds, &lo, &hi);
+	m_vf = bench_median(vf, o.rounds);
 	if (!o.json)
 		printf("bench vf: %u-byte frames, each path out through the NIC and the wire to a "
 		       "reflector and back;\n  vf: VF endpoint -> queue pair -> NIC switch; "
-		       "synthetic: NetVSC -> VMBus -> NetVSP -> switch -> PF -> NIC switch\n",
-		       o.size);
-	bench_report(&o, "size", (double)o.size, "vf_mpps", vf_mpps, "synthetic_mpps", syn_mpps,
-	             "vf_over_synthetic", vf_mpps / syn_mpps, "vf_gbps", vf_mpps * o.size * 8 / 1e3,
-	             "nic_switch_mpps", sw_mpps, "vf_frames", (double)r.rx, "synthetic_frames",
-	             (double)rs.rx, "reordered_or_dup", (double)(r.lost + rs.lost), "bad",
-	             (double)(r.bad + rs.bad), NULL);
-	return r.bad || r.lost || rs.bad || rs.lost ? 1 : 0;
+		       "synthetic: NetVSC -> VMBus -> NetVSP -> switch -> PF -> NIC switch;\n"
+		       "  %u rounds of %.2f s each, medians\n",
+		       o.size, o.rounds, ro.seconds);
+	bench_report(&o, "size", (double)o.size, "vf_mpps", m_vf, "synthetic_mpps",
+	             bench_median(syn, o.rounds), "vf_over_synthetic",
+	             bench_median(ratio, o.rounds), "vf_over_synthetic_min", lo,
+	             "vf_over_synthetic_max", hi, "vf_gbps", m_vf * o.size * 8 / 1e3,
+	             "nic_switch_mpps", bench_median(sw, o.rounds), "rounds", (double)o.rounds,
+	             "vf_frames", (double)vf_frames, "synthetic_frames", (double)syn_frames,
+	             "reordered_or_dup", (double)lost, "bad", (double)bad, NULL);
+	return bad || lost ? 1 : 0;
 }

@@ -105,7 +105,7 @@ static const struct {
 	{ "capture", cmd_capture, "PORT -w FILE [--seconds S]", "pcap of a switch port" },
 	{ "events", cmd_events, "[--follow]", "the host's timeline: attach, switch, detach" },
 	{ "lab", cmd_lab, "up FILE | down [--force] | show", "build or remove a lab" },
-	{ "bench", cmd_bench, "NAME [--size N] [--seconds S] [--json]",
+	{ "bench", cmd_bench, "NAME [--size N] [--seconds S] [--rounds N] [--json]",
 	  "run a benchmark (`iovpath bench` lists them)" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "", "this list" },
