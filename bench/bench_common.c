@@ -71,6 +71,10 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, 
 		fprintf(stderr, "bench: --rounds must be in [1, %d]\n", BENCH_ROUNDS_MAX);
 		return -EINVAL;
 	}
+	if (o->rounds && o->seconds / o->rounds < 0.05) {
+		fprintf(stderr, "bench: --seconds / --rounds must leave 0.05 s or more a round\n");
+		return -EINVAL;
+	}
 	if (o->burst < 1 || o->burst > 256) {
 		fprintf(stderr, "bench: --burst must be in [1, 256]\n");
 		return -EINVAL;

@@ -210,6 +210,7 @@ Test(bench, bad_options_refused)
 {
 	static const char *bad[] = {
 		"synthetic --rounds 0 --json",  "synthetic --rounds 65 --json",
+		"vf --seconds 1 --rounds 40 --json",
 		"ring --rounds 2 --json",       "vf --size 10 --json",
 		"synthetic --seconds 0 --json", "ring --ring 1000 --json",
 		"nosuchbench --json",
