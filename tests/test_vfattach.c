@@ -74,6 +74,7 @@ struct shared {
 	volatile int ready, cmd_ack, failed;
 	volatile uint64_t tx_sent;  /* stream frames sent */
 	volatile uint64_t rx_count; /* distinct stream frames received */
+	volatile uint64_t turns;    /* guest loop turns done, each after st was copied */
 	volatile uint64_t rx_dup, rx_bad, bc_rx;
 	volatile uint64_t fill_fallbacks; /* CMD_FILL frames sent by netvsc_tx_burst */
 	volatile int vf_state;
@@ -324,6 +325,7 @@ static int guest_main(void *arg)
 		S->vf_serial = nv->vf_serial;
 		S->st = nv->st;
 		store_release(&S->cmd_ack, done_cmd);
+		store_release(&S->turns, S->turns + 1);
 
 		struct pollfd pfd[8];
 		int n = netvsc_arm(nv, pfd, 8);
@@ -545,6 +547,16 @@ static struct host_vf_info vf_info(void)
 }
 
 /* Both streams on for @n more frames each; run until every frame arrived. */
+/* The guest counts a frame (rx_count) as it takes it, and copies its stats
+ * (st) later in the same turn of its loop: wait for a whole turn after
+ * the counts are in, so st says what they say. */
+static void settle(void)
+{
+	uint64_t t = load_acquire(&S->turns);
+
+	RUN_UNTIL(load_acquire(&S->turns) >= t + 2, 5000, "the guest's loop stopped");
+}
+
 static void stream(uint64_t n)
 {
 	H.w2g_limit += n;
@@ -555,6 +567,7 @@ static void stream(uint64_t n)
 	          (unsigned long long)S->rx_count, (unsigned long long)H.w2g_limit,
 	          (unsigned long long)H.wire_count, (unsigned long long)S->tx_limit);
 	S->tx_on = 0;
+	settle();
 }
 
 static void no_loss(void)
@@ -661,6 +674,7 @@ Test(vfattach, attach_moves_unicast_to_the_vf, .timeout = 60)
 	command(CMD_BCAST, 10);
 	RUN_UNTIL(H.wire_bc == 10, 3000, "broadcasts out: %llu of 10",
 	          (unsigned long long)H.wire_bc);
+	settle();
 	cr_expect_eq(S->st.tx_packets - before.tx_packets, 10, "broadcast left by synthetic");
 	cr_expect_eq(S->st.vf_tx_packets, before.vf_tx_packets);
 	static uint8_t f[FRAME];
@@ -675,6 +689,7 @@ Test(vfattach, attach_moves_unicast_to_the_vf, .timeout = 60)
 	          (unsigned long long)S->st.vf_rx_mcast_skipped);
 	for (int i = 0; i < 100; i++)
 		h_pass();
+	settle();
 	cr_expect_eq(S->bc_rx, 10, "each broadcast once");
 	cr_expect_eq(S->st.rx_packets - before.rx_packets, 10, "broadcast came by synthetic");
 	no_loss();
@@ -751,6 +766,7 @@ Test(vfattach, in_place_transmit, .timeout = 60)
 	RUN_UNTIL(H.wire_count - wire0 == 3000 && H.wire_bc - bc0 == 1, 5000,
 	          "the far end has %llu of 3000 unicast, %llu of 1 broadcast",
 	          (unsigned long long)(H.wire_count - wire0), (unsigned long long)(H.wire_bc - bc0));
+	settle();
 	cr_expect_eq(S->st.vf_tx_packets - before.vf_tx_packets, 3000, "unicast on the VF");
 	cr_expect_eq(S->st.tx_packets - before.tx_packets, 1, "the broadcast on synthetic");
 	cr_expect_lt(S->fill_fallbacks, 100, "%llu of 3001 frames not sent in place",
@@ -987,6 +1003,7 @@ Test(vfattach, access_vlan_on_the_vf_path, .timeout = 60)
 	S->tx_limit += 10;
 	command(CMD_FILL, 11);
 	RUN_UNTIL(H.wire_count == S->tx_limit && H.wire_bc == 1, 5000, "CMD_FILL frames missing");
+	settle();
 	cr_expect_eq(S->fill_fallbacks, 11);
 	cr_assert_eq(host_dp_vf_detach(H.h, H.vm, false, err, sizeof(err)), 0, "%s", err);
 	RUN_UNTIL(vf_info().state == HOST_VF_NONE, 5000, "not removed");
