@@ -6,6 +6,10 @@
  * directory of their own; (b) after `vm attach-vf` on both VMs, once the host
  * reports the VF data path for each. Needs root (namespaces, TAP devices).
  * Each leg is --seconds long (default 5), after a 1 s warm-up iperf3 omits.
+ * --rounds N (default 1) runs the three legs N times, back to back in each
+ * round (the VFs detached again between rounds), and reports the medians,
+ * each ratio the median of the rounds' own with its range (bench.h: the
+ * vCPUs' placement changes from minute to minute). --seconds stays per leg.
  * Every leg uses the same TCP congestion control: the system's default, or
  * --cc NAME (iperf3 -C); the report names it (tcp_cc), since it decides much:
  * on the 2-core machine of the README, veth does 12-16 Gbit/s with bbr and
@@ -141,54 +145,109 @@ static double lab_leg(double secs, double *retr, double *host_ms, double *vms_ms
 	return g;
 }
 
-static int wait_vf(const char *vm)
+/* Wait until the host reports @vm's data path as @path ("vf", "synthetic"). */
+static int wait_path(const char *vm, const char *path)
 {
 	for (int i = 0; i < 200; i++) {
-		if (!sh("IOVPATH_RUN_DIR=%s %s vm show %s --json | grep -q '\"datapath\": \"vf\"'",
-		        g_run, g_cli, vm))
+		if (!sh("IOVPATH_RUN_DIR=%s %s vm show %s --json | grep -q '\"datapath\": \"%s\"'",
+		        g_run, g_cli, vm, path))
 			return 0;
 		usleep(50000);
 	}
 	return -1;
 }
 
-static double veth_gbps(double secs, double *retr)
+/* Both VMs to the VF path (@verb "attach-vf") or back ("detach-vf"). */
+static int both_vms(const char *verb, const char *path)
 {
-	struct lab_nl *nl;
-	double g = -1;
+	return sh("IOVPATH_RUN_DIR=%s %s vm %s vm1 >/dev/null && "
+	          "IOVPATH_RUN_DIR=%s %s vm %s vm2 >/dev/null",
+	          g_run, g_cli, verb, g_run, g_cli, verb) ||
+	               wait_path("vm1", path) || wait_path("vm2", path)
+	           ? -1
+	           : 0;
+}
+
+/* The baseline: a veth pair between two namespaces of ours. 0 or -1. */
+static int veth_up(void)
+{
+	struct lab_nl *nl, *a = NULL, *b = NULL;
+	int r = -1;
 
 	if (lab_netns_add(PREFIX "va") || lab_netns_add(PREFIX "vb"))
-		goto out;
+		return -1;
 	nl = lab_nl_open(NULL);
 	if (!nl)
-		goto out;
+		return -1;
 	if (lab_nl_veth_add(nl, "eth0", PREFIX "va", NULL, "eth0", PREFIX "vb") == 0) {
-		struct lab_nl *a = lab_nl_open(PREFIX "va"), *b = lab_nl_open(PREFIX "vb");
-
+		a = lab_nl_open(PREFIX "va");
+		b = lab_nl_open(PREFIX "vb");
 		if (a && b && !lab_nl_addr_add(a, "eth0", 0xc6130001u, 24) &&
 		    !lab_nl_addr_add(b, "eth0", 0xc6130002u, 24) && !lab_nl_link_up(a, "eth0") &&
 		    !lab_nl_link_up(b, "eth0") && !lab_nl_link_up(a, "lo") &&
 		    !lab_nl_link_up(b, "lo"))
-			g = iperf(PREFIX "vb", PREFIX "va", "198.19.0.2", secs, retr);
+			r = 0;
 		if (a)
 			lab_nl_close(a);
 		if (b)
 			lab_nl_close(b);
 	}
 	lab_nl_close(nl);
-out:
+	return r;
+}
+
+static void veth_down(void)
+{
 	lab_netns_del(PREFIX "va");
 	lab_netns_del(PREFIX "vb");
-	return g;
+}
+
+/* The figures of @n rounds that all legs finished: medians (and ranges of
+ * the ratios) into @obj. */
+struct e2e_rounds {
+	double syn[BENCH_ROUNDS_MAX], vf[BENCH_ROUNDS_MAX], veth[BENCH_ROUNDS_MAX];
+	double syn_r[BENCH_ROUNDS_MAX], vf_r[BENCH_ROUNDS_MAX]; /* each over its round's veth */
+	double syn_host[BENCH_ROUNDS_MAX], syn_vms[BENCH_ROUNDS_MAX];
+	double vf_host[BENCH_ROUNDS_MAX], vf_vms[BENCH_ROUNDS_MAX];
+	double syn_rt, vf_rt, veth_rt; /* retransmitted segments, all rounds; -1: unknown */
+};
+
+static void add_retr(double *sum, double r)
+{
+	*sum = *sum < 0 || r < 0 ? -1 : *sum + r;
+}
+
+static void put(json_t *obj, const char *key, double v)
+{
+	json_object_set_new(obj, key, json_real(v));
+}
+
+static void put_median(json_t *obj, const char *key, double *v, unsigned int n, bool range)
+{
+	char k[64];
+	double lo = -1, hi = -1;
+
+	if (n && range)
+		bench_range(v, n, &lo, &hi);
+	put(obj, key, n ? bench_median(v, n) : -1);
+	if (!range)
+		return;
+	snprintf(k, sizeof(k), "%s_min", key);
+	put(obj, k, lo);
+	snprintf(k, sizeof(k), "%s_max", key);
+	put(obj, k, hi);
 }
 
 int bench_e2e(int argc, char **argv)
 {
-	struct bench_opts o = { .size = 1500, .seconds = 5, .ring = 1u << 20, .burst = 32 };
+	struct bench_opts o = {
+		.size = 1500, .seconds = 5, .ring = 1u << 20, .burst = 32, .rounds = 1
+	};
+	struct e2e_rounds *er;
 	char self[PATH_MAX], conf[128];
+	unsigned int done = 0; /* rounds with every leg measured */
 	ssize_t n;
-	double syn = -1, vf = -1, veth, syn_rt = -1, vf_rt = -1, veth_rt = -1;
-	double syn_host = -1, syn_vms = -1, vf_host = -1, vf_vms = -1;
+	json_t *rep;
 	FILE *f;
 
 	/* --cc NAME is this benchmark's own; the rest are the common options */
@@ -226,40 +285,83 @@ int bench_e2e(int argc, char **argv)
 	}
 	snprintf(conf, sizeof(conf), "%s/lab.conf", g_run);
 	f = fopen(conf, "w");
-	if (!f)
+	er = calloc(1, sizeof(*er));
+	if (!f || !er) {
+		perror("bench e2e");
+		if (f)
+			fclose(f);
+		free(er);
 		return 1;
+	}
 	fprintf(f, "lab e2e\nnetwork net\nhost h1\nnic h1 vfs 2\n"
 	           "vm vm1 host h1 mac 02:00:00:00:0e:01 ip 198.18.0.1/24\n"
 	           "vm vm2 host h1 mac 02:00:00:00:0e:02 ip 198.18.0.2/24\n");
 	fclose(f);
 	sh("IOVPATH_RUN_DIR=%s %s lab down --force %s >/dev/null 2>&1", g_run, g_cli, conf);
+	veth_down();
 	if (sh("IOVPATH_RUN_DIR=%s %s lab up %s >/dev/null", g_run, g_cli, conf)) {
 		fprintf(stderr, "bench e2e: lab up failed (see %s/*.log)\n", g_run);
+	} else if (veth_up()) {
+		fprintf(stderr, "bench e2e: the veth pair could not be made\n");
 	} else {
-		syn = lab_leg(o.seconds, &syn_rt, &syn_host, &syn_vms);
-		if (!sh("IOVPATH_RUN_DIR=%s %s vm attach-vf vm1 >/dev/null && "
-		        "IOVPATH_RUN_DIR=%s %s vm attach-vf vm2 >/dev/null",
-		        g_run, g_cli, g_run, g_cli) &&
-		    !wait_vf("vm1") && !wait_vf("vm2"))
-			vf = lab_leg(o.seconds, &vf_rt, &vf_host, &vf_vms);
-		else
-			fprintf(stderr, "bench e2e: the VF path did not come up\n");
+		/* Each round: synthetic, VF, veth, back to back (one placement of
+		 * the vCPUs per round's ratios, as in bench.h). */
+		for (unsigned int i = 0; i < o.rounds; i++) {
+			double rs, rv, rw, g_syn, g_vf, g_veth;
+
+			if (i && both_vms("detach-vf", "synthetic")) {
+				fprintf(stderr, "bench e2e: the VMs did not go back to synthetic\n");
+				break;
+			}
+			g_syn = lab_leg(o.seconds, &rs, &er->syn_host[done], &er->syn_vms[done]);
+			if (both_vms("attach-vf", "vf")) {
+				fprintf(stderr, "bench e2e: the VF path did not come up\n");
+				break;
+			}
+			g_vf = lab_leg(o.seconds, &rv, &er->vf_host[done], &er->vf_vms[done]);
+			g_veth = iperf(PREFIX "vb", PREFIX "va", "198.19.0.2", o.seconds, &rw);
+			if (g_syn <= 0 || g_vf <= 0 || g_veth <= 0) {
+				fprintf(stderr, "bench e2e: round %u: a leg failed (synthetic %.2f, "
+				                "VF %.2f, veth %.2f Gbit/s)\n",
+				        i + 1, g_syn, g_vf, g_veth);
+				break;
+			}
+			er->syn[done] = g_syn, er->vf[done] = g_vf, er->veth[done] = g_veth;
+			er->syn_r[done] = g_syn / g_veth, er->vf_r[done] = g_vf / g_veth;
+			if (!done)
+				er->syn_rt = er->vf_rt = er->veth_rt = 0;
+			add_retr(&er->syn_rt, rs), add_retr(&er->vf_rt, rv), add_retr(&er->veth_rt, rw);
+			done++;
+		}
 	}
 	sh("IOVPATH_RUN_DIR=%s %s lab down --force %s >/dev/null 2>&1", g_run, g_cli, conf);
-	veth = veth_gbps(o.seconds, &veth_rt);
+	veth_down();
 	sh("rm -rf %s", g_run); /* logs, state: ours, made by mkdtemp */
 	if (!o.json)
-		printf("bench e2e: iperf3, one TCP stream VM→VM, %.0f s per leg\n", o.seconds);
+		printf("bench e2e: iperf3, one TCP stream VM→VM, %.0f s per leg, %u round(s) of "
+		       "synthetic, VF, veth%s\n",
+		       o.seconds, o.rounds, o.rounds > 1 ? "; medians" : "");
 	/* retransmitted segments per leg: a path that drops shows here first;
 	 * CPU per Gbit: what each path costs the host and the VM processes */
-	bench_report_json(
-	    &o, json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:f}",
-	                  "synthetic_gbps", syn, "vf_gbps", vf, "veth_gbps", veth,
-	                  "synthetic_vs_veth", veth > 0 ? syn / veth : 0.0, "vf_vs_veth",
-	                  veth > 0 ? vf / veth : 0.0, "seconds", o.seconds, "tcp_cc", g_cc,
-	                  "synthetic_retransmits", (json_int_t)syn_rt, "vf_retransmits",
-	                  (json_int_t)vf_rt, "veth_retransmits", (json_int_t)veth_rt,
-	                  "synthetic_host_ms_per_gbit", syn_host, "vf_host_ms_per_gbit", vf_host,
-	                  "synthetic_vms_ms_per_gbit", syn_vms, "vf_vms_ms_per_gbit", vf_vms));
-	return syn > 0 && vf > 0 && veth > 0 ? 0 : 1;
+	rep = json_object();
+	if (rep) {
+		put_median(rep, "synthetic_gbps", er->syn, done, false);
+		put_median(rep, "vf_gbps", er->vf, done, false);
+		put_median(rep, "veth_gbps", er->veth, done, false);
+		put_median(rep, "synthetic_vs_veth", er->syn_r, done, true);
+		put_median(rep, "vf_vs_veth", er->vf_r, done, true);
+		put(rep, "seconds", o.seconds);
+		json_object_set_new(rep, "rounds", json_integer(done));
+		json_object_set_new(rep, "tcp_cc", json_string(g_cc));
+		json_object_set_new(rep, "synthetic_retransmits", json_integer(done ? (json_int_t)er->syn_rt : -1));
+		json_object_set_new(rep, "vf_retransmits", json_integer(done ? (json_int_t)er->vf_rt : -1));
+		json_object_set_new(rep, "veth_retransmits", json_integer(done ? (json_int_t)er->veth_rt : -1));
+		put_median(rep, "synthetic_host_ms_per_gbit", er->syn_host, done, false);
+		put_median(rep, "vf_host_ms_per_gbit", er->vf_host, done, false);
+		put_median(rep, "synthetic_vms_ms_per_gbit", er->syn_vms, done, false);
+		put_median(rep, "vf_vms_ms_per_gbit", er->vf_vms, done, false);
+	}
+	bench_report_json(&o, rep);
+	free(er);
+	return done == o.rounds ? 0 : 1;
 }

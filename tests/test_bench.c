@@ -195,12 +195,16 @@ Test(bench, e2e)
 		cr_skip_test("bench e2e needs root (network namespaces, TAP devices)");
 	if (system("command -v iperf3 >/dev/null 2>&1") != 0)
 		cr_skip_test("bench e2e needs iperf3");
-	j = run(&rc, "e2e --seconds 1 --json");
+	/* two rounds: the VFs are attached, taken back and attached again */
+	j = run(&rc, "e2e --seconds 1 --rounds 2 --json");
 	cr_assert(j, "bench e2e: no JSON report");
 	cr_assert_eq(rc, 0, "bench e2e exited %d", rc);
 	cr_expect_gt(num(j, "synthetic_gbps"), 0);
 	cr_expect_gt(num(j, "vf_gbps"), 0);
 	cr_expect_gt(num(j, "veth_gbps"), 0);
+	cr_expect_eq(num(j, "rounds"), 2);
+	median_in_range(j, "vf_vs_veth");
+	median_in_range(j, "synthetic_vs_veth");
 	cr_expect(json_is_string(json_object_get(j, "tcp_cc")), "no tcp_cc");
 	json_decref(j);
 }
