@@ -35,6 +35,10 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, 
  * reported ratio is the median of the rounds' ratios. */
 #define BENCH_ROUNDS_MAX 64
 
+/* The options of one round of a benchmark whose --seconds is split across
+ * its rounds: @o with seconds / rounds; -EINVAL (said why) when a round
+ * would be shorter than 0.05 s. */
+int bench_round_opts(const struct bench_opts *o, struct bench_opts *ro);
 /* Median of @n values (n >= 1); @v is reordered. */
 double bench_median(double *v, unsigned int n);
 /* The smallest and largest of @n values. */

@@ -71,16 +71,23 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, 
 		fprintf(stderr, "bench: --rounds must be in [1, %d]\n", BENCH_ROUNDS_MAX);
 		return -EINVAL;
 	}
-	if (o->rounds && o->seconds / o->rounds < 0.05) {
-		fprintf(stderr, "bench: --seconds / --rounds must leave 0.05 s or more a round\n");
-		return -EINVAL;
-	}
 	if (o->burst < 1 || o->burst > 256) {
 		fprintf(stderr, "bench: --burst must be in [1, 256]\n");
 		return -EINVAL;
 	}
 	if (!is_pow2(o->ring) || o->ring < 65536 || o->ring > (1u << 28)) {
 		fprintf(stderr, "bench: --ring must be a power of two in [64 KiB, 256 MiB]\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int bench_round_opts(const struct bench_opts *o, struct bench_opts *ro)
+{
+	*ro = *o;
+	ro->seconds = o->seconds / o->rounds;
+	if (ro->seconds < 0.05) {
+		fprintf(stderr, "bench: --seconds / --rounds must leave 0.05 s or more a round\n");
 		return -EINVAL;
 	}
 	return 0;

@@ -202,8 +202,7 @@ static void veth_down(void)
 	lab_netns_del(PREFIX "vb");
 }
 
-/* The figures of @n rounds that all legs finished: medians (and ranges of
- * the ratios) into @obj. */
+/* bench e2e's figures, per round in which every leg finished. */
 struct e2e_rounds {
 	double syn[BENCH_ROUNDS_MAX], vf[BENCH_ROUNDS_MAX], veth[BENCH_ROUNDS_MAX];
 	double syn_r[BENCH_ROUNDS_MAX], vf_r[BENCH_ROUNDS_MAX]; /* each over its round's veth */
@@ -222,6 +221,8 @@ static void put(json_t *obj, const char *key, double v)
 	json_object_set_new(obj, key, json_real(v));
 }
 
+/* The median of @n figures as @key (-1: none), and with @range their
+ * smallest and largest as KEY_min and KEY_max. */
 static void put_median(json_t *obj, const char *key, double *v, unsigned int n, bool range)
 {
 	char k[64];

@@ -143,11 +143,9 @@ int bench_synthetic(int argc, char **argv)
 	double secs = 0, m_syn, m_ring, m_echo;
 	struct bench_opts ro;
 
-	if (bench_parse(argc, argv, &o, EP_MIN_FRAME, 9000))
+	if (bench_parse(argc, argv, &o, EP_MIN_FRAME, 9000) || bench_round_opts(&o, &ro))
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
-	ro = o;
-	ro.seconds = o.seconds / o.rounds;
 	for (unsigned int i = 0; i < o.rounds; i++) {
 		struct bench_ep_result r = { 0 };
 

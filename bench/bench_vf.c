@@ -344,11 +344,9 @@ int bench_vf(int argc, char **argv)
 	uint64_t vf_frames = 0, syn_frames = 0, lost = 0, bad = 0;
 	struct bench_opts ro;
 
-	if (bench_parse(argc, argv, &o, EP_MIN_FRAME, 9000))
+	if (bench_parse(argc, argv, &o, EP_MIN_FRAME, 9000) || bench_round_opts(&o, &ro))
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
-	ro = o;
-	ro.seconds = o.seconds / o.rounds;
 	for (unsigned int i = 0; i < o.rounds; i++) {
 		struct bench_ep_result r = { 0 }, rs = { 0 };
 
