@@ -502,18 +502,23 @@ Test(ring, peek_in_place_then_release, .timeout = 10)
 	pair_free(p);
 }
 
-/* In place: fill a reserved slot through its iovecs (as readv would). */
+/* @len bytes of @src into bytes [@at, @at + @len) of a reserved slot,
+ * through its iovecs (as readv would). */
+static void slot_put(const struct vmbus_slot *s, uint32_t at, const uint8_t *src, uint32_t len)
+{
+	struct iovec v[2];
+	unsigned int k = vmbus_slot_iov(s, at, len, v);
+
+	for (unsigned int i = 0; i < k; src += v[i].iov_len, i++)
+		memcpy(v[i].iov_base, src, v[i].iov_len);
+}
+
+/* In place: a reserved slot's extension bytes, then its body. */
 static void fill_slot(const struct vmbus_slot *s, const uint8_t *ext, uint32_t ext_len,
                       const uint8_t *body, uint32_t len)
 {
-	struct iovec v[2];
-	unsigned int k = vmbus_slot_iov(s, 0, ext_len, v);
-
-	for (unsigned int i = 0, at = 0; i < k; at += (unsigned int)v[i].iov_len, i++)
-		memcpy(v[i].iov_base, ext + at, v[i].iov_len);
-	k = vmbus_slot_iov(s, ext_len, len, v);
-	for (unsigned int i = 0, at = 0; i < k; at += (unsigned int)v[i].iov_len, i++)
-		memcpy(v[i].iov_base, body + at, v[i].iov_len);
+	slot_put(s, 0, ext, ext_len);
+	slot_put(s, ext_len, body, len);
 }
 
 /* Every start offset (the region wraps at each place in turn) and body

@@ -216,6 +216,30 @@ static void __prod_publish(struct vmbus_ring *r)
 		__ring_signal(r);
 }
 
+/* A packet's framing at index @w: its descriptor as two words (not a struct
+ * on the stack: reading back its narrow stores at once would stall), the
+ * trailer, and its sizes (the header's packet layout). */
+struct pkt_frame {
+	uint64_t d0, d1, trailer;
+	uint32_t need, dlen; /* ring bytes in all; before the trailer */
+	uint8_t pad;
+};
+
+static inline struct pkt_frame __pkt_frame(uint32_t w, uint16_t type, uint16_t flags,
+                                           uint32_t trans_id, uint32_t ext_len, uint32_t len)
+{
+	struct pkt_frame f;
+
+	f.need = vmbus_pkt_space(ext_len, len);
+	f.dlen = f.need - VMBUS_TRAILER_SIZE;
+	f.pad = (uint8_t)((8 - (len & 7)) & 7);
+	f.d0 = type | (uint64_t)flags << 16 | (uint64_t)f.dlen << 32;
+	f.d1 = (sizeof(struct vmbus_desc) + ext_len) | (uint64_t)f.pad << 16 |
+	       (uint64_t)trans_id << 32; /* offset, pad, rsvd 0, trans_id */
+	f.trailer = ((uint64_t)w << 32) | f.dlen;
+	return f;
+}
+
 int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned int n)
 {
 	uint32_t w = r->idx;
@@ -228,18 +252,19 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		const struct vmbus_tx *p = &pkts[i];
-		struct vmbus_desc d;
-		uint64_t len = 0, trailer;
-		uint32_t need;
+		uint64_t len = 0;
+		struct pkt_frame f;
 
 		for (unsigned int k = 0; k < p->iovcnt; k++)
 			len += p->iov[k].iov_len;
-		if ((p->ext_len & 7) || p->ext_len > 0xffffu - 7u - sizeof(d) ||
+		if ((p->ext_len & 7) || p->ext_len > 0xffffu - 7u - sizeof(struct vmbus_desc) ||
 		    (p->ext_len && !p->ext) || len > VMBUS_RING_MAX_SIZE) {
 			rc = -EINVAL;
 			break;
 		}
-		need = vmbus_pkt_space(p->ext_len, (uint32_t)len);
+		f = __pkt_frame(w, p->type, p->flags, p->trans_id, p->ext_len, (uint32_t)len);
+		uint32_t need = f.need, dlen = f.dlen;
+
 		if (need > r->size) {
 			rc = -EMSGSIZE;
 			break;
@@ -254,34 +279,25 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned
 			}
 			rc = 0;
 		}
-		/* The descriptor as two words, not a struct on the stack: reading
-		 * back its narrow stores at once would stall. */
-		uint32_t dlen = need - VMBUS_TRAILER_SIZE;
-		uint8_t pad = (uint8_t)((8 - (len & 7)) & 7);
-		uint64_t d0 = p->type | (uint64_t)p->flags << 16 | (uint64_t)dlen << 32;
-		uint64_t d1 = (sizeof(d) + p->ext_len) | (uint64_t)pad << 16 |
-		              (uint64_t)p->trans_id << 32; /* offset, pad, rsvd 0, trans_id */
-
-		trailer = ((uint64_t)w << 32) | dlen;
 		if (likely((w & r->mask) + need <= r->size)) {
 			/* Contiguous (nearly every packet): plain stores, no wrap math
 			 * per field, small copies inline. */
-			uint8_t *q = r->data + (w & r->mask), *at = q + sizeof(d);
+			uint8_t *q = r->data + (w & r->mask), *at = q + sizeof(struct vmbus_desc);
 
-			memcpy(q, &d0, 8);
-			memcpy(q + 8, &d1, 8);
-			if (pad) /* the packet's last word: the body's tail, then zeros */
+			memcpy(q, &f.d0, 8);
+			memcpy(q + 8, &f.d1, 8);
+			if (f.pad) /* the packet's last word: the body's tail, then zeros */
 				memcpy(q + dlen - 8, zeros, 8);
 			at = util_copy_small(at, p->ext, p->ext_len);
 			for (unsigned int k = 0; k < p->iovcnt; k++)
 				at = util_copy_small(at, p->iov[k].iov_base, p->iov[k].iov_len);
-			memcpy(q + dlen, &trailer, 8);
+			memcpy(q + dlen, &f.trailer, 8);
 		} else {
-			__ring_put64(r, w, &d0);
-			__ring_put64(r, w + 8, &d1);
-			if (pad)
+			__ring_put64(r, w, &f.d0);
+			__ring_put64(r, w + 8, &f.d1);
+			if (f.pad)
 				__ring_put64(r, w + dlen - 8, zeros);
-			uint32_t at = w + (uint32_t)sizeof(d);
+			uint32_t at = w + (uint32_t)sizeof(struct vmbus_desc);
 			if (p->ext_len) {
 				__ring_put(r, at, p->ext, p->ext_len);
 				at += p->ext_len;
@@ -290,7 +306,7 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct vmbus_tx *pkts, unsigned
 				__ring_put(r, at, p->iov[k].iov_base, (uint32_t)p->iov[k].iov_len);
 				at += (uint32_t)p->iov[k].iov_len;
 			}
-			__ring_put64(r, w + dlen, &trailer);
+			__ring_put64(r, w + dlen, &f.trailer);
 		}
 		w += need;
 		r->idx = w; /* private: the peer sees nothing until the store below */
@@ -355,20 +371,16 @@ unsigned int vmbus_slot_iov(const struct vmbus_slot *s, uint32_t at, uint32_t le
 void vmbus_ring_commit(struct vmbus_ring *r, const struct vmbus_slot *s, uint16_t type,
                        uint32_t len)
 {
-	uint32_t need = vmbus_pkt_space(s->ext_len, len), dlen = need - VMBUS_TRAILER_SIZE;
-	uint8_t pad = (uint8_t)((8 - (len & 7)) & 7);
-	uint64_t d0 = type | (uint64_t)dlen << 32;
-	uint64_t d1 = (sizeof(struct vmbus_desc) + s->ext_len) | (uint64_t)pad << 16;
-	uint64_t trailer = ((uint64_t)s->w << 32) | dlen;
+	struct pkt_frame f = __pkt_frame(s->w, type, 0, 0, s->ext_len, len);
 
 	if (r->broken || s->w != r->idx || len > s->max)
 		return; /* not the slot reserved last, or more than it holds */
-	__ring_put64(r, s->w, &d0);
-	__ring_put64(r, s->w + 8, &d1);
-	if (pad)
-		__ring_put(r, s->w + dlen - pad, zeros, pad);
-	__ring_put64(r, s->w + dlen, &trailer);
-	r->idx = s->w + need; /* private until vmbus_ring_publish */
+	__ring_put64(r, s->w, &f.d0);
+	__ring_put64(r, s->w + 8, &f.d1);
+	if (f.pad) /* after the body, already in place: the pad bytes alone */
+		__ring_put(r, s->w + f.dlen - f.pad, zeros, f.pad);
+	__ring_put64(r, s->w + f.dlen, &f.trailer);
+	r->idx = s->w + f.need; /* private until vmbus_ring_publish */
 }
 
 void vmbus_ring_publish(struct vmbus_ring *r)
