@@ -50,6 +50,9 @@ struct netvsc_priv {
 	struct vmbus_chan *ch;
 	struct netvsc_config cfg;
 	int timeout_ms;
+	/* a MIGRATE the host sent, until netvsc_migration takes it */
+	struct vmbus_migrate migr;
+	bool migr_pending;
 	struct vmbus_gpadl rbuf, sbuf;
 	bool rbuf_ok, sbuf_ok;
 
@@ -1044,6 +1047,15 @@ static int ctl_poll(struct netvsc *nv)
 			                                  : vmbus_chan_error(p->ch))
 			             : n;
 		n++;
+		if (m.hdr.type == VMBUS_CTL_MIGRATE) {
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			if (vmbus_migrate_decode(&m, nfds, &p->migr, err, sizeof(err)))
+				vf_event(nv, "vf.error", "control message dropped: %s", err);
+			else
+				p->migr_pending = true;
+			continue;
+		}
 		r = vmbus_vpci_decode(&m, nfds, &a, err, sizeof(err));
 		if (!r && m.hdr.type == VMBUS_CTL_VPCI_ADD) {
 			vpci_add(nv, &a, fds);
@@ -1057,6 +1069,17 @@ static int ctl_poll(struct netvsc *nv)
 			vf_event(nv, "vf.error", "control message dropped: %s",
 			         r ? err : "VPCI_REMOVE_DONE is the guest's to send");
 	}
+}
+
+bool netvsc_migration(struct netvsc *nv, struct vmbus_migrate *m)
+{
+	struct netvsc_priv *p = nv->p;
+
+	if (!p->migr_pending)
+		return false;
+	*m = p->migr;
+	p->migr_pending = false;
+	return true;
 }
 
 int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max)

@@ -51,8 +51,9 @@
  * netvsc_rx_burst (the drain), with NETVSC_TIMEOUT_MS for each completion.
  * The VF disappearing under the driver (its bursts fail with -ENODEV after
  * the host's function level reset: surprise removal) sends everything back
- * to synthetic: the adapter is never lost. VPCI messages are read by
- * netvsc_poll, netvsc_wait and the synchronous requests.
+ * to synthetic: the adapter is never lost. VPCI messages (and MIGRATE:
+ * netvsc_migration) are read by netvsc_poll, netvsc_wait and the
+ * synchronous requests.
  *
  * Trust: the host is trusted as a hypervisor is, but every range, offset and
  * length it names is still checked against the buffers before use, and a
@@ -192,6 +193,12 @@ int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max);
  * included) without taking frames, and advance the VF's state. Returns the
  * packets handled or a negative errno. */
 int netvsc_poll(struct netvsc *nv);
+
+/* Live migration (host/migrate.h): true once after the host sent MIGRATE,
+ * with where the adapter lives now in *@m. The caller quiesces, closes this
+ * adapter (netvsc_close: RNDIS HALT, so every frame sent is through) and
+ * opens the new one (netvsc_open with @m's channel, name and secret). */
+bool netvsc_migration(struct netvsc *nv, struct vmbus_migrate *m);
 
 #define NETVSC_EV_RX 0x1u /* frames or control traffic wait */
 #define NETVSC_EV_TX 0x2u /* a burst cut short can go on */

@@ -21,13 +21,17 @@
 
 #define MOD "iovpath-vm"
 /* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
-#define SPIN_NS  5000ull
-#define MAX_PFD  16
-#define EP_BURST 32u
+#define SPIN_NS       5000ull
+#define MAX_PFD       16
+#define EP_BURST      32u
+#define MIGR_ANNOUNCE 3 /* RARPs after a migration, as QEMU's self-announce */
 
 struct vmproc {
 	const struct vmproc_config *cfg;
 	struct netvsc *nv;
+	struct netvsc_config nc; /* how nv was opened: a migration opens it elsewhere */
+	struct vmbus_migrate migr;
+	char host[VMBUS_NAME_MAX]; /* where the adapter lives now */
 	struct port *tap;
 	int sig_fd;
 	bool stop;
@@ -146,6 +150,20 @@ static int flush_pending(struct vmproc *vp)
 	return n;
 }
 
+/* Frames from the adapter to the guest: the TAP (the kernel takes or
+ * counts them) or the endpoint's sink. */
+static void to_guest(struct vmproc *vp, const struct port_pkt *pk, unsigned int n)
+{
+	if (vp->tap) {
+		port_tx_burst(vp->tap, pk, n);
+		return;
+	}
+	uint64_t now = util_now_ns();
+
+	for (unsigned int i = 0; i < n; i++)
+		ep_receive(vp->ep, pk[i].data, pk[i].len, now);
+}
+
 static ssize_t tap_fill(void *arg, const struct iovec *iov, unsigned int iovcnt)
 {
 	return port_rx_iov(((struct vmproc *)arg)->tap, iov, iovcnt);
@@ -183,7 +201,7 @@ static int pump_tap(struct vmproc *vp)
 	if (n < 0)
 		return -1;
 	if (n > 0) {
-		port_tx_burst(vp->tap, rx, (unsigned int)n); /* the kernel takes or counts */
+		to_guest(vp, rx, (unsigned int)n);
 		work += n;
 	}
 	return work;
@@ -199,8 +217,7 @@ static int pump_endpoint(struct vmproc *vp)
 	n = netvsc_rx_burst(vp->nv, pk, PORT_BURST);
 	if (n < 0)
 		return -1;
-	for (int i = 0; i < n; i++)
-		ep_receive(vp->ep, pk[i].data, pk[i].len, now);
+	to_guest(vp, pk, (unsigned int)n);
 	work += n;
 	if (c->generate && !vp->gen_on && netvsc_vf_state(vp->nv) == NETVSC_VF_ACTIVE) {
 		vp->gen_on = true; /* --wait-vf: the run starts now */
@@ -300,6 +317,71 @@ static void sleep_all(struct vmproc *vp, int timeout_ms)
 		handle_signal(vp);
 }
 
+/* A RARP request from the VM's MAC, as a migrated VM announces itself: the
+ * physical network's bridges learn where the MAC is now (no address needed). */
+static void announce(struct vmproc *vp)
+{
+	uint8_t f[60] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t rarp[10] = { 0x80, 0x35, 0, 1, 0x08, 0x00, 6, 4, 0, 3 };
+	struct port_pkt pk = { .data = f, .len = sizeof(f) };
+
+	memcpy(f + 6, vp->nv->mac, 6);
+	memcpy(f + 12, rarp, sizeof(rarp)); /* ethertype, htype, ptype, hlen, plen, op */
+	memcpy(f + 22, vp->nv->mac, 6);     /* sender MAC; sender IP 0 */
+	memcpy(f + 32, vp->nv->mac, 6);     /* target MAC; target IP 0 */
+	for (int i = 0; i < MIGR_ANNOUNCE; i++)
+		if (netvsc_tx_burst(vp->nv, &pk, 1) != 1)
+			log_warn(MOD, "%s: announce %d not sent", vp->cfg->name, i + 1);
+}
+
+/* The host moved the adapter (netvsc_migration): the guest's frames stay
+ * queued where they are (the TAP's queue), those already taken go out and
+ * those that came in reach the guest; the adapter closes here (its RNDIS
+ * HALT is answered after every frame before it) and opens on the new host;
+ * then the VM announces itself. 0, or -1 when the new host refused it. */
+static int migrate(struct vmproc *vp)
+{
+	struct vmbus_migrate *m = &vp->migr;
+	uint64_t t0 = util_now_ns(), until = t0 + 2000000000ull;
+	struct port_pkt rx[PORT_BURST];
+	uint8_t mac[6];
+	char err[256];
+	int n;
+
+	log_info(MOD, "%s: migrating from host %s to host %s", vp->cfg->name, vp->host, m->host);
+	while (vp->ipend < vp->npend && util_now_ns() < until)
+		if (flush_pending(vp) < 0 ||
+		    (vp->ipend < vp->npend && netvsc_wait(vp->nv, NETVSC_EV_TX, 100) < 0))
+			break;
+	if (vp->ipend < vp->npend)
+		log_warn(MOD, "%s: %u guest frames not sent before the move", vp->cfg->name,
+		         vp->npend - vp->ipend);
+	vp->ipend = vp->npend = 0;
+	while ((n = netvsc_rx_burst(vp->nv, rx, PORT_BURST)) > 0)
+		to_guest(vp, rx, (unsigned int)n);
+	memcpy(mac, vp->nv->mac, 6);
+	netvsc_close(vp->nv);
+	vp->nc.path = m->channel;
+	vp->nc.name = m->name;
+	vp->nc.secret = m->secret;
+	vp->nv = netvsc_open(&vp->nc, err, sizeof(err));
+	if (!vp->nv) {
+		log_err(MOD, "%s: cannot open the adapter on host %s (%s): %s", vp->cfg->name,
+		        m->host, m->channel, err);
+		return -1;
+	}
+	if (memcmp(mac, vp->nv->mac, 6)) {
+		log_err(MOD, "%s: host %s gave the adapter another MAC: refused", vp->cfg->name,
+		        m->host);
+		return -1;
+	}
+	snprintf(vp->host, sizeof(vp->host), "%s", m->host);
+	announce(vp);
+	log_info(MOD, "%s: on host %s now (%.1f ms without the adapter's channel)", vp->cfg->name,
+	         vp->host, (double)(util_now_ns() - t0) / 1e6);
+	return 0;
+}
+
 static int run_loop(struct vmproc *vp)
 {
 	const struct vmproc_config *c = vp->cfg;
@@ -313,9 +395,15 @@ static int run_loop(struct vmproc *vp)
 		uint64_t now;
 
 		if (w < 0 || netvsc_poll(vp->nv) < 0) {
-			log_err(MOD, "%s: the channel to host %s is gone: %s", c->name, c->host,
+			log_err(MOD, "%s: the channel to host %s is gone: %s", c->name, vp->host,
 			        vp->nv->err[0] ? vp->nv->err : "closed");
 			return 1;
+		}
+		if (netvsc_migration(vp->nv, &vp->migr)) {
+			if (migrate(vp) < 0)
+				return 1;
+			last_work = util_now_ns();
+			continue;
 		}
 		now = util_now_ns();
 		if (secs_ns && (vp->gen_on || !c->generate) && now - vp->t_start >= secs_ns)
@@ -348,6 +436,7 @@ int vmproc_run(const struct vmproc_config *cfg)
 	int r, rc = 1;
 
 	nc.event_arg = &vp;
+	snprintf(vp.host, sizeof(vp.host), "%s", cfg->host);
 	snprintf(chan, sizeof(chan), "%s/%s.vmbus", run_dir, cfg->host);
 	if (cfg->secret_file)
 		snprintf(secf, sizeof(secf), "%s", cfg->secret_file);
@@ -371,6 +460,7 @@ int vmproc_run(const struct vmproc_config *cfg)
 		log_err(MOD, "%s: signalfd: %s", cfg->name, strerror(errno));
 		return 1;
 	}
+	vp.nc = nc;
 	vp.nv = netvsc_open(&nc, err, sizeof(err));
 	if (!vp.nv) {
 		log_err(MOD, "%s: cannot open the adapter on host %s (%s): %s", cfg->name,

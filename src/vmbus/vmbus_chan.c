@@ -780,6 +780,30 @@ int vmbus_vpci_add(struct vmbus_chan *ch, const struct vmbus_vpci_add *a, const 
 	                           VMBUS_VPCI_ADD_FDS);
 }
 
+static bool __cstr_ok(const char *s, size_t cap)
+{
+	return s[0] && memchr(s, '\0', cap);
+}
+
+int vmbus_migrate_decode(const struct vmbus_ctl_msg *m, int nfds, struct vmbus_migrate *out,
+                         char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (m->hdr.type != VMBUS_CTL_MIGRATE)
+		return __errf(err, errlen, "control type %u is not MIGRATE", m->hdr.type);
+	if (m->hdr.len != sizeof(*out) || nfds)
+		return __errf(err, errlen,
+		              "MIGRATE of %u bytes and %d descriptors, expected %zu and 0",
+		              m->hdr.len, nfds, sizeof(*out));
+	memcpy(out, m->payload, sizeof(*out));
+	if (!__cstr_ok(out->host, sizeof(out->host)) || !__cstr_ok(out->name, sizeof(out->name)) ||
+	    !__cstr_ok(out->channel, sizeof(out->channel)) || out->channel[0] != '/') {
+		memset(out, 0, sizeof(*out));
+		return __errf(err, errlen, "MIGRATE: a name or the channel path is not a string");
+	}
+	return 0;
+}
+
 int vmbus_vpci_send(struct vmbus_chan *ch, uint16_t type, uint32_t serial)
 {
 	struct vmbus_vpci v = { .serial = serial };

@@ -200,6 +200,7 @@ enum vmbus_ctl_type {
 	VMBUS_CTL_VPCI_ADD = 3,         /* host->guest: struct vmbus_vpci_add + 3 fds */
 	VMBUS_CTL_VPCI_REMOVE = 4,      /* host->guest: struct vmbus_vpci {serial} */
 	VMBUS_CTL_VPCI_REMOVE_DONE = 5, /* guest->host: struct vmbus_vpci {serial} */
+	VMBUS_CTL_MIGRATE = 6,          /* host->guest: struct vmbus_migrate (live migration) */
 };
 
 struct vmbus_ctl_hdr {
@@ -241,6 +242,19 @@ struct vmbus_vpci {
 };
 _Static_assert(sizeof(struct vmbus_vpci) == 8, "vpci message");
 
+/* MIGRATE: the VM's adapter now lives on host @host: close it here and open
+ * it there, at the channel @channel, as @name with the credential @secret
+ * (host/migrate.h has the whole sequence). */
+#define VMBUS_MIGRATE_PATH_MAX 128
+struct vmbus_migrate {
+	char host[VMBUS_NAME_MAX]; /* NUL-terminated, nonempty */
+	char name[VMBUS_NAME_MAX]; /* NUL-terminated, nonempty */
+	uint8_t secret[VMBUS_SECRET_LEN];
+	char channel[VMBUS_MIGRATE_PATH_MAX]; /* an absolute path, NUL-terminated */
+};
+_Static_assert(sizeof(struct vmbus_migrate) == 224, "migrate message");
+_Static_assert(offsetof(struct vmbus_migrate, channel) == 96, "migrate.channel");
+
 /* A control message as received: header and payload copied out. */
 struct vmbus_ctl_msg {
 	struct vmbus_ctl_hdr hdr;
@@ -273,6 +287,12 @@ int vmbus_ctl_decode(const void *buf, size_t len, struct vmbus_ctl_msg *m, char 
  * (-EINVAL: not a VPCI type). */
 int vmbus_vpci_decode(const struct vmbus_ctl_msg *m, int nfds, struct vmbus_vpci_add *out,
                       char *err, size_t errlen);
+
+/* Validate a MIGRATE message (@m, received with @nfds descriptors: none)
+ * into *@out: exact size, every string NUL-terminated and nonempty, the
+ * channel an absolute path. 0, or -EPROTO with a reason in @err. */
+int vmbus_migrate_decode(const struct vmbus_ctl_msg *m, int nfds, struct vmbus_migrate *out,
+                         char *err, size_t errlen);
 
 /* Host: hot-add a VF (@fds: VMBUS_VPCI_ADD_FDS descriptors, not consumed). */
 int vmbus_vpci_add(struct vmbus_chan *ch, const struct vmbus_vpci_add *a, const int *fds);
