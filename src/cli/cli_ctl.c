@@ -271,6 +271,7 @@ static int ctl_usage(void)
 	        "usage: iovpath host show | host set vf-timeout MS\n"
 	        "       iovpath vm show [VM] | vm create VM MAC [VLAN] | vm delete VM\n"
 	        "       iovpath vm attach-vf VM | vm detach-vf VM | vm set VM mac MAC|vlan V\n"
+	        "       iovpath vm migrate VM --to HOST   (live migration; the VF back first)\n"
 	        "       iovpath nic show | vf show | filter show | port show | switch show\n"
 	        "       (each takes --host HOST, --run-dir DIR, --json)\n");
 	return 2;
@@ -294,6 +295,159 @@ static int nic_part(struct cli_opts *o, const char *field)
 	}
 	json_decref(res);
 	mgmt_close(c);
+	return rc;
+}
+
+/* ---- vm migrate ---- */
+
+/* The hosts whose daemons in the run directory have VM @vm: how many; the
+ * first one's name into @buf. */
+static int vm_host(struct cli_opts *o, const char *vm, char *buf, size_t len)
+{
+	DIR *dir = opendir(o->run_dir);
+	struct dirent *e;
+	int found = 0;
+
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir))) {
+		size_t l = strlen(e->d_name);
+		char path[512];
+		struct mgmt_client *c;
+		struct mgmt_err me;
+		json_t *res = NULL;
+
+		if (l <= 5 || strcmp(e->d_name + l - 5, ".mgmt"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", o->run_dir, e->d_name);
+		if (!(c = mgmt_connect(path)))
+			continue;
+		json_t *args = json_pack("{s:s}", "name", vm);
+
+		if (!mgmt_call(c, "vm.show", args, &res, &me, CALL_TIMEOUT_MS) && !found++)
+			snprintf(buf, len, "%.*s", (int)(l - 5), e->d_name);
+		json_decref(args);
+		json_decref(res);
+		mgmt_close(c);
+	}
+	closedir(dir);
+	return found;
+}
+
+/* Field @key of VM @vm's vm.show on @c (a string; "" when unknown). */
+static const char *vm_field(struct mgmt_client *c, const char *vm, const char *key, char *buf,
+                            size_t len)
+{
+	json_t *args = json_pack("{s:s}", "name", vm), *res = NULL, *v;
+	struct mgmt_err me;
+
+	buf[0] = '\0';
+	if (!mgmt_call(c, "vm.show", args, &res, &me, CALL_TIMEOUT_MS)) {
+		v = json_object_get(json_array_get(res, 0), key);
+		if (json_is_string(v))
+			snprintf(buf, len, "%s", json_string_value(v));
+		else if (json_is_boolean(v))
+			snprintf(buf, len, "%s", json_is_true(v) ? "true" : "false");
+	}
+	json_decref(args);
+	json_decref(res);
+	return buf;
+}
+
+/* Wait (at most @ms) until @vm's vm.show field @key reads @want. */
+static bool vm_wait(struct mgmt_client *c, const char *vm, const char *key, const char *want,
+                    int ms)
+{
+	char buf[32];
+
+	for (int t = 0; t < ms; t += 20) {
+		if (!strcmp(vm_field(c, vm, key, buf, sizeof(buf)), want))
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+/* `iovpath vm migrate VM --to HOST` (host/migrate.h): the VF back first,
+ * a token from the destination, the source does the rest; done when the VM
+ * is connected on the destination. */
+static int vm_migrate(struct cli_opts *o, const char *vm, const char *to)
+{
+	struct cli_opts od = *o;
+	struct mgmt_client *src = NULL, *dst = NULL;
+	json_t *res = NULL, *out = NULL;
+	char from[64], buf[32];
+	struct timespec t0, t1;
+	bool vf;
+	int rc = 1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!o->host) {
+		int n = vm_host(o, vm, from, sizeof(from));
+
+		if (n > 1)
+			fprintf(
+			    stderr,
+			    "iovpath: %d host daemons in %s have a VM named %s: say which one it "
+			    "leaves with --host HOST\n",
+			    n, o->run_dir, vm);
+		else if (!n)
+			fprintf(stderr, "iovpath: no host daemon in %s has a VM named %s\n",
+			        o->run_dir, vm);
+		if (n != 1)
+			return 1;
+	}
+	if (o->host)
+		snprintf(from, sizeof(from), "%s", o->host);
+	if (!strcmp(from, to)) {
+		fprintf(stderr, "iovpath: VM %s is on host %s already\n", vm, to);
+		return 1;
+	}
+	o->host = from;
+	od.host = to;
+	if (!(src = cli_connect(o)) || !(dst = cli_connect(&od)))
+		goto out;
+	vf = strcmp(vm_field(src, vm, "vf_state", buf, sizeof(buf)), "none") != 0;
+	if (vf) { /* SPEC §5: the VF is taken back before the VM moves */
+		if (cli_call(src, "vm.detach_vf", json_pack("{s:s}", "name", vm), &res))
+			goto out;
+		json_decref(res);
+		res = NULL;
+		if (!vm_wait(src, vm, "vf_state", "none", 10000)) {
+			fprintf(stderr, "iovpath: VM %s did not give its VF back in 10 s\n", vm);
+			goto out;
+		}
+	}
+	if (cli_call(dst, "vm.migrate_accept", NULL, &res))
+		goto out;
+	json_t *a =
+	    json_pack("{s:s, s:O, s:O}", "name", vm, "address", json_object_get(res, "address"),
+	              "token", json_object_get(res, "token"));
+	json_decref(res);
+	res = NULL;
+	rc = !a || cli_call(src, "vm.migrate", a, &res);
+	json_decref(a);
+	if (rc)
+		goto out;
+	rc = 1;
+	if (!vm_wait(dst, vm, "connected", "true", 10000)) {
+		fprintf(stderr,
+		        "iovpath: VM %s did not connect on host %s in 10 s (iovpath events "
+		        "--host %s tells why)\n",
+		        vm, to, to);
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	out = json_pack(
+	    "{s:s, s:s, s:s, s:b, s:f}", "vm", vm, "from", from, "to", to, "vf_detached_first", vf,
+	    "ms", (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	cli_print(o, out);
+	json_decref(out);
+	rc = 0;
+out:
+	json_decref(res);
+	mgmt_close(src);
+	mgmt_close(dst);
 	return rc;
 }
 
@@ -372,6 +526,8 @@ int cli_cmd_ctl(const char *noun, int argc, char **argv)
 			}
 			return one_call(&o, "vm.set", a, true);
 		}
+		if (!strcmp(verb, "migrate") && name && o.argc == 4 && !strcmp(o.argv[2], "--to"))
+			return vm_migrate(&o, name, o.argv[3]);
 		if (name && o.argc == 2) {
 			const char *op = !strcmp(verb, "delete")      ? "vm.delete"
 			                 : !strcmp(verb, "attach-vf") ? "vm.attach_vf"

@@ -15,7 +15,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: iovpathd --name HOST [--port SPEC] [--vfs N] [--group GROUP]\n"
-	    "                [--run-dir DIR] [--nice N] [-v]\n"
+	    "                [--run-dir DIR] [--nice N] [--migrate-listen A.B.C.D:PORT|off] [-v]\n"
 	    "\n"
 	    "  --name HOST     the host's name (one daemon per name; refused if one runs)\n"
 	    "  --port SPEC     the NIC's physical port: tap:NAME[,netns=NS],\n"
@@ -26,6 +26,9 @@ static void usage(FILE *f)
 	    "  --run-dir DIR   sockets, lock and credentials (default %s)\n"
 	    "  --nice N        the daemon's scheduling priority, -20..19 (default %d: the host's\n"
 	    "                  datapath ahead of the VM processes; needs root or CAP_SYS_NICE)\n"
+	    "  --migrate-listen A.B.C.D:PORT\n"
+	    "                  where other hosts' daemons send VMs migrating here (TCP; default\n"
+	    "                  127.0.0.1:0, a free port host show tells; off: none)\n"
 	    "  -v              debug logging\n"
 	    "\n"
 	    "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stops it cleanly.\n",
@@ -41,6 +44,7 @@ int main(int argc, char **argv)
 		{ "group", required_argument, NULL, 'g' },
 		{ "run-dir", required_argument, NULL, 'r' },
 		{ "nice", required_argument, NULL, 'N' },
+		{ "migrate-listen", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -55,6 +59,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			c.port = optarg;
+			break;
+		case 'm':
+			c.migrate_listen = optarg;
 			break;
 		case 'r':
 			c.run_dir = optarg;

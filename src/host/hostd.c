@@ -15,24 +15,31 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "host/host_dp.h"
 #include "host/mgmt.h"
+#include "host/migrate.h"
 #include "util/util.h"
 
 #define MOD     "iovpathd"
 #define MAX_PFD (2 * HOST_DP_MAX_VMS + NIC_MAX_VPORTS + 8)
 /* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
-#define SPIN_NS     5000ull
-#define CTL_EVERY   256u  /* datapath passes between looks at the control descriptors */
-#define HISTORY     512u  /* events kept */
-#define SHOW_MAX    128u  /* events.show answers with the last ones (one reply) */
-#define ERR_PER_SEC 10u   /* protocol-error events per VM per second */
-#define PENDING_MAX 16u   /* VM connections waiting for their HELLO */
-#define PENDING_MS  1000u /* ... at most this long */
-#define HS_STEP_MS  200u  /* the handshake's later steps, per step */
+#define SPIN_NS       5000ull
+#define CTL_EVERY     256u   /* datapath passes between looks at the control descriptors */
+#define HISTORY       512u   /* events kept */
+#define SHOW_MAX      128u   /* events.show answers with the last ones (one reply) */
+#define ERR_PER_SEC   10u    /* protocol-error events per VM per second */
+#define PENDING_MAX   16u    /* VM connections waiting for their HELLO */
+#define PENDING_MS    1000u  /* ... at most this long */
+#define HS_STEP_MS    200u   /* the handshake's later steps, per step */
+#define MIGR_PENDING  4u     /* migration connections waiting for their request */
+#define MIGR_TOKENS   8u     /* migration tokens outstanding */
+#define MIGR_TOKEN_MS 30000u /* a token's life */
+#define MIGR_WAIT_MS  3000   /* the source waits this long for the destination */
 
 struct adapter {
 	bool used;
@@ -47,6 +54,11 @@ struct adapter {
 	uint64_t err_sec;
 	unsigned int err_in_sec;
 	uint64_t err_suppressed;
+	/* live migration */
+	char migrating_to[VMBUS_NAME_MAX]; /* out: the host it goes to, while it goes */
+	char came_from[VMBUS_NAME_MAX];    /* in: the host it came from last */
+	uint64_t migrations;
+	json_t *earlier; /* its counters on the hosts before this one (NULL: none) */
 };
 
 struct hostd {
@@ -63,6 +75,18 @@ struct hostd {
 	struct host_dp *dp;
 	struct mgmt_server *mgmt;
 	struct adapter ad[HOSTD_MAX_ADAPTERS];
+	/* live migration in: the listener, its connections waiting for their
+	 * request, and the one-time tokens vm.migrate_accept handed out */
+	int migr_fd;
+	char migr_addr[32];
+	struct {
+		int fd;
+		uint64_t deadline;
+	} mpend[MIGR_PENDING];
+	struct {
+		uint8_t token[MIGR_TOKEN_LEN];
+		uint64_t deadline; /* 0: free */
+	} tok[MIGR_TOKENS];
 	uint64_t t0;
 	bool started, stop;
 	unsigned int vf_timeout_ms;
@@ -205,6 +229,8 @@ static void expire_pending(struct hostd *d)
 		}
 }
 
+static void adapter_remove(struct hostd *d, struct adapter *a);
+
 static void vm_gone(struct hostd *d, int vm)
 {
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++) {
@@ -219,6 +245,12 @@ static void vm_gone(struct hostd *d, int vm)
 		host_dp_vm_remove(d->dp, vm);
 		a->vm = -1;
 		publish(d, "vm.disconnect", json_pack("{s:s}", "vm", a->name));
+		if (a->migrating_to[0]) { /* it left for its new host: the port goes */
+			log_info(MOD, "VM %s: migrated to host %s", a->name, a->migrating_to);
+			publish(d, "vm.migrated",
+			        json_pack("{s:s, s:s}", "vm", a->name, "to", a->migrating_to));
+			adapter_remove(d, a);
+		}
 	}
 }
 
@@ -271,11 +303,12 @@ static int op_host_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
 		vms += d->ad[i].used;
-	*res = json_pack("{s:s, s:i, s:i, s:s, s:i, s:i, s:f, s:s, s:s, s:i}", "name", d->cfg.name,
-	                 "pid", (int)getpid(), "version", 1, "port", d->cfg.port ? d->cfg.port : "",
-	                 "vfs", (int)d->cfg.vfs, "vms", (int)vms, "uptime_s",
-	                 (double)(util_now_ns() - d->t0) / 1e9, "mgmt", d->mgmt_path, "channel",
-	                 d->vmbus_path, "vf_timeout_ms", (int)d->vf_timeout_ms);
+	*res = json_pack("{s:s, s:i, s:i, s:s, s:i, s:i, s:f, s:s, s:s, s:i, s:s}", "name",
+	                 d->cfg.name, "pid", (int)getpid(), "version", 1, "port",
+	                 d->cfg.port ? d->cfg.port : "", "vfs", (int)d->cfg.vfs, "vms", (int)vms,
+	                 "uptime_s", (double)(util_now_ns() - d->t0) / 1e9, "mgmt", d->mgmt_path,
+	                 "channel", d->vmbus_path, "vf_timeout_ms", (int)d->vf_timeout_ms,
+	                 "migrate", d->migr_fd >= 0 ? d->migr_addr : "");
 	return *res ? 0 : -ENOMEM;
 }
 
@@ -299,21 +332,16 @@ static int write_secret(struct hostd *d, struct adapter *a, char *path, size_t l
 	return 0;
 }
 
-static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+/* A new adapter: the port's policies checked (a good name, not taken, a
+ * free slot, a MAC no other VM has), a new credential written. vm.create's
+ * and a migration's (the destination's validation port). */
+static int adapter_add(struct hostd *d, const char *name, const uint8_t mac[6], uint16_t vlan,
+                       struct adapter **out, struct mgmt_err *err)
 {
-	static const char *const known[] = { "name", "mac", "vlan", NULL };
-	struct hostd *d = ctx;
-	const char *name = NULL, *mac = NULL;
-	json_int_t vlan = 0;
 	struct adapter *a = NULL;
 	char path[256], macs[18];
-	int r;
 
-	if ((r = mgmt_args_only(args, known, err)) ||
-	    (r = mgmt_arg_str(args, "name", true, &name, err)) ||
-	    (r = mgmt_arg_str(args, "mac", true, &mac, err)) ||
-	    (r = mgmt_arg_int(args, "vlan", false, 0, 4094, &vlan, err)))
-		return r;
+	util_mac_fmt(mac, macs);
 	if (!mgmt_name_ok(name) || strchr(name, '.') || strlen(name) >= VMBUS_NAME_MAX ||
 	    !strcmp(name, "external"))
 		return mgmt_err_set(err, EINVAL,
@@ -323,6 +351,15 @@ static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 	if (find(d, name))
 		return mgmt_err_set(err, EEXIST, "iovpath vm show lists the VMs",
 		                    "a VM named %s exists", name);
+	if ((mac[0] & 1) || !memcmp(mac, "\0\0\0\0\0\0", 6))
+		return mgmt_err_set(err, EINVAL, "give a unicast MAC like 02:00:5e:00:00:01",
+		                    "bad MAC \"%s\"", macs);
+	if (vlan > 4094)
+		return mgmt_err_set(err, EINVAL, NULL, "VLAN %u: 0..4094", vlan);
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
+		if (d->ad[i].used && !memcmp(d->ad[i].mac, mac, 6))
+			return mgmt_err_set(err, EEXIST, NULL, "VM %s has MAC %s already",
+			                    d->ad[i].name, macs);
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS && !a; i++)
 		if (!d->ad[i].used)
 			a = &d->ad[i];
@@ -330,20 +367,67 @@ static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 		return mgmt_err_set(err, ENOSPC, "delete a VM first", "%u VMs is the limit",
 		                    HOSTD_MAX_ADAPTERS);
 	memset(a, 0, sizeof(*a));
-	if (util_mac_parse(mac, a->mac) || (a->mac[0] & 1) || !memcmp(a->mac, "\0\0\0\0\0\0", 6))
-		return mgmt_err_set(err, EINVAL, "give a unicast MAC like 02:00:5e:00:00:01",
-		                    "bad MAC \"%s\"", mac);
-	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
-		if (d->ad[i].used && !memcmp(d->ad[i].mac, a->mac, 6))
-			return mgmt_err_set(err, EEXIST, NULL, "VM %s has MAC %s already",
-			                    d->ad[i].name, mac);
 	snprintf(a->name, sizeof(a->name), "%s", name);
-	a->vlan = (uint16_t)vlan;
+	memcpy(a->mac, mac, 6);
+	a->vlan = vlan;
 	a->vm = -1;
 	if (getrandom(a->secret, sizeof(a->secret), 0) != (ssize_t)sizeof(a->secret) ||
-	    (r = write_secret(d, a, path, sizeof(path))))
+	    write_secret(d, a, path, sizeof(path)))
 		return mgmt_err_set(err, EIO, NULL, "cannot make the credential of %s", name);
 	a->used = true;
+	*out = a;
+	return 0;
+}
+
+/* Forget adapter @a (its VM's channel closed first). Its credential file
+ * goes too, unless it holds another's now (a migrated VM's new host may
+ * share the run directory). */
+static void adapter_remove(struct hostd *d, struct adapter *a)
+{
+	char path[256], hex[2 * VMBUS_SECRET_LEN + 2] = "", mine[2 * VMBUS_SECRET_LEN + 1];
+	int fd;
+
+	if (a->vm >= 0)
+		host_dp_vm_remove(d->dp, a->vm);
+	snprintf(path, sizeof(path), "%s/%s.secret", d->run_dir, a->name);
+	migr_hex(a->secret, VMBUS_SECRET_LEN, mine);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, hex, sizeof(hex) - 1);
+
+		close(fd);
+		hex[n > 0 ? n : 0] = '\0';
+		if (!strncmp(hex, mine, 2 * VMBUS_SECRET_LEN))
+			unlink(path);
+	}
+	json_decref(a->earlier);
+	a->earlier = NULL;
+	a->used = false;
+	a->vm = -1;
+}
+
+static int op_vm_create(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	static const char *const known[] = { "name", "mac", "vlan", NULL };
+	struct hostd *d = ctx;
+	const char *name = NULL, *mac = NULL;
+	json_int_t vlan = 0;
+	struct adapter *a = NULL;
+	uint8_t m[6];
+	char path[256], macs[18];
+	int r;
+
+	if ((r = mgmt_args_only(args, known, err)) ||
+	    (r = mgmt_arg_str(args, "name", true, &name, err)) ||
+	    (r = mgmt_arg_str(args, "mac", true, &mac, err)) ||
+	    (r = mgmt_arg_int(args, "vlan", false, 0, 4094, &vlan, err)))
+		return r;
+	if (util_mac_parse(mac, m))
+		return mgmt_err_set(err, EINVAL, "give a unicast MAC like 02:00:5e:00:00:01",
+		                    "bad MAC \"%s\"", mac);
+	if ((r = adapter_add(d, name, m, (uint16_t)vlan, &a, err)))
+		return r;
+	snprintf(path, sizeof(path), "%s/%s.secret", d->run_dir, a->name);
 	util_mac_fmt(a->mac, macs);
 	*res = json_pack("{s:s, s:s, s:i, s:s, s:s}", "name", a->name, "mac", macs, "vlan",
 	                 (int)vlan, "secret_file", path, "channel", d->vmbus_path);
@@ -434,17 +518,12 @@ static int op_vm_delete(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 {
 	struct hostd *d = ctx;
 	struct adapter *a;
-	char path[256];
 	int r = need_vm(d, args, &a, err);
 
 	if (r)
 		return r;
-	if (a->vm >= 0)
-		host_dp_vm_remove(d->dp, a->vm);
-	snprintf(path, sizeof(path), "%s/%s.secret", d->run_dir, a->name);
-	unlink(path);
 	publish(d, "vm.delete", json_pack("{s:s}", "vm", a->name));
-	a->used = false;
+	adapter_remove(d, a);
 	*res = json_object();
 	return 0;
 }
@@ -490,17 +569,13 @@ static int op_vm_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *er
 	return 0;
 }
 
-static int op_vm_stats(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+/* vm.stats of @a on this host (a new reference; NULL on ENOMEM). */
+static json_t *vm_stats_json(struct hostd *d, struct adapter *a)
 {
-	struct hostd *d = ctx;
-	struct adapter *a;
 	struct netvsp_stats st = { 0 };
 	struct vsw_port_info pi = { 0 };
 	struct host_vf_info vi = { .vf = -1 };
-	int r = need_vm(d, args, &a, err);
 
-	if (r)
-		return r;
 	if (a->vm >= 0) {
 		netvsp_get_stats(host_dp_netvsp(d->dp, a->vm), &st);
 		vsw_port_get(host_dp_vsw(d->dp), (unsigned int)host_dp_vm_port(d->dp, a->vm), &pi);
@@ -509,7 +584,7 @@ static int op_vm_stats(void *ctx, json_t *args, json_t **res, struct mgmt_err *e
 	/* Named as the guest's netvsc shows them (ethtool -S): rx = towards the
 	 * VM. Synthetic: what NetVSP moved; VF: what the NIC moved on the VF's
 	 * VPort (the host's software is not on that path). */
-	*res = json_pack(
+	return json_pack(
 	    "{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:i},"
 	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 	    "vm", a->name, "datapath", vi.datapath == NVSP_DATAPATH_VF ? "vf" : "synthetic",
@@ -519,14 +594,41 @@ static int op_vm_stats(void *ctx, json_t *args, json_t **res, struct mgmt_err *e
 	    (json_int_t)st.tx_no_room, "vf", "vf_rx_packets", (json_int_t)vi.rx_frames,
 	    "vf_rx_bytes", (json_int_t)vi.rx_bytes, "vf_tx_packets", (json_int_t)vi.tx_frames,
 	    "vf_tx_bytes", (json_int_t)vi.tx_bytes, "vf_tx_dropped", (json_int_t)vi.tx_drops,
-	    "vf_rx_dropped", (json_int_t)vi.rx_drops, "vf",
-	    vi.vf, "host", "bad_nvsp", (json_int_t)st.bad_nvsp, "bad_rndis",
-	    (json_int_t)st.bad_rndis, "bad_section", (json_int_t)st.bad_section, "bad_completion",
-	    (json_int_t)st.bad_completion, "ctl_msgs", (json_int_t)st.ctl_msgs,
-	    "switch_drops_spoof", (json_int_t)pi.stats.drops[VSW_DROP_SPOOF], "switch_drops_vlan",
+	    "vf_rx_dropped", (json_int_t)vi.rx_drops, "vf", vi.vf, "host", "bad_nvsp",
+	    (json_int_t)st.bad_nvsp, "bad_rndis", (json_int_t)st.bad_rndis, "bad_section",
+	    (json_int_t)st.bad_section, "bad_completion", (json_int_t)st.bad_completion, "ctl_msgs",
+	    (json_int_t)st.ctl_msgs, "switch_drops_spoof",
+	    (json_int_t)pi.stats.drops[VSW_DROP_SPOOF], "switch_drops_vlan",
 	    (json_int_t)pi.stats.drops[VSW_DROP_VLAN], "vf_attaches", (json_int_t)vi.attaches,
 	    "vf_removals", (json_int_t)vi.removals, "vf_surprise_removals",
 	    (json_int_t)vi.surprise_removals);
+}
+
+/* The counters a migrating VM takes along: this host's plus the earlier
+ * hosts' (a new reference). */
+static json_t *vm_counters_all(struct hostd *d, struct adapter *a)
+{
+	json_t *all = json_object(), *here = vm_stats_json(d, a);
+
+	migr_counters_add(all, here, 0);
+	migr_counters_add(all, a->earlier, 0);
+	json_decref(here);
+	return all;
+}
+
+static int op_vm_stats(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	struct hostd *d = ctx;
+	struct adapter *a;
+	int r = need_vm(d, args, &a, err);
+
+	if (r)
+		return r;
+	*res = vm_stats_json(d, a);
+	if (*res && a->migrations) { /* what it moved on the hosts before */
+		json_object_set_new(*res, "migrations", json_integer((json_int_t)a->migrations));
+		json_object_set(*res, "before_migration", a->earlier);
+	}
 	return *res ? 0 : -ENOMEM;
 }
 
@@ -544,6 +646,9 @@ static int op_vm_attach_vf(void *ctx, json_t *args, json_t **res, struct mgmt_er
 		return mgmt_err_set(err, ENOTCONN,
 		                    "start its VM process: iovpath-vm --host HOST --name VM",
 		                    "VM %s is not connected", a->name);
+	if (a->migrating_to[0])
+		return mgmt_err_set(err, EBUSY, NULL, "VM %s is migrating to host %s", a->name,
+		                    a->migrating_to);
 	r = host_dp_vf_attach(d->dp, a->vm, why, sizeof(why));
 	if (r < 0)
 		return mgmt_err_set(err, -r,
@@ -779,6 +884,287 @@ static int op_capture_stop(void *ctx, json_t *args, json_t **res, struct mgmt_er
 	return 0;
 }
 
+/* ---- live migration (migrate.h) ---- */
+
+static int op_vm_migrate_accept(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	static const char *const known[] = { NULL };
+	struct hostd *d = ctx;
+	uint64_t now = util_now_ns();
+	char hex[2 * MIGR_TOKEN_LEN + 1];
+	unsigned int i;
+	int r;
+
+	if ((r = mgmt_args_only(args, known, err)))
+		return r;
+	if (d->migr_fd < 0)
+		return mgmt_err_set(err, EOPNOTSUPP,
+		                    "start iovpathd with --migrate-listen A.B.C.D:PORT",
+		                    "host %s takes no migrations", d->cfg.name);
+	for (i = 0; i < MIGR_TOKENS && d->tok[i].deadline > now; i++)
+		;
+	if (i == MIGR_TOKENS)
+		return mgmt_err_set(err, EBUSY, "try again when one is used or expired",
+		                    "%u migrations are being prepared already", MIGR_TOKENS);
+	if (getrandom(d->tok[i].token, MIGR_TOKEN_LEN, 0) != (ssize_t)MIGR_TOKEN_LEN)
+		return mgmt_err_set(err, EIO, NULL, "no random bytes for a token");
+	d->tok[i].deadline = now + MIGR_TOKEN_MS * 1000000ull;
+	migr_hex(d->tok[i].token, MIGR_TOKEN_LEN, hex);
+	*res = json_pack("{s:s, s:s, s:s, s:i}", "host", d->cfg.name, "address", d->migr_addr,
+	                 "token", hex, "expires_ms", (int)MIGR_TOKEN_MS);
+	return *res ? 0 : -ENOMEM;
+}
+
+/* A TCP connection to @sa within MIGR_WAIT_MS: the fd or -errno. */
+static int migr_connect(const struct sockaddr_in *sa)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), e = 0;
+	socklen_t el = sizeof(e);
+	struct pollfd pfd;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) && errno != EINPROGRESS) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&pfd, 1, MIGR_WAIT_MS) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) ||
+	    e) {
+		close(fd);
+		return -(e ? e : ETIMEDOUT);
+	}
+	return fd;
+}
+
+/* The source's side: the destination is asked (request, reply), then the
+ * VM is told where its adapter lives now. */
+static int op_vm_migrate(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	static const char *const known[] = { "name", "address", "token", NULL };
+	struct hostd *d = ctx;
+	struct adapter *a;
+	const char *addr = NULL, *token = NULL;
+	struct host_vf_info vi = { .vf = -1 };
+	struct migr_request rq = { 0 };
+	struct migr_reply rp;
+	struct vmbus_migrate vm;
+	struct sockaddr_in sa;
+	char buf[MIGR_MSG_MAX + 1], why[160] = "";
+	size_t len;
+	char *req;
+	int r, fd;
+
+	if ((r = mgmt_args_only(args, known, err)) || (r = need_vm(d, args, &a, err)) ||
+	    (r = mgmt_arg_str(args, "address", true, &addr, err)) ||
+	    (r = mgmt_arg_str(args, "token", true, &token, err)))
+		return r;
+	if (a->vm < 0)
+		return mgmt_err_set(err, ENOTCONN, "start its VM process first",
+		                    "VM %s is not connected: there is nothing to migrate", a->name);
+	if (a->migrating_to[0])
+		return mgmt_err_set(err, EALREADY, NULL, "VM %s is migrating to host %s already",
+		                    a->name, a->migrating_to);
+	host_dp_vf_info(d->dp, a->vm, &vi);
+	if (vi.state != HOST_VF_NONE || vi.datapath == NVSP_DATAPATH_VF)
+		return mgmt_err_set(err, EBUSY,
+		                    "take the VF back first (iovpath vm migrate does): iovpath vm "
+		                    "detach-vf VM",
+		                    "VM %s has a VF (%s)", a->name, host_vf_state_name(vi.state));
+	if (migr_addr_parse(addr, &sa))
+		return mgmt_err_set(err, EINVAL, "host show tells a host's migration address",
+		                    "bad address \"%s\": want A.B.C.D:PORT", addr);
+	if (migr_unhex(token, rq.token, MIGR_TOKEN_LEN))
+		return mgmt_err_set(err, EINVAL, "vm.migrate_accept on the destination gives one",
+		                    "bad token: want %u hex digits", 2 * MIGR_TOKEN_LEN);
+	snprintf(rq.source, sizeof(rq.source), "%s", d->cfg.name);
+	snprintf(rq.name, sizeof(rq.name), "%s", a->name);
+	memcpy(rq.mac, a->mac, 6);
+	rq.vlan = a->vlan;
+	rq.connects = a->connects;
+	rq.migrations = a->migrations;
+	rq.stats = vm_counters_all(d, a);
+	req = migr_request_encode(&rq, &len);
+	json_decref(rq.stats);
+	if (!req)
+		return -ENOMEM;
+	fd = migr_connect(&sa);
+	r = fd < 0 ? fd : migr_send(fd, req, len);
+	free(req);
+	if (!r && (r = migr_recv(fd, buf, MIGR_WAIT_MS)) >= 0) {
+		r = migr_reply_decode(buf, (size_t)r, &rp, why, sizeof(why));
+		if (!r && !rp.ok)
+			snprintf(why, sizeof(why), "%.150s", rp.error), r = -ECONNREFUSED;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		if (!why[0])
+			snprintf(why, sizeof(why), "%s", strerror(-r));
+		publish(d, "vm.migrate_failed",
+		        json_pack("{s:s, s:s, s:s}", "vm", a->name, "to", addr, "reason", why));
+		return mgmt_err_set(err, r == -ECONNREFUSED ? EPERM : -r,
+		                    "the VM stays on this host; iovpath events tells on both",
+		                    "migration of %s to %s: %s", a->name, addr, why);
+	}
+	memset(&vm, 0, sizeof(vm));
+	snprintf(vm.host, sizeof(vm.host), "%s", rp.host);
+	snprintf(vm.name, sizeof(vm.name), "%s", a->name);
+	memcpy(vm.secret, rp.secret, VMBUS_SECRET_LEN);
+	snprintf(vm.channel, sizeof(vm.channel), "%s", rp.channel);
+	r = vmbus_chan_send_ctl(netvsp_chan(host_dp_netvsp(d->dp, a->vm)), VMBUS_CTL_MIGRATE, 0,
+	                        &vm, sizeof(vm), NULL, 0);
+	if (r < 0)
+		return mgmt_err_set(err, -r, "iovpath vm delete VM on host the destination",
+		                    "VM %s could not be told (%s); host %s made its port already",
+		                    a->name, strerror(-r), rp.host);
+	snprintf(a->migrating_to, sizeof(a->migrating_to), "%s", rp.host);
+	log_info(MOD, "VM %s: migrating to host %s", a->name, rp.host);
+	publish(d, "vm.migrate_out", json_pack("{s:s, s:s}", "vm", a->name, "to", rp.host));
+	*res = json_pack("{s:s, s:s, s:s, s:s}", "vm", a->name, "from", d->cfg.name, "to", rp.host,
+	                 "channel", rp.channel);
+	return *res ? 0 : -ENOMEM;
+}
+
+/* A token vm.migrate_accept handed out, unexpired: used up. */
+static bool token_take(struct hostd *d, const uint8_t *token)
+{
+	uint64_t now = util_now_ns();
+	bool found = false;
+
+	for (unsigned int i = 0; i < MIGR_TOKENS; i++) {
+		uint8_t diff = 0;
+
+		for (unsigned int k = 0; k < MIGR_TOKEN_LEN; k++) /* constant time */
+			diff |= (uint8_t)(d->tok[i].token[k] ^ token[k]);
+		if (!diff && d->tok[i].deadline > now && !found) {
+			d->tok[i].deadline = 0;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* The destination's side: one request on migration connection @i. */
+static void migr_serve(struct hostd *d, unsigned int i)
+{
+	int fd = d->mpend[i].fd, n;
+	char buf[MIGR_MSG_MAX + 1], why[160];
+	struct migr_request rq = { 0 };
+	struct migr_reply rp = { 0 };
+	struct mgmt_err me = { 0 };
+	struct adapter *a = NULL;
+	size_t len;
+	char *out;
+
+	d->mpend[i].fd = -1;
+	n = migr_recv(fd, buf, HS_STEP_MS);
+	if (n < 0) {
+		log_warn(MOD, "a migration connection sent no request: %s", strerror(-n));
+		close(fd);
+		return;
+	}
+	if (migr_request_decode(buf, (size_t)n, &rq, why, sizeof(why)))
+		snprintf(rp.error, sizeof(rp.error), "bad request: %s", why);
+	else if (!token_take(d, rq.token))
+		snprintf(rp.error, sizeof(rp.error),
+		         "no such migration token on host %s (or it expired)", d->cfg.name);
+	else if (strlen(d->vmbus_path) >= MIGR_PATH_MAX)
+		snprintf(rp.error, sizeof(rp.error), "host %s's channel path is too long",
+		         d->cfg.name);
+	else if (adapter_add(d, rq.name, rq.mac, rq.vlan, &a, &me))
+		snprintf(rp.error, sizeof(rp.error), "host %s: %s", d->cfg.name, me.message);
+	else {
+		a->earlier = json_object();
+		migr_counters_add(a->earlier, rq.stats, 0);
+		a->migrations = rq.migrations + 1;
+		a->connects = rq.connects;
+		snprintf(a->came_from, sizeof(a->came_from), "%s", rq.source);
+		rp.ok = 1;
+		snprintf(rp.host, sizeof(rp.host), "%s", d->cfg.name);
+		snprintf(rp.channel, sizeof(rp.channel), "%s", d->vmbus_path);
+		memcpy(rp.secret, a->secret, VMBUS_SECRET_LEN);
+	}
+	out = migr_reply_encode(&rp, &len);
+	if (!out || migr_send(fd, out, len) < 0) {
+		log_warn(MOD, "migration of %s: the reply could not be sent",
+		         rq.name[0] ? rq.name : "?");
+		if (a) /* the source will not tell its VM: no orphan port here */
+			adapter_remove(d, a), a = NULL, rp.ok = 0;
+	}
+	free(out);
+	close(fd);
+	if (rp.ok) {
+		log_info(MOD, "VM %s: migrating in from host %s", rq.name, rq.source);
+		publish(d, "vm.migrate_in",
+		        json_pack("{s:s, s:s}", "vm", rq.name, "from", rq.source));
+	} else if (rp.error[0]) {
+		log_warn(MOD, "a migration was refused: %s", rp.error);
+		publish(
+		    d, "vm.migrate_refused",
+		    json_pack("{s:s, s:s}", "vm", rq.name[0] ? rq.name : "?", "reason", rp.error));
+	}
+	migr_request_release(&rq);
+}
+
+static void migr_accept(struct hostd *d)
+{
+	int fd = accept4(d->migr_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	unsigned int i;
+
+	if (fd < 0)
+		return;
+	for (i = 0; i < MIGR_PENDING && d->mpend[i].fd >= 0; i++)
+		;
+	if (i == MIGR_PENDING) {
+		log_warn(MOD, "more than %u migration connections at once: one refused",
+		         MIGR_PENDING);
+		close(fd);
+		return;
+	}
+	d->mpend[i].fd = fd;
+	d->mpend[i].deadline = util_now_ns() + PENDING_MS * 1000000ull;
+}
+
+/* The migration listener (cfg.migrate_listen). 0, or -1 after a message
+ * when one was asked for and cannot be had. */
+static int migr_listen(struct hostd *d)
+{
+	const char *want = d->cfg.migrate_listen ? d->cfg.migrate_listen : "127.0.0.1:0";
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	char ip[INET_ADDRSTRLEN];
+	int one = 1;
+
+	if (!strcmp(want, "off"))
+		return 0;
+	if (migr_addr_parse(want, &sa)) {
+		fprintf(stderr, "iovpathd: --migrate-listen %s: want A.B.C.D:PORT or off\n", want);
+		return -1;
+	}
+	d->migr_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (d->migr_fd < 0 || setsockopt(d->migr_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(d->migr_fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(d->migr_fd, 4) ||
+	    getsockname(d->migr_fd, (struct sockaddr *)&sa, &sl)) {
+		int e = errno;
+
+		if (d->migr_fd >= 0)
+			close(d->migr_fd);
+		d->migr_fd = -1;
+		if (!d->cfg.migrate_listen) { /* the default: the host runs on without */
+			log_warn(MOD, "no migration listener on %s (%s): migrations in refused",
+			         want, strerror(e));
+			return 0;
+		}
+		fprintf(stderr, "iovpathd: --migrate-listen %s: %s\n", want, strerror(e));
+		return -1;
+	}
+	inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
+	snprintf(d->migr_addr, sizeof(d->migr_addr), "%s:%u", ip, ntohs(sa.sin_port));
+	return 0;
+}
+
 static const struct mgmt_op OPS[] = {
 	{ "host.show", op_host_show },
 	{ "vm.create", op_vm_create },
@@ -794,6 +1180,8 @@ static const struct mgmt_op OPS[] = {
 	{ "host.set", op_host_set },
 	{ "vm.attach_vf", op_vm_attach_vf },
 	{ "vm.detach_vf", op_vm_detach_vf },
+	{ "vm.migrate_accept", op_vm_migrate_accept },
+	{ "vm.migrate", op_vm_migrate },
 	{ NULL, NULL },
 };
 
@@ -882,6 +1270,8 @@ static int start(struct hostd *d)
 	if (d->cfg.group != MGMT_NO_GROUP)
 		(void)!chown(d->vmbus_path, (uid_t)-1, d->cfg.group);
 	chmod(d->vmbus_path, 0660);
+	if (migr_listen(d))
+		return -1;
 	snprintf(path, sizeof(path), "%s/captures", d->run_dir);
 	if (mkdir(path, 0770) && errno != EEXIST) {
 		fprintf(stderr, "iovpathd: %s: %s\n", path, strerror(errno));
@@ -901,9 +1291,11 @@ static int start(struct hostd *d)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	d->t0 = util_now_ns();
-	log_info(MOD, "host %s up: NIC with %u VFs, port %s, management %s, channels %s",
+	log_info(MOD,
+	         "host %s up: NIC with %u VFs, port %s, management %s, channels %s, "
+	         "migrations in %s",
 	         d->cfg.name, d->cfg.vfs, d->cfg.port ? d->cfg.port : "(none)", d->mgmt_path,
-	         d->vmbus_path);
+	         d->vmbus_path, d->migr_fd >= 0 ? d->migr_addr : "(off)");
 	return 0;
 }
 
@@ -929,6 +1321,13 @@ static void stop(struct hostd *d)
 	for (unsigned int i = 0; i < PENDING_MAX; i++)
 		if (d->pend[i].fd >= 0)
 			close(d->pend[i].fd);
+	for (unsigned int i = 0; i < MIGR_PENDING; i++)
+		if (d->mpend[i].fd >= 0)
+			close(d->mpend[i].fd);
+	if (d->migr_fd >= 0)
+		close(d->migr_fd);
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
+		json_decref(d->ad[i].earlier);
 	if (d->vmbus_fd >= 0) {
 		close(d->vmbus_fd);
 		unlink(d->vmbus_path);
@@ -943,39 +1342,52 @@ static void stop(struct hostd *d)
 		log_info(MOD, "host %s stopped", d->cfg.name);
 }
 
-/* The control descriptors: management, new VMs, signals. */
+/* The control descriptors: management, new VMs, migrations in, signals. */
 static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int ndp)
 {
-	struct pollfd pfd[MAX_PFD + PENDING_MAX];
-	int n = 0, npend = 0;
-	unsigned int pidx[PENDING_MAX];
+	struct pollfd pfd[MAX_PFD + PENDING_MAX + MIGR_PENDING + 1];
+	int n = 0, npend = 0, nmig = 0, fixed;
+	unsigned int pidx[PENDING_MAX], midx[MIGR_PENDING];
+	uint64_t now;
 
 	pfd[n++] = (struct pollfd){ .fd = mgmt_fd(d->mgmt), .events = POLLIN };
 	pfd[n++] = (struct pollfd){ .fd = d->vmbus_fd, .events = POLLIN };
 	pfd[n++] = (struct pollfd){ .fd = d->sig_fd, .events = POLLIN };
+	pfd[n++] = (struct pollfd){ .fd = d->migr_fd, .events = POLLIN }; /* -1: ignored */
 	for (unsigned int i = 0; i < PENDING_MAX; i++)
 		if (d->pend[i].fd >= 0) {
 			pidx[npend++] = i;
 			pfd[n++] = (struct pollfd){ .fd = d->pend[i].fd, .events = POLLIN };
 		}
-	if (npend && (timeout_ms < 0 || timeout_ms > (int)PENDING_MS))
+	for (unsigned int i = 0; i < MIGR_PENDING; i++)
+		if (d->mpend[i].fd >= 0) {
+			midx[nmig++] = i;
+			pfd[n++] = (struct pollfd){ .fd = d->mpend[i].fd, .events = POLLIN };
+		}
+	if ((npend || nmig) && (timeout_ms < 0 || timeout_ms > (int)PENDING_MS))
 		timeout_ms = PENDING_MS; /* to expire the silent ones */
-	for (int i = 0; i < ndp && n < (int)(MAX_PFD + PENDING_MAX); i++)
+	fixed = n;
+	for (int i = 0; i < ndp && n < (int)(sizeof(pfd) / sizeof(pfd[0])); i++)
 		pfd[n++] = dp_fds[i];
 	if (poll(pfd, (nfds_t)n, timeout_ms) <= 0) {
 		expire_pending(d);
-		return;
+		goto expire_mig;
 	}
 	if (ndp)
-		host_dp_ack(d->dp, pfd + 3 + npend, n - 3 - npend);
+		host_dp_ack(d->dp, pfd + fixed, n - fixed);
 	if (pfd[0].revents)
 		mgmt_poll_once(d->mgmt, 0);
 	for (int k = 0; k < npend; k++)
-		if (pfd[3 + k].revents)
+		if (pfd[4 + k].revents)
 			accept_vm(d, pidx[k]);
+	for (int k = 0; k < nmig; k++)
+		if (pfd[4 + npend + k].revents)
+			migr_serve(d, midx[k]);
 	expire_pending(d);
 	if (pfd[1].revents)
 		accept_pending(d);
+	if (pfd[3].revents)
+		migr_accept(d);
 	if (pfd[2].revents) {
 		struct signalfd_siginfo si;
 
@@ -984,6 +1396,15 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 			d->stop = true;
 		}
 	}
+expire_mig:
+	now = util_now_ns();
+	for (unsigned int i = 0; i < MIGR_PENDING; i++)
+		if (d->mpend[i].fd >= 0 && now > d->mpend[i].deadline) {
+			log_warn(MOD, "a migration connection sent no request in %u ms: closed",
+			         PENDING_MS);
+			close(d->mpend[i].fd);
+			d->mpend[i].fd = -1;
+		}
 }
 
 int hostd_run(const struct hostd_config *cfg)
@@ -999,6 +1420,9 @@ int hostd_run(const struct hostd_config *cfg)
 	d->lock_fd = d->vmbus_fd = d->sig_fd = -1;
 	for (unsigned int i = 0; i < PENDING_MAX; i++)
 		d->pend[i].fd = -1;
+	d->migr_fd = -1;
+	for (unsigned int i = 0; i < MIGR_PENDING; i++)
+		d->mpend[i].fd = -1;
 	if (start(d)) {
 		stop(d);
 		free(d);

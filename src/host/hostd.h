@@ -12,7 +12,8 @@
  *   NAME.secret  the credential of adapter NAME (mode 0600; for iovpath-vm)
  *
  * Management operations (mgmt_call op, args -> result):
- *   host.show                          {name, pid, version, port, vfs, vms, uptime_s, mgmt, channel}
+ *   host.show                          {name, pid, version, port, vfs, vms, uptime_s, mgmt, channel,
+ *                                       vf_timeout_ms, migrate: the migration address or ""}
  *   vm.create   {name, mac, vlan?}     {name, mac, vlan, secret_file, channel}
  *   host.set    {vf_timeout_ms}        {vf_timeout_ms}: the VF removal time-out
  *   vm.delete   {name}
@@ -33,12 +34,26 @@
  *                                      "both") into RUN_DIR/captures/NAME, a new file (the
  *                                      CLI copies it out and removes it)
  *   capture.stop  {port}
+ *   vm.migrate_accept                  {host, address, token, expires_ms}: a one-time token
+ *                                      for a VM migrating here (host/migrate.h)
+ *   vm.migrate  {name, address, token} {vm, from, to, channel}: send VM (no VF) to the host
+ *                                      at address; it leaves once its VM has moved
  *   events.show                        {events:[{event, seq, ts_ns, data}], total}: the last
  *                                      SHOW_MAX events (seq as on the event stream)
  * Events (events.subscribe): vm.create, vm.connect, vm.disconnect, vm.delete, host_dp's
  * VF events (vf.offered, datapath.vf, datapath.synthetic, vf.removing, vf.removed,
  * vf.surprise_removed, vf.attach_failed, vf.protocol_error, vm.protocol_error: at most
- * ERR_PER_SEC a second per VM, then vm.protocol_error_suppressed {count}), host.stop.
+ * ERR_PER_SEC a second per VM, then vm.protocol_error_suppressed {count}), live migration's
+ * vm.migrate_out {vm, to}, vm.migrated {vm, to} (source), vm.migrate_in {vm, from},
+ * vm.migrate_refused {vm, reason} (destination), vm.migrate_failed {vm, to, reason}
+ * (source), and host.stop. vm.stats of a VM that migrated here adds {migrations,
+ * before_migration: its counters on the earlier hosts, added up}.
+ *
+ * Migrations in: a TCP listener (cfg.migrate_listen, default 127.0.0.1 on a free port);
+ * a connection must send its one request within PENDING_MS, with a token this daemon
+ * handed out (vm.migrate_accept, one use, MIGR_TOKEN_MS); the request is validated as
+ * hostile input (migrate.h). The source's vm.migrate blocks its loop for at most
+ * 2 x MIGR_WAIT_MS while the destination answers.
  *
  * Loop: poll the datapath (NIC engine, every NetVSP) while there is work;
  * when idle (after SPIN_NS), arm everything and sleep in poll() on every
@@ -65,6 +80,8 @@ struct hostd_config {
 	unsigned int vfs;    /* VFs of the NIC */
 	gid_t group;         /* may use the management socket besides root; (gid_t)-1: none */
 	int nice;            /* the daemon's scheduling priority (HOSTD_NICE by default) */
+	const char *migrate_listen; /* "A.B.C.D:PORT" for migrations in; NULL: 127.0.0.1:0;
+	                               "off": none */
 	int verbose;
 };
 
