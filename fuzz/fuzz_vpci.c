@@ -1,7 +1,8 @@
 /* libFuzzer target: a control message as a hostile VM (or host) sends it,
- * through vmbus_ctl_decode() and vmbus_vpci_decode(). Whatever decodes must
- * satisfy the documented rules: a nonzero serial, reserved fields zero, the
- * right descriptor count, VPCI_ADD's sizes in range.
+ * through vmbus_ctl_decode(), vmbus_vpci_decode() and vmbus_migrate_decode().
+ * Whatever decodes must satisfy the documented rules: a nonzero serial,
+ * reserved fields zero, the right descriptor count, VPCI_ADD's sizes in
+ * range; MIGRATE's strings terminated and nonempty, its channel absolute.
  *
  * Input: [u8 descriptor count][the datagram]. */
 #include <errno.h>
@@ -26,6 +27,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
 	if (vmbus_ctl_decode(in + 1, len - 1, &m, err, sizeof(err))) {
 		if (!err[0])
 			abort(); /* every refusal says why */
+		return 0;
+	}
+	if (m.hdr.type == VMBUS_CTL_MIGRATE) {
+		struct vmbus_migrate mg;
+
+		err[0] = 0;
+		if (vmbus_migrate_decode(&m, nfds, &mg, err, sizeof(err)))
+			return err[0] ? 0 : (abort(), 0);
+		if (nfds || !mg.host[0] || !memchr(mg.host, 0, sizeof(mg.host)) || !mg.name[0] ||
+		    !memchr(mg.name, 0, sizeof(mg.name)) || mg.channel[0] != '/' ||
+		    !memchr(mg.channel, 0, sizeof(mg.channel)))
+			abort();
 		return 0;
 	}
 	err[0] = 0;

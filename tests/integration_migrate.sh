@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# tests/integration_migrate.sh — live migration between two hosts (root; CI runs it).
+#
+#   iovp-mt-vm1 .1.11 ──────────── moves ───────────►  (then on h2)
+#     │TAP                                              │TAP
+#   ┌─┴──────────────────────┐              ┌───────────┴────────────┐  iovp-mt-vm2 .1.12
+#   │ iovpathd h1 (2 VFs)     │── TCP 127.0.0.1 ──►│ iovpathd h2 (2 VFs)     ├──TAP─┘
+#   └───────────┬────────────┘  (migration)  └───────────┬────────────┘
+#               │ phys0 ───── bridge "net" (iovp-mt-net) ───── phys0 │
+#                                     │ veth
+#                               iovp-mt-ext1 .1.100
+#
+# Checks: a TCP stream vm1→vm2 (iperf3) and a ping stream vm1→ext1 go on
+# while vm1 moves h1→h2 with its VF attached (the VF is taken back first)
+# and back again; the stream ends without an error and moves data after each
+# move; vm1 is on exactly one host at a time; its counters travel with it
+# (before_migration); both timelines tell the story; a migration with a bad
+# token, or to a host where the name is taken, is refused and leaves the VM
+# working where it was. Addresses from 198.18.0.0/15; a trap takes the lab down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+B=$PWD/$BUILD
+CLI=$B/iovpath
+export IOVPATH_RUN_DIR=$(mktemp -d /tmp/iovpath-mt.XXXXXX)
+NS=iovp-mt-
+CONF=$IOVPATH_RUN_DIR/lab.conf
+
+cleanup() {
+	[ -f "$IOVPATH_RUN_DIR/iperf.pid" ] && kill "$(cat "$IOVPATH_RUN_DIR/iperf.pid")" 2>/dev/null
+	[ -f "$CONF" ] && $CLI lab down --force "$CONF" >/dev/null 2>&1
+	rm -rf "$IOVPATH_RUN_DIR"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	tail -n 20 "$IOVPATH_RUN_DIR"/*.log >&2 || true
+	exit 1
+}
+ok() { echo "ok: $*"; }
+nsx() { local ns=$1; shift; ip netns exec "$NS$ns" "$@"; }
+jq_() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
+on_host() { # VM HOST: 1 when HOST has VM
+	$CLI vm show --host "$2" --json | jq_ "sum(1 for v in j if v['name']=='$1')"
+}
+
+cat >"$CONF" <<'EOF'
+lab mt
+network net
+host h1
+nic h1 vfs 2
+host h2
+nic h2 vfs 2
+vm vm1 host h1 mac 02:00:00:00:07:01 ip 198.18.1.11/24
+vm vm2 host h2 mac 02:00:00:00:07:02 ip 198.18.1.12/24
+external ext1 ip 198.18.1.100/24
+EOF
+$CLI lab down --force "$CONF" >/dev/null 2>&1 || true
+$CLI lab up "$CONF"
+
+nsx vm1 ping -c 2 -i 0.2 -W 2 198.18.1.12 >/dev/null || fail "vm1→vm2 ping across hosts"
+$CLI host show --host h2 --json | jq_ "j['migrate']" | grep -q '^127.0.0.1:[0-9]' ||
+	fail "h2 shows no migration address"
+$CLI vm attach-vf vm1 --host h1 >/dev/null
+for _ in $(seq 100); do
+	[ "$($CLI vm show vm1 --host h1 --json | jq_ "j[0]['datapath']")" = vf ] && break
+	sleep 0.05
+done
+ok "two hosts up, vm1 on h1 with its VF"
+
+# ---- refusals: the VM stays where it is and keeps working
+if $CLI vm migrate vm1 --to h1 2>/dev/null; then fail "a migration to the VM's own host was taken"; fi
+$CLI vm create vm1 02:00:00:00:07:99 --host h2 >/dev/null # the name taken on h2
+if $CLI vm migrate vm1 --to h2 2>/dev/null; then fail "a migration with the VM on two hosts guessed"; fi
+if $CLI vm migrate vm1 --to h2 --host h1 2>"$IOVPATH_RUN_DIR/refused.txt"; then
+	fail "a migration to a host where the name is taken went ahead"
+fi
+grep -q "exists" "$IOVPATH_RUN_DIR/refused.txt" || fail "the refusal does not say why: $(cat "$IOVPATH_RUN_DIR/refused.txt")"
+$CLI vm delete vm1 --host h2 >/dev/null
+# a bad token (the CLI always asks for a good one): the daemon's own request
+addr=$($CLI host show --host h2 --json | jq_ "j['migrate']")
+python3 - "$IOVPATH_RUN_DIR/h1.mgmt" "$addr" <<'EOF' || fail "a bad token was not refused"
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.send(json.dumps({"v": 1, "id": 1, "op": "vm.migrate", "args": {
+    "name": "vm1", "address": sys.argv[2], "token": "07" * 32}}).encode())
+r = json.loads(s.recv(65536))
+assert not r["ok"] and "no such migration token" in r["error"]["message"], r
+print("refused:", r["error"]["message"])
+EOF
+[ "$(on_host vm1 h1)" = 1 ] || fail "vm1 left h1 after a refused migration"
+$CLI events --host h2 | grep -q vm.migrate_refused || fail "h2's timeline has no vm.migrate_refused"
+$CLI events --host h1 | grep -q vm.migrate_failed || fail "h1's timeline has no vm.migrate_failed"
+nsx vm1 ping -c 2 -i 0.2 -W 2 198.18.1.12 >/dev/null || fail "vm1 lost after a refused migration"
+ok "refused migrations (own host, name taken) leave vm1 working on h1"
+
+# ---- a live migration under TCP and ping, VF attached
+$CLI vm attach-vf vm1 --host h1 >/dev/null
+sleep 0.3
+nsx vm2 iperf3 -s -p 5302 -D -1 -I "$IOVPATH_RUN_DIR/iperf.pid"
+sleep 0.3
+nsx vm1 iperf3 -c 198.18.1.12 -p 5302 -t 6 -i 1 -J >"$IOVPATH_RUN_DIR/iperf.json" 2>&1 &
+ipf=$!
+nsx vm1 ping -i 0.01 -c 500 -q 198.18.1.100 >"$IOVPATH_RUN_DIR/ping.txt" 2>&1 &
+png=$!
+sleep 1.5
+$CLI vm migrate vm1 --to h2 --json >"$IOVPATH_RUN_DIR/m1.json" || fail "migration h1→h2"
+jq_ "j['vf_detached_first']" <"$IOVPATH_RUN_DIR/m1.json" | grep -q True ||
+	fail "the VF was not taken back first"
+[ "$(on_host vm1 h2)" = 1 ] && [ "$(on_host vm1 h1)" = 0 ] || fail "vm1 not on h2 alone"
+sleep 2
+$CLI vm migrate vm1 --to h1 >/dev/null || fail "migration h2→h1"
+[ "$(on_host vm1 h1)" = 1 ] && [ "$(on_host vm1 h2)" = 0 ] || fail "vm1 not back on h1 alone"
+wait $ipf || fail "iperf3 failed across the migrations: $(tail -5 "$IOVPATH_RUN_DIR/iperf.json")"
+wait $png || true
+python3 - "$IOVPATH_RUN_DIR/iperf.json" <<'EOF' || fail "the TCP stream did not survive"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert "error" not in j, j.get("error")
+iv = [i["sum"]["bytes"] for i in j["intervals"]]
+print("iperf3 bytes per second:", iv)
+assert len(iv) >= 6 and all(b > 0 for b in iv), "a second without data"
+assert j["end"]["sum_received"]["bytes"] > 0
+EOF
+loss=$(grep -o '[0-9]*% packet loss' "$IOVPATH_RUN_DIR/ping.txt" | grep -o '^[0-9]*')
+echo "ping vm1→ext1 at 100/s across two migrations: $(grep transmitted "$IOVPATH_RUN_DIR/ping.txt")"
+[ "${loss:-100}" -le 2 ] || fail "ping lost ${loss}% across two migrations"
+ok "TCP stream and ping survive two live migrations (VF taken back first)"
+
+# ---- the state travelled, the timelines tell it
+$CLI stats vm1 --host h1 --json >"$IOVPATH_RUN_DIR/stats.json"
+python3 - "$IOVPATH_RUN_DIR/stats.json" <<'EOF' || fail "counters did not travel"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["migrations"] == 2, s.get("migrations")
+b = s["before_migration"]
+assert b["vf"]["vf_tx_packets"] > 0, "the VF's counters from h1 are lost"
+assert b["synthetic"]["tx_packets"] > 0
+EOF
+for ev in vm.migrate_out vm.migrated vm.migrate_in; do
+	$CLI events --host h1 | grep -q "$ev" || fail "h1's timeline has no $ev"
+	$CLI events --host h2 | grep -q "$ev" || fail "h2's timeline has no $ev"
+done
+grep -q "on host h2 now" "$IOVPATH_RUN_DIR/vm1.log" || fail "vm1's log does not tell the move"
+ok "counters travel with the VM (migrations 2, before_migration), both timelines tell"
+
+$CLI lab down "$CONF" >/dev/null
+n=$({ ip netns list | grep "^$NS" || true; ip -o link | grep -o "$NS[a-z0-9-]*" || true; } | wc -l)
+[ "$n" -eq 0 ] || fail "$n leftovers after lab down"
+ok "lab down leaves nothing"
