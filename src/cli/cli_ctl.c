@@ -379,7 +379,7 @@ static int vm_migrate(struct cli_opts *o, const char *vm, const char *to)
 	char from[64], buf[32];
 	struct timespec t0, t1;
 	bool vf;
-	int rc = 1;
+	int rc = 1, r;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!o->host) {
@@ -409,7 +409,11 @@ static int vm_migrate(struct cli_opts *o, const char *vm, const char *to)
 		goto out;
 	vf = strcmp(vm_field(src, vm, "vf_state", buf, sizeof(buf)), "none") != 0;
 	if (vf) { /* SPEC §5: the VF is taken back before the VM moves */
-		if (cli_call(src, "vm.detach_vf", json_pack("{s:s}", "name", vm), &res))
+		json_t *a = json_pack("{s:s}", "name", vm);
+
+		r = cli_call(src, "vm.detach_vf", a, &res);
+		json_decref(a);
+		if (r)
 			goto out;
 		json_decref(res);
 		res = NULL;

@@ -26,6 +26,14 @@
  * guest's queue), spin briefly, then sleep in poll() on the TAP, the channel
  * and the VF doorbell together, so an idle VM costs no CPU.
  *
+ * Live migration: when the host sends MIGRATE (host/migrate.h), the process
+ * stops taking guest frames (they wait in the TAP's queue), sends those it
+ * took, hands the guest what arrived, closes the adapter on the old host and
+ * opens it on the new one (same MAC, or it stops), then announces the VM with
+ * RARPs so the physical network learns where it is. The guest's TAP, address
+ * and TCP connections stay; only frames that arrive for the VM during the few
+ * milliseconds it has no channel are lost (TCP resends them).
+ *
  * Thread-safety: one thread. Errors: vmproc_run returns 0 after a clean stop
  * (a signal, the end of --seconds) and 1 on a failure or when the channel to
  * the host is gone (the daemon stopped or closed it), the reason on stderr.
