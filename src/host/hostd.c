@@ -975,6 +975,9 @@ static int op_vm_migrate(void *ctx, json_t *args, json_t **res, struct mgmt_err 
 	if (migr_addr_parse(addr, &sa))
 		return mgmt_err_set(err, EINVAL, "host show tells a host's migration address",
 		                    "bad address \"%s\": want A.B.C.D:PORT", addr);
+	if (d->migr_fd >= 0 && !strcmp(addr, d->migr_addr)) /* we would wait for ourselves */
+		return mgmt_err_set(err, EINVAL, NULL, "%s is this host's own address (%s)", addr,
+		                    d->cfg.name);
 	if (migr_unhex(token, rq.token, MIGR_TOKEN_LEN))
 		return mgmt_err_set(err, EINVAL, "vm.migrate_accept on the destination gives one",
 		                    "bad token: want %u hex digits", 2 * MIGR_TOKEN_LEN);
