@@ -41,6 +41,14 @@
 #define MIGR_TOKEN_MS 30000u /* a token's life */
 #define MIGR_WAIT_MS  3000   /* the source waits this long for the destination */
 
+/* A connection accepted and waiting, without blocking the loop, for its
+ * first message (or PENDING_MS): a peer that connects and stays silent
+ * costs the daemon nothing. fd -1: a free slot. */
+struct pending {
+	int fd;
+	uint64_t deadline;
+};
+
 struct adapter {
 	bool used;
 	char name[VMBUS_NAME_MAX];
@@ -66,10 +74,7 @@ struct hostd {
 	char run_dir[128];
 	char mgmt_path[192], vmbus_path[192];
 	int lock_fd, vmbus_fd, sig_fd;
-	struct {
-		int fd;
-		uint64_t deadline;
-	} pend[PENDING_MAX];
+	struct pending pend[PENDING_MAX];
 	struct nic *nic;
 	struct port *wire;
 	struct host_dp *dp;
@@ -79,10 +84,7 @@ struct hostd {
 	 * request, and the one-time tokens vm.migrate_accept handed out */
 	int migr_fd;
 	char migr_addr[32];
-	struct {
-		int fd;
-		uint64_t deadline;
-	} mpend[MIGR_PENDING];
+	struct pending mpend[MIGR_PENDING];
 	struct {
 		uint8_t token[MIGR_TOKEN_LEN];
 		uint64_t deadline; /* 0: free */
@@ -154,26 +156,37 @@ static int check_cred(const char *name, const uint8_t *secret, void *arg)
 	return 0;
 }
 
-/* A new connection waits, without blocking the loop, until its HELLO is
- * there (or PENDING_MS pass): a peer that connects and stays silent costs
- * the daemon nothing. */
-static void accept_pending(struct hostd *d)
+/* Accept one connection on @lfd into a free slot of @p (@n of them); with
+ * none free it is closed, and said: "more than N @what: one refused". */
+static void pending_accept(int lfd, struct pending *p, unsigned int n, const char *what)
 {
-	int fd = accept4(d->vmbus_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	unsigned int i;
 
 	if (fd < 0)
 		return;
-	for (i = 0; i < PENDING_MAX && d->pend[i].fd >= 0; i++)
+	for (i = 0; i < n && p[i].fd >= 0; i++)
 		;
-	if (i == PENDING_MAX) {
-		log_warn(MOD, "more than %u VM connections mid-handshake: one refused",
-		         PENDING_MAX);
+	if (i == n) {
+		log_warn(MOD, "more than %u %s: one refused", n, what);
 		close(fd);
 		return;
 	}
-	d->pend[i].fd = fd;
-	d->pend[i].deadline = util_now_ns() + PENDING_MS * 1000000ull;
+	p[i].fd = fd;
+	p[i].deadline = util_now_ns() + PENDING_MS * 1000000ull;
+}
+
+/* Close the connections of @p past their deadline: "a @what in N ms". */
+static void pending_expire(struct pending *p, unsigned int n, const char *what)
+{
+	uint64_t now = util_now_ns();
+
+	for (unsigned int i = 0; i < n; i++)
+		if (p[i].fd >= 0 && now > p[i].deadline) {
+			log_warn(MOD, "a %s in %u ms: closed", what, PENDING_MS);
+			close(p[i].fd);
+			p[i].fd = -1;
+		}
 }
 
 /* The HELLO of pending connection @i came: run the handshake (its later
@@ -219,14 +232,8 @@ static void accept_vm(struct hostd *d, unsigned int i)
 
 static void expire_pending(struct hostd *d)
 {
-	uint64_t now = util_now_ns();
-
-	for (unsigned int i = 0; i < PENDING_MAX; i++)
-		if (d->pend[i].fd >= 0 && now > d->pend[i].deadline) {
-			log_warn(MOD, "a VM connection sent no HELLO in %u ms: closed", PENDING_MS);
-			close(d->pend[i].fd);
-			d->pend[i].fd = -1;
-		}
+	pending_expire(d->pend, PENDING_MAX, "VM connection sent no HELLO");
+	pending_expire(d->mpend, MIGR_PENDING, "migration connection sent no request");
 }
 
 static void adapter_remove(struct hostd *d, struct adapter *a);
@@ -1111,25 +1118,6 @@ static void migr_serve(struct hostd *d, unsigned int i)
 	migr_request_release(&rq);
 }
 
-static void migr_accept(struct hostd *d)
-{
-	int fd = accept4(d->migr_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	unsigned int i;
-
-	if (fd < 0)
-		return;
-	for (i = 0; i < MIGR_PENDING && d->mpend[i].fd >= 0; i++)
-		;
-	if (i == MIGR_PENDING) {
-		log_warn(MOD, "more than %u migration connections at once: one refused",
-		         MIGR_PENDING);
-		close(fd);
-		return;
-	}
-	d->mpend[i].fd = fd;
-	d->mpend[i].deadline = util_now_ns() + PENDING_MS * 1000000ull;
-}
-
 /* The migration listener (cfg.migrate_listen). 0, or -1 after a message
  * when one was asked for and cannot be had. */
 static int migr_listen(struct hostd *d)
@@ -1351,7 +1339,6 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 	struct pollfd pfd[MAX_PFD + PENDING_MAX + MIGR_PENDING + 1];
 	int n = 0, npend = 0, nmig = 0, fixed;
 	unsigned int pidx[PENDING_MAX], midx[MIGR_PENDING];
-	uint64_t now;
 
 	pfd[n++] = (struct pollfd){ .fd = mgmt_fd(d->mgmt), .events = POLLIN };
 	pfd[n++] = (struct pollfd){ .fd = d->vmbus_fd, .events = POLLIN };
@@ -1374,7 +1361,7 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 		pfd[n++] = dp_fds[i];
 	if (poll(pfd, (nfds_t)n, timeout_ms) <= 0) {
 		expire_pending(d);
-		goto expire_mig;
+		return;
 	}
 	if (ndp)
 		host_dp_ack(d->dp, pfd + fixed, n - fixed);
@@ -1388,9 +1375,9 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 			migr_serve(d, midx[k]);
 	expire_pending(d);
 	if (pfd[1].revents)
-		accept_pending(d);
+		pending_accept(d->vmbus_fd, d->pend, PENDING_MAX, "VM connections mid-handshake");
 	if (pfd[3].revents)
-		migr_accept(d);
+		pending_accept(d->migr_fd, d->mpend, MIGR_PENDING, "migration connections at once");
 	if (pfd[2].revents) {
 		struct signalfd_siginfo si;
 
@@ -1399,15 +1386,6 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 			d->stop = true;
 		}
 	}
-expire_mig:
-	now = util_now_ns();
-	for (unsigned int i = 0; i < MIGR_PENDING; i++)
-		if (d->mpend[i].fd >= 0 && now > d->mpend[i].deadline) {
-			log_warn(MOD, "a migration connection sent no request in %u ms: closed",
-			         PENDING_MS);
-			close(d->mpend[i].fd);
-			d->mpend[i].fd = -1;
-		}
 }
 
 int hostd_run(const struct hostd_config *cfg)
