@@ -1,11 +1,13 @@
 /* libFuzzer target: what a peer host feeds a host daemon during a live
  * migration (host/migrate.h): the destination's migr_request_decode (and the
  * counters it keeps from it, migr_counters_add), the source's
- * migr_reply_decode. Every refusal must say why; everything that decodes
- * must encode and decode back to the same thing; the counters kept from a
- * request are only non-negative integers in objects.
+ * migr_reply_decode, and the destination's migr_frame_decode over the
+ * forwarded frames that follow. Every refusal must say why; everything that
+ * decodes must encode and decode back to the same thing; the counters kept
+ * from a request are only non-negative integers in objects; a decoded frame
+ * lies inside the input, within the size limits, its offloads inside it.
  *
- * Input: one message's JSON bytes. */
+ * Input: one message's JSON bytes, or a stream of frame messages. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -83,10 +85,33 @@ static void reply(const uint8_t *in, size_t len)
 	free(buf);
 }
 
+static void frames(const uint8_t *in, size_t len)
+{
+	size_t at = 0, used;
+	char err[160];
+	struct vsw_frame f;
+	int r;
+
+	while (at < len) {
+		err[0] = '\0';
+		r = migr_frame_decode(in + at, len - at, &f, &used, err, sizeof(err));
+		if (r < 0 && !err[0])
+			abort();
+		if (r <= 0)
+			return;
+		if (used > len - at || f.data < in + at || f.data + f.len > in + at + used ||
+		    f.len < 14 || f.len > VSW_MAX_FRAME ||
+		    (f.vnet.flags && f.vnet.csum_start >= f.len) || f.vnet.hdr_len > f.len)
+			abort();
+		at += used;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
 {
 	request(in, len);
 	reply(in, len);
+	frames(in, len);
 	return 0;
 }

@@ -241,3 +241,69 @@ Test(host_dp, vlan_isolation, .init = setup, .fini = teardown, .timeout = 30)
 	cr_expect_eq(vm_count(2, 0x41, 100), 0, "C (VLAN 10) saw VLAN 0's broadcast");
 	cr_expect_eq(far_count(0x41, 100, NULL), 5);
 }
+
+/* Live migration (host_dp_vm_forward): once the VM halted, and after it
+ * left (unplugged), its port's frames go to the forwarding function, not
+ * lost; the frames forwarded to a VM on its new host are handed to it
+ * (host_dp_vm_deliver). */
+static unsigned int forwarded;
+
+static unsigned int fwd_count(void *ctx, const struct vsw_frame *f, unsigned int n)
+{
+	(void)ctx;
+	for (unsigned int i = 0; i < n; i++)
+		if (f[i].len == 100 && f[i].data[14] == 0x51)
+			__atomic_add_fetch(&forwarded, 1, __ATOMIC_RELAXED);
+	return n;
+}
+
+static void far_send(const uint8_t *dst, uint8_t tag, int n)
+{
+	static uint8_t f[100];
+	struct port_pkt p = { .data = f, .len = frame(f, dst, MAC_X, tag) };
+
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(port_tx_burst(far, &p, 1), 1);
+}
+
+static unsigned int forwarded_within(unsigned int want, int ms)
+{
+	for (int t = 0; t < ms && __atomic_load_n(&forwarded, __ATOMIC_RELAXED) < want; t++)
+		usleep(1000);
+	return __atomic_load_n(&forwarded, __ATOMIC_RELAXED);
+}
+
+Test(host_dp, a_leaving_vms_frames_are_forwarded, .init = setup, .fini = teardown, .timeout = 30)
+{
+	uint8_t a[6], b[6];
+	static uint8_t f[100];
+	struct vsw_frame vf = { .data = f };
+
+	mac_of(0, a);
+	mac_of(1, b);
+	vf.len = frame(f, b, MAC_X, 0x52);
+	forwarded = 0;
+	pthread_mutex_lock(&H.mu);
+	host_dp_vm_forward(H.h, H.vm[0], fwd_count, NULL);
+	pthread_mutex_unlock(&H.mu);
+	far_send(a, 0x51, 5); /* not halted yet: A takes them */
+	cr_expect_eq(vm_count(0, 0x51, 300), 5);
+	cr_expect_eq(forwarded, 0);
+	cr_assert_eq(netvsc_halt(G[0]), 0, "%s", netvsc_last_error(G[0]));
+	far_send(a, 0x51, 10);
+	cr_expect_eq(forwarded_within(10, 1000), 10, "frames for a halted VM not forwarded");
+	cr_expect_eq(vm_count(0, 0x51, 100), 0, "the host delivered after the HALT");
+	netvsc_close(G[0]);
+	G[0] = NULL;
+	pthread_mutex_lock(&H.mu);
+	host_dp_vm_unplug(H.h, H.vm[0]);
+	pthread_mutex_unlock(&H.mu);
+	far_send(a, 0x51, 7); /* its port stays: still forwarded */
+	cr_expect_eq(forwarded_within(17, 1000), 17);
+	/* on its new host: frames that came that way reach the VM */
+	pthread_mutex_lock(&H.mu);
+	unsigned int took = host_dp_vm_deliver(H.h, H.vm[1], &vf, 1);
+	pthread_mutex_unlock(&H.mu);
+	cr_expect_eq(took, 1);
+	cr_expect_eq(vm_count(1, 0x52, 300), 1);
+}

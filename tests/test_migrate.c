@@ -1,8 +1,11 @@
 /* Live migration's messages (host/migrate.h): request and reply round-trip,
  * one malformed request per field class refused with a reason, counters
  * adding up across hosts and keeping only counters, the framing over a real
- * socket pair (a length out of range, a peer that goes silent or away), and
- * the guest's MIGRATE control message (vmbus_migrate_decode). */
+ * socket pair (a length out of range, a peer that goes silent or away), the
+ * guest's MIGRATE control message (vmbus_migrate_decode), and the frames the
+ * source forwards while the VM moves (only the VM's own unicast, in order,
+ * waiting while the VM can't take them, a full queue counted, one hostile
+ * frame header per field class). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -214,4 +217,204 @@ Test(migrate, guest_control_message)
 	cr_assert_eq(vmbus_migrate_decode(&m, 0, &out, err, sizeof(err)), -EPROTO, "relative");
 	m.hdr.len--;
 	cr_assert_eq(vmbus_migrate_decode(&m, 0, &out, err, sizeof(err)), -EPROTO, "short");
+}
+
+/* ---- frames forwarded while the VM moves ---- */
+
+static const uint8_t VM_MAC[6] = { 0x02, 0, 0, 0, 0x07, 0x01 };
+
+struct got {
+	unsigned int n, take; /* frames kept; at most @take more (UINT_MAX: all) */
+	uint8_t data[8][2048];
+	uint32_t len[8];
+	struct virtio_net_hdr vnet[8];
+};
+
+static unsigned int keep(void *ctx, const struct vsw_frame *f, unsigned int n)
+{
+	struct got *g = ctx;
+	unsigned int i;
+
+	for (i = 0; i < n && g->take && g->n < 8; i++, g->take--, g->n++) {
+		memcpy(g->data[g->n], f[i].data, f[i].len);
+		g->len[g->n] = f[i].len;
+		g->vnet[g->n] = f[i].vnet;
+	}
+	return i;
+}
+
+static struct vsw_frame frame_to(uint8_t *buf, const uint8_t *dst, uint32_t len, uint8_t tag)
+{
+	memcpy(buf, dst, 6);
+	memcpy(buf + 6, "\x02\0\0\0\x09\x09", 6);
+	memset(buf + 12, tag, len - 12);
+	return (struct vsw_frame){ .data = buf, .len = len };
+}
+
+Test(migrate, forwarded_frames_arrive_in_order)
+{
+	static uint8_t b[6][1600];
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t other[6] = { 0x02, 0, 0, 0, 0x07, 0x02 };
+	struct vsw_frame f[6] = {
+		frame_to(b[0], VM_MAC, 60, 1), frame_to(b[1], bcast, 60, 2),
+		frame_to(b[2], VM_MAC, 1514, 3), frame_to(b[3], other, 60, 4),
+		frame_to(b[4], VM_MAC, 60, 5), frame_to(b[5], VM_MAC, 200, 6),
+	};
+	struct got g = { .take = ~0u };
+	struct migr_fwd_stats st;
+	int sv[2];
+
+	f[2].vnet = (struct virtio_net_hdr){ .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+		                             .csum_start = 34,
+		                             .csum_offset = 16 };
+	f[4].flags = VSW_F_VLAN; /* a VM's port never has it so: left out */
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct migr_fwd *src = migr_fwd_new(sv[0], MIGR_FWD_OUT_BUF);
+	struct migr_fwd *dst = migr_fwd_new(sv[1], MIGR_FWD_IN_BUF);
+
+	cr_assert(src && dst);
+	cr_assert_eq(migr_fwd_put(src, VM_MAC, f, 6), 3, "only the VM's own unicast goes");
+	cr_assert(migr_fwd_pending(src));
+	cr_assert_eq(migr_fwd_flush(src), 0);
+	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), 3);
+	cr_assert_eq(g.n, 3);
+	cr_assert_eq(g.len[0], 60);
+	cr_assert_eq(g.data[0][20], 1);
+	cr_assert_eq(g.len[1], 1514);
+	cr_assert_eq(memcmp(g.data[1], b[2], 1514), 0);
+	cr_assert_eq(g.vnet[1].flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	cr_assert_eq(g.vnet[1].csum_start, 34);
+	cr_assert_eq(g.vnet[1].csum_offset, 16);
+	cr_assert_eq(g.len[2], 200);
+	cr_assert_eq(g.data[2][100], 6);
+	migr_fwd_stats(dst, &st);
+	cr_assert_eq(st.frames, 3);
+	cr_assert_eq(st.bytes, 60 + 1514 + 200);
+	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), 0, "nothing more yet");
+	migr_fwd_free(src); /* the source closes: the end of the stream */
+	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), -EPIPE);
+	migr_fwd_free(dst);
+}
+
+Test(migrate, forwarded_frames_wait_for_the_vm)
+{
+	static uint8_t b[4][100];
+	struct vsw_frame f[4];
+	struct got g = { .take = 0 };
+	int sv[2];
+
+	for (int i = 0; i < 4; i++)
+		f[i] = frame_to(b[i], VM_MAC, 100, (uint8_t)(i + 1));
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct migr_fwd *src = migr_fwd_new(sv[0], MIGR_FWD_OUT_BUF);
+	struct migr_fwd *dst = migr_fwd_new(sv[1], MIGR_FWD_IN_BUF);
+
+	cr_assert_eq(migr_fwd_put(src, VM_MAC, f, 4), 4);
+	cr_assert_eq(migr_fwd_flush(src), 0);
+	migr_fwd_free(src);
+	/* the VM takes none (not up yet), then one, then the rest: none lost */
+	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), -EAGAIN);
+	g.take = 1;
+	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), 1);
+	g.take = ~0u;
+	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), 3);
+	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), -EPIPE);
+	for (unsigned int i = 0; i < 4; i++)
+		cr_assert_eq(g.data[i][50], i + 1, "frame %u out of order", i);
+	migr_fwd_free(dst);
+}
+
+Test(migrate, forward_queue_full_drops_and_counts)
+{
+	static uint8_t b[VSW_MAX_FRAME];
+	struct vsw_frame f = frame_to(b, VM_MAC, 40000, 7);
+	struct vsw_frame two[2] = { f, f };
+	struct migr_fwd_stats st;
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_null(migr_fwd_new(sv[0], 1000), "a queue smaller than one frame");
+	struct migr_fwd *src = migr_fwd_new(sv[0], 4 + MIGR_FRAME_HDR + VSW_MAX_FRAME);
+
+	cr_assert_eq(migr_fwd_put(src, VM_MAC, two, 2), 1);
+	migr_fwd_stats(src, &st);
+	cr_assert_eq(st.frames, 1);
+	cr_assert_eq(st.dropped, 1);
+	close(sv[1]); /* the destination went away */
+	cr_assert_eq(migr_fwd_flush(src), -EPIPE);
+	migr_fwd_free(src);
+}
+
+/* One hand-made frame message: @w the length word, @hdr its 12 bytes. */
+static size_t msg(uint8_t *m, uint32_t w, const uint8_t *hdr, uint32_t flen)
+{
+	m[0] = (uint8_t)(w >> 24), m[1] = (uint8_t)(w >> 16), m[2] = (uint8_t)(w >> 8);
+	m[3] = (uint8_t)w;
+	memcpy(m + 4, hdr, MIGR_FRAME_HDR);
+	memcpy(m + 16, VM_MAC, 6);
+	memset(m + 22, 0x5a, flen - 6);
+	return 16 + flen;
+}
+
+Test(migrate, hostile_forwarded_frames)
+{
+	static const uint8_t ok[12] = { 0 };
+	static const struct {
+		uint32_t w;
+		uint8_t hdr[12];
+		const char *why;
+	} bad[] = {
+		{ 12 + 60, { 0 }, "where a frame was due" },
+		{ MIGR_FRAME_BIT | 12, { 0 }, "outside" },
+		{ MIGR_FRAME_BIT | (12 + VSW_MAX_FRAME + 1), { 0 }, "outside" },
+		{ MIGR_FRAME_BIT | 72, { 0x80 }, "flags" },
+		{ MIGR_FRAME_BIT | 72, { 0, 9 }, "gso_type" },
+		{ MIGR_FRAME_BIT | 72, { [10] = 1 }, "reserved" },
+		{ MIGR_FRAME_BIT | 72, { 1, 0, 0, 0, 0, 0, 0, 200, 0, 16 }, "past" },
+	};
+	static uint8_t m[256];
+	struct vsw_frame f;
+	size_t used;
+
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n = msg(m, bad[i].w, bad[i].hdr, 60);
+
+		err[0] = '\0';
+		cr_expect_eq(migr_frame_decode(m, n, &f, &used, err, sizeof(err)), -EPROTO,
+		             "case %u accepted", i);
+		cr_expect(strstr(err, bad[i].why), "case %u: \"%s\"", i, err);
+	}
+	size_t n = msg(m, MIGR_FRAME_BIT | 72, ok, 60);
+
+	cr_assert_eq(migr_frame_decode(m, n - 1, &f, &used, err, sizeof(err)), 0, "a partial one");
+	cr_assert_eq(migr_frame_decode(m, 3, &f, &used, err, sizeof(err)), 0);
+	cr_assert_eq(migr_frame_decode(m, n, &f, &used, err, sizeof(err)), 1);
+	cr_assert_eq(used, n);
+	cr_assert_eq(f.len, 60);
+	cr_assert_eq(f.data, m + 16);
+
+	/* over a socket: a frame for another MAC is dropped and counted, the
+	 * next one delivered; a malformed one ends the stream with a reason */
+	int sv[2];
+	struct got g = { .take = ~0u };
+	struct migr_fwd_stats st;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct migr_fwd *dst = migr_fwd_new(sv[1], MIGR_FWD_IN_BUF);
+
+	n = msg(m, MIGR_FRAME_BIT | 72, ok, 60);
+	m[16 + 5] = 0x99; /* not the VM's MAC */
+	cr_assert_eq(write(sv[0], m, n), (ssize_t)n);
+	n = msg(m, MIGR_FRAME_BIT | 72, ok, 60);
+	cr_assert_eq(write(sv[0], m, n), (ssize_t)n);
+	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), 1);
+	migr_fwd_stats(dst, &st);
+	cr_assert_eq(st.dropped, 1);
+	n = msg(m, MIGR_FRAME_BIT | 72, bad[3].hdr, 60);
+	cr_assert_eq(write(sv[0], m, n), (ssize_t)n);
+	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), -EPROTO);
+	cr_assert(strstr(err, "flags"), "%s", err);
+	close(sv[0]);
+	migr_fwd_free(dst);
 }

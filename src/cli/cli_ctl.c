@@ -40,8 +40,10 @@ int cli_opts_parse(struct cli_opts *o, int argc, char **argv)
 	return 0;
 }
 
-/* The only HOST.mgmt in the run directory, when --host is not given. */
-static int only_host(struct cli_opts *o, char *buf, size_t len)
+/* The host daemons in the run directory (their HOST.mgmt sockets) that
+ * @pick accepts (NULL: all): how many; the first one's name into @buf. */
+static int find_hosts(struct cli_opts *o, bool (*pick)(const char *path, void *ctx), void *ctx,
+                      char *buf, size_t len)
 {
 	DIR *d = opendir(o->run_dir);
 	struct dirent *e;
@@ -51,14 +53,22 @@ static int only_host(struct cli_opts *o, char *buf, size_t len)
 		return 0;
 	while ((e = readdir(d))) {
 		size_t l = strlen(e->d_name);
+		char path[512];
 
-		if (l > 5 && !strcmp(e->d_name + l - 5, ".mgmt")) {
-			if (++n == 1)
-				snprintf(buf, len, "%.*s", (int)(l - 5), e->d_name);
-		}
+		if (l <= 5 || strcmp(e->d_name + l - 5, ".mgmt"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", o->run_dir, e->d_name);
+		if ((!pick || pick(path, ctx)) && ++n == 1)
+			snprintf(buf, len, "%.*s", (int)(l - 5), e->d_name);
 	}
 	closedir(d);
 	return n;
+}
+
+/* The only host daemon, when --host is not given. */
+static int only_host(struct cli_opts *o, char *buf, size_t len)
+{
+	return find_hosts(o, NULL, NULL, buf, len);
 }
 
 struct mgmt_client *cli_connect(struct cli_opts *o)
@@ -300,38 +310,25 @@ static int nic_part(struct cli_opts *o, const char *field)
 
 /* ---- vm migrate ---- */
 
-/* The hosts whose daemons in the run directory have VM @vm: how many; the
- * first one's name into @buf. */
+/* Does the daemon at @path have VM @vm (not only the port it left there)? */
+static bool has_vm(const char *path, void *vm)
+{
+	struct mgmt_client *c = mgmt_connect(path);
+	json_t *args = json_pack("{s:s}", "name", (const char *)vm), *res = NULL;
+	struct mgmt_err me;
+	bool yes = c && !mgmt_call(c, "vm.show", args, &res, &me, CALL_TIMEOUT_MS) &&
+	           !json_object_get(json_array_get(res, 0), "migrating_to");
+
+	json_decref(args);
+	json_decref(res);
+	mgmt_close(c);
+	return yes;
+}
+
+/* The hosts that have VM @vm: how many; the first one's name into @buf. */
 static int vm_host(struct cli_opts *o, const char *vm, char *buf, size_t len)
 {
-	DIR *dir = opendir(o->run_dir);
-	struct dirent *e;
-	int found = 0;
-
-	if (!dir)
-		return 0;
-	while ((e = readdir(dir))) {
-		size_t l = strlen(e->d_name);
-		char path[512];
-		struct mgmt_client *c;
-		struct mgmt_err me;
-		json_t *res = NULL;
-
-		if (l <= 5 || strcmp(e->d_name + l - 5, ".mgmt"))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", o->run_dir, e->d_name);
-		if (!(c = mgmt_connect(path)))
-			continue;
-		json_t *args = json_pack("{s:s}", "name", vm);
-
-		if (!mgmt_call(c, "vm.show", args, &res, &me, CALL_TIMEOUT_MS) && !found++)
-			snprintf(buf, len, "%.*s", (int)(l - 5), e->d_name);
-		json_decref(args);
-		json_decref(res);
-		mgmt_close(c);
-	}
-	closedir(dir);
-	return found;
+	return find_hosts(o, has_vm, (void *)vm, buf, len);
 }
 
 /* Field @key of VM @vm's vm.show on @c (a string; "" when unknown). */

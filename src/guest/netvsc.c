@@ -55,6 +55,7 @@ struct netvsc_priv {
 	bool migr_pending;
 	struct vmbus_gpadl rbuf, sbuf;
 	bool rbuf_ok, sbuf_ok;
+	bool halted; /* RNDIS HALT sent (netvsc_halt) */
 
 	struct util_xid xid; /* slots [0, nsec): sections; [nsec, 4096): requests */
 	uint32_t *free_sec, nfree_sec;
@@ -1662,6 +1663,26 @@ fail:
 	return NULL;
 }
 
+int netvsc_halt(struct netvsc *nv)
+{
+	struct netvsc_priv *p = nv->p;
+	uint8_t req[16];
+	uint32_t id = next_req_id(nv);
+	int n = rndis_encode_halt(req, sizeof(req), id), saved = p->timeout_ms, r;
+
+	if (p->halted)
+		return 0;
+	if (!p->ch || p->ch->broken || p->ch->peer_gone)
+		return -EPIPE;
+	p->halted = true;
+	p->timeout_ms = saved < 500 ? saved : 500;
+	flush_done(nv);
+	r = nv->section_size && n > 0 ? rndis_request(nv, req, (uint32_t)n, id, true, "RNDIS HALT")
+	                              : 0;
+	p->timeout_ms = saved;
+	return r;
+}
+
 void netvsc_close(struct netvsc *nv)
 {
 	struct netvsc_priv *p;
@@ -1670,15 +1691,11 @@ void netvsc_close(struct netvsc *nv)
 		return;
 	p = nv->p;
 	if (p->ch && !p->ch->broken && !p->ch->peer_gone) {
-		uint8_t m[NVSP_MSG_SIZE], req[16];
-		uint32_t id = next_req_id(nv);
-		int n = rndis_encode_halt(req, sizeof(req), id);
-		int saved = p->timeout_ms;
+		uint8_t m[NVSP_MSG_SIZE];
 
-		p->timeout_ms = saved < 500 ? saved : 500;
+		netvsc_halt(nv);
+		p->timeout_ms = p->timeout_ms < 500 ? p->timeout_ms : 500;
 		flush_done(nv);
-		if (nv->section_size && n > 0)
-			rndis_request(nv, req, (uint32_t)n, id, true, "RNDIS HALT");
 		if (p->sbuf_ok) {
 			nvsp_encode_revoke_send_buf(m, sizeof(m), NVSP_SEND_BUF_ID);
 			nvsp_post(nv, m, sizeof(m));

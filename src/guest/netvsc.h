@@ -200,6 +200,13 @@ int netvsc_poll(struct netvsc *nv);
  * opens the new one (netvsc_open with @m's channel, name and secret). */
 bool netvsc_migration(struct netvsc *nv, struct vmbus_migrate *m);
 
+/* RNDIS HALT, and wait (at most 500 ms) for the host's completion of it:
+ * every frame sent before is through, and every frame the host delivered
+ * before it is here: netvsc_rx_burst hands them out still. From then on the
+ * host delivers nothing more (a migrating adapter's frames are forwarded to
+ * its new host). netvsc_close halts unless this did. 0 or a negative errno. */
+int netvsc_halt(struct netvsc *nv);
+
 #define NETVSC_EV_RX 0x1u /* frames or control traffic wait */
 #define NETVSC_EV_TX 0x2u /* a burst cut short can go on */
 /* Sleep (after a short spin) until one of @events; see vmbus_chan_wait. A

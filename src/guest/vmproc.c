@@ -335,10 +335,12 @@ static void announce(struct vmproc *vp)
 }
 
 /* The host moved the adapter (netvsc_migration): the guest's frames stay
- * queued where they are (the TAP's queue), those already taken go out and
- * those that came in reach the guest; the adapter closes here (its RNDIS
- * HALT is answered after every frame before it) and opens on the new host;
- * then the VM announces itself. 0, or -1 when the new host refused it. */
+ * queued where they are (the TAP's queue), those already taken go out; the
+ * adapter halts here (its RNDIS HALT is answered after every frame before
+ * it, both ways), those that came in reach the guest, and what comes later
+ * the old host forwards to the new one; the adapter closes, opens on the
+ * new host, and the VM announces itself. 0, or -1 when the new host refused
+ * it. */
 static int migrate(struct vmproc *vp)
 {
 	struct vmbus_migrate *m = &vp->migr;
@@ -357,6 +359,11 @@ static int migrate(struct vmproc *vp)
 		log_warn(MOD, "%s: %u guest frames not sent before the move", vp->cfg->name,
 		         vp->npend - vp->ipend);
 	vp->ipend = vp->npend = 0;
+	/* from the HALT's completion on, the old host forwards the VM's frames to
+	 * the new one: what it delivered before is all here, to the guest */
+	if ((n = netvsc_halt(vp->nv)) < 0)
+		log_warn(MOD, "%s: the halt on host %s: %s (frames may be lost)", vp->cfg->name,
+		         vp->host, strerror(-n));
 	while ((n = netvsc_rx_burst(vp->nv, rx, PORT_BURST)) > 0)
 		to_guest(vp, rx, (unsigned int)n);
 	memcpy(mac, vp->nv->mac, 6);

@@ -28,6 +28,10 @@ struct vm {
 	bool remove_done;        /* HOST_VF_REMOVING: the VM answered */
 	uint32_t last_serial;    /* the VF taken away last: a late answer for it is no fault */
 	struct host_vf_info acc; /* counters of the VFs gone */
+	/* a live migration: once the VM halted (or left), the switch's frames
+	 * for it go to fwd instead (host_dp_vm_forward) */
+	host_dp_fwd_fn fwd;
+	void *fwd_ctx;
 };
 
 struct host_dp {
@@ -92,8 +96,13 @@ static unsigned int vm_rx(void *ctx, struct netvsp *v, const struct vsw_frame *f
 static int vm_tx(void *ctx, struct vsw_frame *f, unsigned int n)
 {
 	struct vm *vm = ctx;
-	int r = netvsp_send(vm->vsp, f, n);
+	int r;
 
+	if (vm->fwd && (!vm->vsp || netvsp_adapter(vm->vsp)->halted)) {
+		vm->fwd(vm->fwd_ctx, f, n);
+		return (int)n; /* what it left out was not the VM's to have */
+	}
+	r = vm->vsp ? netvsp_send(vm->vsp, f, n) : 0;
 	return r < 0 ? 0 : r;
 }
 
@@ -374,6 +383,39 @@ void host_dp_vm_remove(struct host_dp *h, int id)
 	h->vm[id] = NULL;
 }
 
+void host_dp_vm_forward(struct host_dp *h, int id, host_dp_fwd_fn fn, void *ctx)
+{
+	struct vm *vm = vm_get(h, id);
+
+	if (vm)
+		vm->fwd = fn, vm->fwd_ctx = ctx;
+}
+
+void host_dp_vm_unplug(struct host_dp *h, int id)
+{
+	struct vm *vm = vm_get(h, id);
+
+	if (!vm || !vm->vsp)
+		return;
+	if (vm->vf_state != HOST_VF_NONE)
+		vf_teardown(vm, true, "the VM left");
+	netvsp_destroy(vm->vsp);
+	vm->vsp = NULL;
+}
+
+unsigned int host_dp_vm_deliver(struct host_dp *h, int id, const struct vsw_frame *f,
+                                unsigned int n)
+{
+	struct vm *vm = vm_get(h, id);
+	int r;
+
+	/* not before the VM set its packet filter: they would be filtered out */
+	if (!vm || !vm->vsp || !netvsp_adapter(vm->vsp)->packet_filter)
+		return 0;
+	r = netvsp_send(vm->vsp, f, n);
+	return r < 0 ? 0 : (unsigned int)r;
+}
+
 /* A removal in progress: answered, or out of time? */
 static bool removal_due(const struct vm *vm, uint64_t now)
 {
@@ -393,7 +435,7 @@ int host_dp_poll(struct host_dp *h, int *broken)
 		struct vm *vm = h->vm[i];
 		int r;
 
-		if (!vm)
+		if (!vm || !vm->vsp)
 			continue;
 		r = netvsp_poll(vm->vsp);
 		if (r > 0)
@@ -428,7 +470,7 @@ int host_dp_arm(struct host_dp *h, struct pollfd *pfd, int max)
 	for (unsigned int i = 0; i < HOST_DP_MAX_VMS; i++) {
 		struct vmbus_chan *ch;
 
-		if (!h->vm[i])
+		if (!h->vm[i] || !h->vm[i]->vsp)
 			continue;
 		if (removal_due(h->vm[i], now))
 			return -1;
@@ -453,7 +495,7 @@ void host_dp_ack(struct host_dp *h, const struct pollfd *pfd, int n)
 	for (int i = h->nnic; i < n && i < (int)HOST_DP_MAX_FDS; i++) {
 		if (h->chan_sig[i] && (pfd[i].revents & POLLIN))
 			(void)!read(pfd[i].fd, &cnt, sizeof(cnt));
-		else if (h->chan_vm[i] >= 0 && h->vm[h->chan_vm[i]])
+		else if (h->chan_vm[i] >= 0 && h->vm[h->chan_vm[i]] && h->vm[h->chan_vm[i]]->vsp)
 			netvsp_woken(h->vm[h->chan_vm[i]]->vsp, pfd[i].revents != 0);
 	}
 }
@@ -461,7 +503,7 @@ void host_dp_ack(struct host_dp *h, const struct pollfd *pfd, int n)
 void host_dp_disarm(struct host_dp *h)
 {
 	for (unsigned int i = 0; i < HOST_DP_MAX_VMS; i++)
-		if (h->vm[i])
+		if (h->vm[i] && h->vm[i]->vsp)
 			vmbus_ring_disarm(&netvsp_chan(h->vm[i]->vsp)->rx);
 }
 

@@ -112,6 +112,23 @@ int host_dp_vm_add(struct host_dp *h, struct vmbus_chan *ch, const struct host_v
  * reported), its filter cleared. */
 void host_dp_vm_remove(struct host_dp *h, int vm);
 
+/* Live migration (host/migrate.h). From the moment VM @vm's adapter is
+ * halted (RNDIS HALT) or unplugged, the frames the switch sends to its port
+ * go to @fn (NULL: stop) instead of its NetVSP: what still comes for a VM
+ * that moves away is forwarded, not lost. @fn's return is not looked at:
+ * frames it leaves out are dropped, uncounted by the port. */
+typedef unsigned int (*host_dp_fwd_fn)(void *ctx, const struct vsw_frame *f, unsigned int n);
+void host_dp_vm_forward(struct host_dp *h, int vm, host_dp_fwd_fn fn, void *ctx);
+/* The VM left: its NetVSP and channel go (a VF first, as a surprise
+ * removal); its switch port, MAC and filter stay until host_dp_vm_remove,
+ * so its frames keep going to the forwarding function. */
+void host_dp_vm_unplug(struct host_dp *h, int vm);
+/* Hand @f[0..n) to VM @vm's NetVSP as if the switch had sent them (frames
+ * forwarded from the host it came from). Returns how many it took: none
+ * before the VM has set its packet filter (they wait, not filtered out). */
+unsigned int host_dp_vm_deliver(struct host_dp *h, int vm, const struct vsw_frame *f,
+                                unsigned int n);
+
 /* One pass: the NIC engine, then every VM's NetVSP, then the VF removals in
  * progress (answered, or timed out). Returns the work done; *@broken (if not
  * NULL) gets the id of a VM whose channel closed, or -1. */

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -40,6 +41,7 @@
 #define MIGR_TOKENS   8u     /* migration tokens outstanding */
 #define MIGR_TOKEN_MS 30000u /* a token's life */
 #define MIGR_WAIT_MS  3000   /* the source waits this long for the destination */
+#define FWD_CHECK_MS  10     /* while forwarding, the loop looks at least this often */
 
 /* A connection accepted and waiting, without blocking the loop, for its
  * first message (or PENDING_MS): a peer that connects and stays silent
@@ -49,7 +51,10 @@ struct pending {
 	uint64_t deadline;
 };
 
+struct hostd;
+
 struct adapter {
+	struct hostd *d;
 	bool used;
 	char name[VMBUS_NAME_MAX];
 	uint8_t mac[6];
@@ -67,6 +72,15 @@ struct adapter {
 	char came_from[VMBUS_NAME_MAX];    /* in: the host it came from last */
 	uint64_t migrations;
 	json_t *earlier; /* its counters on the hosts before this one (NULL: none) */
+	/* the migration's forwarding connection (migrate.h): out, on the source,
+	 * from the VM's HALT until its port goes; in, on the destination, until
+	 * the source closes it */
+	struct migr_fwd *fwd;
+	bool fwd_out;
+	int fwd_vm;          /* out: the host_dp id of the port left behind (VM gone), or -1 */
+	uint64_t fwd_since;  /* out: when its VM left; in: when the connection came */
+	uint64_t fwd_last;   /* out: the last frame forwarded */
+	int fwd_err;         /* out: the connection failed (negative errno) */
 };
 
 struct hostd {
@@ -80,6 +94,7 @@ struct hostd {
 	struct host_dp *dp;
 	struct mgmt_server *mgmt;
 	struct adapter ad[HOSTD_MAX_ADAPTERS];
+	unsigned int nfwd; /* adapters with a forwarding connection */
 	/* live migration in: the listener, its connections waiting for their
 	 * request, and the one-time tokens vm.migrate_accept handed out */
 	int migr_fd;
@@ -151,7 +166,7 @@ static int check_cred(const char *name, const uint8_t *secret, void *arg)
 		diff |= (uint8_t)(a->secret[i] ^ secret[i]);
 	if (diff)
 		return -EACCES;
-	if (a->vm >= 0)
+	if (a->vm >= 0 || a->fwd_vm >= 0) /* connected; or it left, its port forwarding */
 		return -EBUSY;
 	return 0;
 }
@@ -249,14 +264,21 @@ static void vm_gone(struct hostd *d, int vm)
 
 		log_info(MOD, "VM %s disconnected%s%s", a->name,
 		         v && netvsp_last_error(v)[0] ? ": " : "", v ? netvsp_last_error(v) : "");
-		host_dp_vm_remove(d->dp, vm);
+		if (a->fwd && a->fwd_out) { /* its port forwards a while longer */
+			host_dp_vm_unplug(d->dp, vm);
+			a->fwd_vm = vm;
+			a->fwd_since = util_now_ns();
+		} else {
+			host_dp_vm_remove(d->dp, vm);
+		}
 		a->vm = -1;
 		publish(d, "vm.disconnect", json_pack("{s:s}", "vm", a->name));
 		if (a->migrating_to[0]) { /* it left for its new host: the port goes */
 			log_info(MOD, "VM %s: migrated to host %s", a->name, a->migrating_to);
 			publish(d, "vm.migrated",
 			        json_pack("{s:s, s:s}", "vm", a->name, "to", a->migrating_to));
-			adapter_remove(d, a);
+			if (!a->fwd)
+				adapter_remove(d, a);
 		}
 	}
 }
@@ -377,7 +399,9 @@ static int adapter_add(struct hostd *d, const char *name, const uint8_t mac[6], 
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	memcpy(a->mac, mac, 6);
 	a->vlan = vlan;
+	a->d = d;
 	a->vm = -1;
+	a->fwd_vm = -1;
 	if (getrandom(a->secret, sizeof(a->secret), 0) != (ssize_t)sizeof(a->secret) ||
 	    write_secret(d, a, path, sizeof(path)))
 		return mgmt_err_set(err, EIO, NULL, "cannot make the credential of %s", name);
@@ -396,6 +420,14 @@ static void adapter_remove(struct hostd *d, struct adapter *a)
 
 	if (a->vm >= 0)
 		host_dp_vm_remove(d->dp, a->vm);
+	if (a->fwd_vm >= 0)
+		host_dp_vm_remove(d->dp, a->fwd_vm);
+	if (a->fwd) {
+		migr_fwd_free(a->fwd);
+		d->nfwd--;
+	}
+	a->fwd = NULL;
+	a->fwd_vm = -1;
 	snprintf(path, sizeof(path), "%s/%s.secret", d->run_dir, a->name);
 	migr_hex(a->secret, VMBUS_SECRET_LEN, mine);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -540,16 +572,23 @@ static json_t *vm_json(struct hostd *d, struct adapter *a)
 	char macs[18];
 	struct netvsp *v = host_dp_netvsp(d->dp, a->vm);
 	struct host_vf_info vi = { .vf = -1 };
+	json_t *j;
 
 	util_mac_fmt(a->mac, macs);
 	if (v)
 		host_dp_vf_info(d->dp, a->vm, &vi);
-	return json_pack("{s:s, s:s, s:i, s:b, s:i, s:s, s:s, s:i, s:i, s:I}", "name", a->name,
+	j = json_pack("{s:s, s:s, s:i, s:b, s:i, s:s, s:s, s:i, s:i, s:I}", "name", a->name,
 	                 "mac", macs, "vlan", a->vlan, "connected", v != NULL, "nvsp_version",
 	                 v ? (int)netvsp_version(v) : 0, "datapath",
 	                 vi.datapath == NVSP_DATAPATH_VF ? "vf" : "synthetic", "vf_state",
 	                 host_vf_state_name(vi.state), "vf", vi.vf, "switch_port",
 	                 host_dp_vm_port(d->dp, a->vm), "connects", (json_int_t)a->connects);
+	/* moving, or moved and its port forwarding what still comes here */
+	if (j && a->migrating_to[0])
+		json_object_set_new(j, "migrating_to", json_string(a->migrating_to));
+	if (j && a->fwd)
+		json_object_set_new(j, "forwarding", json_true());
+	return j;
 }
 
 static int op_vm_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
@@ -593,7 +632,7 @@ static json_t *vm_stats_json(struct hostd *d, struct adapter *a)
 	 * VPort (the host's software is not on that path). */
 	return json_pack(
 	    "{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:i},"
-	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 	    "vm", a->name, "datapath", vi.datapath == NVSP_DATAPATH_VF ? "vf" : "synthetic",
 	    "vf_state", host_vf_state_name(vi.state), "synthetic", "rx_packets",
 	    (json_int_t)st.tx_frames, "rx_bytes", (json_int_t)st.tx_bytes, "tx_packets",
@@ -606,7 +645,9 @@ static json_t *vm_stats_json(struct hostd *d, struct adapter *a)
 	    (json_int_t)st.bad_section, "bad_completion", (json_int_t)st.bad_completion, "ctl_msgs",
 	    (json_int_t)st.ctl_msgs, "switch_drops_spoof",
 	    (json_int_t)pi.stats.drops[VSW_DROP_SPOOF], "switch_drops_vlan",
-	    (json_int_t)pi.stats.drops[VSW_DROP_VLAN], "vf_attaches", (json_int_t)vi.attaches,
+	    (json_int_t)pi.stats.drops[VSW_DROP_VLAN], "switch_drops_port_full",
+	    (json_int_t)pi.stats.drops[VSW_DROP_PORT_FULL], "rx_filtered", (json_int_t)st.tx_filtered,
+	    "vf_attaches", (json_int_t)vi.attaches,
 	    "vf_removals", (json_int_t)vi.removals, "vf_surprise_removals",
 	    (json_int_t)vi.surprise_removals);
 }
@@ -945,6 +986,131 @@ static int migr_connect(const struct sockaddr_in *sa)
 	return fd;
 }
 
+/* ---- forwarding while the VM moves (migrate.h) ---- */
+
+/* The switch's frames for a halted (or gone) VM: to its new host. */
+static unsigned int fwd_out_frames(void *ctx, const struct vsw_frame *f, unsigned int n)
+{
+	struct adapter *a = ctx;
+	unsigned int k;
+	int r;
+
+	if (!a->fwd || a->fwd_err)
+		return 0;
+	k = migr_fwd_put(a->fwd, a->mac, f, n);
+	if (k)
+		a->fwd_last = util_now_ns();
+	r = migr_fwd_flush(a->fwd);
+	if (r < 0 && r != -EAGAIN)
+		a->fwd_err = r;
+	return k;
+}
+
+/* The source: frames for @a's port go to connection @fd from its VM's HALT
+ * on. Without the memory for it the VM moves all the same: what comes
+ * meanwhile is lost, as before forwarding. */
+static void fwd_start(struct hostd *d, struct adapter *a, int fd)
+{
+	int sz = (int)MIGR_FWD_OUT_BUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	a->fwd = migr_fwd_new(fd, MIGR_FWD_OUT_BUF);
+	if (!a->fwd) {
+		log_warn(MOD, "VM %s: no forwarding while it moves: %s", a->name, strerror(errno));
+		close(fd);
+		return;
+	}
+	d->nfwd++;
+	a->fwd_out = true;
+	a->fwd_err = 0;
+	a->fwd_last = 0;
+	host_dp_vm_forward(d->dp, a->vm, fwd_out_frames, a);
+}
+
+/* The forwarding of @a ends (@why): counted in the log; on the source the
+ * port left behind goes, and the adapter with it. */
+static void fwd_end(struct hostd *d, struct adapter *a, const char *why)
+{
+	struct migr_fwd_stats st;
+
+	if (!a->fwd)
+		return;
+	migr_fwd_stats(a->fwd, &st);
+	log_info(MOD, "VM %s: %" PRIu64 " frames (%" PRIu64 " bytes) forwarded %s host %s, %" PRIu64
+	              " dropped; %s",
+	         a->name, st.frames, st.bytes, a->fwd_out ? "to" : "from",
+	         a->fwd_out ? a->migrating_to : a->came_from, st.dropped, why);
+	publish(d, "vm.forwarding_end",
+	        json_pack("{s:s, s:s, s:I, s:I, s:s}", "vm", a->name, a->fwd_out ? "to" : "from",
+	                  a->fwd_out ? a->migrating_to : a->came_from, "frames",
+	                  (json_int_t)st.frames, "dropped", (json_int_t)st.dropped, "why", why));
+	if (a->fwd_out && a->vm >= 0)
+		host_dp_vm_forward(d->dp, a->vm, NULL, NULL);
+	migr_fwd_free(a->fwd);
+	a->fwd = NULL;
+	d->nfwd--;
+	if (a->fwd_out && a->fwd_vm >= 0)
+		adapter_remove(d, a); /* its VM left: the port goes */
+}
+
+/* Frames from the source for @a's VM, now here. */
+static unsigned int fwd_in_frames(void *ctx, const struct vsw_frame *f, unsigned int n)
+{
+	struct adapter *a = ctx;
+
+	return host_dp_vm_deliver(a->d->dp, a->vm, f, n);
+}
+
+/* Every forwarding connection, once per pass while there are any: the
+ * source sends what waits and ends when the port went quiet; the
+ * destination hands what came to its VM once it is here. Returns the
+ * frames moved. */
+static int fwd_service(struct hostd *d)
+{
+	uint64_t now = util_now_ns();
+	int work = 0;
+
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS && d->nfwd; i++) {
+		struct adapter *a = &d->ad[i];
+		char why[160];
+		int r;
+
+		if (!a->used || !a->fwd)
+			continue;
+		if (a->fwd_out) {
+			uint64_t quiet = a->fwd_last > a->fwd_since ? a->fwd_last : a->fwd_since;
+
+			r = migr_fwd_pending(a->fwd) ? migr_fwd_flush(a->fwd) : 0;
+			if (r < 0 && r != -EAGAIN && !a->fwd_err)
+				a->fwd_err = r;
+			if (a->fwd_err) {
+				snprintf(why, sizeof(why), "the connection failed: %s",
+				         strerror(-a->fwd_err));
+				fwd_end(d, a, why);
+			} else if (a->fwd_vm >= 0 && r == 0 &&
+			           now - quiet >= MIGR_FWD_QUIET_MS * 1000000ull) {
+				fwd_end(d, a, "nothing more came");
+			} else if (a->fwd_vm >= 0 && now - a->fwd_since >= MIGR_FWD_MAX_MS * 1000000ull) {
+				fwd_end(d, a, "its time is up");
+			}
+			continue;
+		}
+		if (a->vm >= 0) {
+			r = migr_fwd_pump(a->fwd, a->mac, fwd_in_frames, a, why, sizeof(why));
+			if (r > 0)
+				work += r;
+			else if (r == -EPIPE)
+				fwd_end(d, a, "the source closed it");
+			else if (r < 0 && r != -EAGAIN)
+				fwd_end(d, a, r == -EPROTO ? why : strerror(-r));
+		}
+		if (a->fwd && now - a->fwd_since >= MIGR_FWD_IN_MS * 1000000ull)
+			fwd_end(d, a, "its time is up");
+	}
+	return work;
+}
+
 /* The source's side: the destination is asked (request, reply), then the
  * VM is told where its adapter lives now. */
 static int op_vm_migrate(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
@@ -1007,9 +1173,9 @@ static int op_vm_migrate(void *ctx, json_t *args, json_t **res, struct mgmt_err 
 		if (!r && !rp.ok)
 			snprintf(why, sizeof(why), "%.150s", rp.error), r = -ECONNREFUSED;
 	}
-	if (fd >= 0)
-		close(fd);
 	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
 		if (!why[0])
 			snprintf(why, sizeof(why), "%s", strerror(-r));
 		publish(d, "vm.migrate_failed",
@@ -1023,12 +1189,15 @@ static int op_vm_migrate(void *ctx, json_t *args, json_t **res, struct mgmt_err 
 	snprintf(vm.name, sizeof(vm.name), "%s", a->name);
 	memcpy(vm.secret, rp.secret, VMBUS_SECRET_LEN);
 	snprintf(vm.channel, sizeof(vm.channel), "%s", rp.channel);
+	fwd_start(d, a, fd); /* before the VM can halt */
 	r = vmbus_chan_send_ctl(netvsp_chan(host_dp_netvsp(d->dp, a->vm)), VMBUS_CTL_MIGRATE, 0,
 	                        &vm, sizeof(vm), NULL, 0);
-	if (r < 0)
+	if (r < 0) {
+		fwd_end(d, a, "the VM could not be told");
 		return mgmt_err_set(err, -r, "iovpath vm delete VM on host the destination",
 		                    "VM %s could not be told (%s); host %s made its port already",
 		                    a->name, strerror(-r), rp.host);
+	}
 	snprintf(a->migrating_to, sizeof(a->migrating_to), "%s", rp.host);
 	log_info(MOD, "VM %s: migrating to host %s", a->name, rp.host);
 	publish(d, "vm.migrate_out", json_pack("{s:s, s:s}", "vm", a->name, "to", rp.host));
@@ -1080,6 +1249,11 @@ static void migr_serve(struct hostd *d, unsigned int i)
 	else if (!token_take(d, rq.token))
 		snprintf(rp.error, sizeof(rp.error),
 		         "no such migration token on host %s (or it expired)", d->cfg.name);
+	else if ((a = find(d, rq.name)) && a->fwd_out && a->fwd_vm >= 0)
+		fwd_end(d, a, "the VM comes back"); /* the port it left here: gone now */
+	a = NULL;
+	if (rp.error[0])
+		;
 	else if (strlen(d->vmbus_path) >= MIGR_PATH_MAX)
 		snprintf(rp.error, sizeof(rp.error), "host %s's channel path is too long",
 		         d->cfg.name);
@@ -1104,7 +1278,13 @@ static void migr_serve(struct hostd *d, unsigned int i)
 			adapter_remove(d, a), a = NULL, rp.ok = 0;
 	}
 	free(out);
-	close(fd);
+	if (a && rp.ok && (a->fwd = migr_fwd_new(fd, MIGR_FWD_IN_BUF))) {
+		d->nfwd++; /* what the source's port still gets comes this way */
+		a->fwd_out = false;
+		a->fwd_since = util_now_ns();
+	} else {
+		close(fd);
+	}
 	if (rp.ok) {
 		log_info(MOD, "VM %s: migrating in from host %s", rq.name, rq.source);
 		publish(d, "vm.migrate_in",
@@ -1336,7 +1516,7 @@ static void stop(struct hostd *d)
 /* The control descriptors: management, new VMs, migrations in, signals. */
 static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int ndp)
 {
-	struct pollfd pfd[MAX_PFD + PENDING_MAX + MIGR_PENDING + 1];
+	struct pollfd pfd[MAX_PFD + PENDING_MAX + MIGR_PENDING + HOSTD_MAX_ADAPTERS + 1];
 	int n = 0, npend = 0, nmig = 0, fixed;
 	unsigned int pidx[PENDING_MAX], midx[MIGR_PENDING];
 
@@ -1354,8 +1534,18 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 			midx[nmig++] = i;
 			pfd[n++] = (struct pollfd){ .fd = d->mpend[i].fd, .events = POLLIN };
 		}
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS && d->nfwd; i++) {
+		struct adapter *a = &d->ad[i];
+
+		if (a->used && a->fwd && a->fwd_out && migr_fwd_pending(a->fwd))
+			pfd[n++] = (struct pollfd){ .fd = migr_fwd_fd(a->fwd), .events = POLLOUT };
+		else if (a->used && a->fwd && !a->fwd_out && a->vm >= 0)
+			pfd[n++] = (struct pollfd){ .fd = migr_fwd_fd(a->fwd), .events = POLLIN };
+	}
 	if ((npend || nmig) && (timeout_ms < 0 || timeout_ms > (int)PENDING_MS))
 		timeout_ms = PENDING_MS; /* to expire the silent ones */
+	if (d->nfwd && (timeout_ms < 0 || timeout_ms > (int)FWD_CHECK_MS))
+		timeout_ms = FWD_CHECK_MS; /* forwarding: its ends, frames the VM could not take */
 	fixed = n;
 	for (int i = 0; i < ndp && n < (int)(sizeof(pfd) / sizeof(pfd[0])); i++)
 		pfd[n++] = dp_fds[i];
@@ -1415,6 +1605,8 @@ int hostd_run(const struct hostd_config *cfg)
 
 		if (broken >= 0)
 			vm_gone(d, broken);
+		if (d->nfwd)
+			work += fwd_service(d);
 		if (work > 0) {
 			last_work = util_now_ns();
 			if (++passes % CTL_EVERY == 0)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "host/mgmt.h"
 #include "util/util.h"
@@ -384,5 +385,218 @@ void migr_counters_add(json_t *acc, json_t *add, int depth)
 			}
 			migr_counters_add(have, v, depth + 1);
 		}
+	}
+}
+
+/* ---- frames forwarded while the VM moves ---- */
+
+struct migr_fwd {
+	int fd;
+	uint8_t *buf;
+	size_t cap, off, len; /* bytes [off, len) wait: to be sent, or to be handed over */
+	bool eof;
+	struct migr_fwd_stats st;
+};
+
+struct migr_fwd *migr_fwd_new(int fd, size_t bufsize)
+{
+	struct migr_fwd *f = calloc(1, sizeof(*f));
+
+	if (f && bufsize >= 4 + MIGR_FRAME_HDR + VSW_MAX_FRAME)
+		f->buf = malloc(bufsize);
+	if (!f || !f->buf) {
+		free(f);
+		errno = f ? EINVAL : ENOMEM;
+		return NULL;
+	}
+	f->fd = fd;
+	f->cap = bufsize;
+	return f;
+}
+
+void migr_fwd_free(struct migr_fwd *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->buf);
+	free(f);
+}
+
+int migr_fwd_fd(const struct migr_fwd *f)
+{
+	return f->fd;
+}
+
+void migr_fwd_stats(const struct migr_fwd *f, struct migr_fwd_stats *st)
+{
+	*st = f->st;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* The waiting bytes to the front: room at the end. */
+static void compact(struct migr_fwd *f)
+{
+	if (f->off) {
+		memmove(f->buf, f->buf + f->off, f->len - f->off);
+		f->len -= f->off;
+		f->off = 0;
+	}
+}
+
+unsigned int migr_fwd_put(struct migr_fwd *f, const uint8_t mac[6], const struct vsw_frame *fr,
+                          unsigned int n)
+{
+	unsigned int put = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		size_t need = 4 + MIGR_FRAME_HDR + fr[i].len;
+		uint8_t *m;
+
+		if (fr[i].len < 14 || fr[i].len > VSW_MAX_FRAME || memcmp(fr[i].data, mac, 6) ||
+		    (fr[i].flags & VSW_F_VLAN))
+			continue; /* not the VM's own unicast, as it would have had it */
+		if (f->len + need > f->cap)
+			compact(f);
+		if (f->len + need > f->cap) {
+			f->st.dropped++;
+			continue;
+		}
+		m = f->buf + f->len;
+		m[0] = (uint8_t)((MIGR_FRAME_BIT | (MIGR_FRAME_HDR + fr[i].len)) >> 24);
+		m[1] = (uint8_t)((MIGR_FRAME_HDR + fr[i].len) >> 16);
+		m[2] = (uint8_t)((MIGR_FRAME_HDR + fr[i].len) >> 8);
+		m[3] = (uint8_t)(MIGR_FRAME_HDR + fr[i].len);
+		m[4] = fr[i].vnet.flags;
+		m[5] = fr[i].vnet.gso_type;
+		put16(m + 6, fr[i].vnet.hdr_len);
+		put16(m + 8, fr[i].vnet.gso_size);
+		put16(m + 10, fr[i].vnet.csum_start);
+		put16(m + 12, fr[i].vnet.csum_offset);
+		put16(m + 14, 0);
+		memcpy(m + 16, fr[i].data, fr[i].len);
+		f->len += need;
+		f->st.frames++;
+		f->st.bytes += fr[i].len;
+		put++;
+	}
+	return put;
+}
+
+int migr_fwd_flush(struct migr_fwd *f)
+{
+	while (f->off < f->len) {
+		ssize_t n = send(f->fd, f->buf + f->off, f->len - f->off, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0)
+			return errno == EINTR ? 0 : errno == EAGAIN ? -EAGAIN : -errno;
+		f->off += (size_t)n;
+	}
+	f->off = f->len = 0;
+	return 0;
+}
+
+bool migr_fwd_pending(const struct migr_fwd *f)
+{
+	return f->off < f->len;
+}
+
+int migr_frame_decode(const uint8_t *buf, size_t len, struct vsw_frame *f, size_t *used,
+                      char *err, size_t errlen)
+{
+	uint32_t w, flen;
+
+	if (len < 4)
+		return 0;
+	w = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+	if (!(w & MIGR_FRAME_BIT))
+		return bad(err, errlen, "a message of %u bytes where a frame was due", w);
+	w &= ~MIGR_FRAME_BIT;
+	if (w < MIGR_FRAME_HDR + 14 || w > MIGR_FRAME_HDR + VSW_MAX_FRAME)
+		return bad(err, errlen, "frame message length %u outside %u..%u", w,
+		           MIGR_FRAME_HDR + 14, MIGR_FRAME_HDR + VSW_MAX_FRAME);
+	if (len < 4 + (size_t)w)
+		return 0;
+	flen = w - MIGR_FRAME_HDR;
+	if (buf[4] & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
+		return bad(err, errlen, "frame flags %#x unknown", buf[4]);
+	if ((buf[5] & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_NONE &&
+	    (buf[5] & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_TCPV4 &&
+	    (buf[5] & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_TCPV6)
+		return bad(err, errlen, "frame gso_type %#x unknown", buf[5]);
+	if (get16(buf + 14))
+		return bad(err, errlen, "frame header's reserved bytes not zero");
+	*f = (struct vsw_frame){ .data = buf + 16, .len = flen };
+	f->vnet.flags = buf[4];
+	f->vnet.gso_type = buf[5];
+	f->vnet.hdr_len = get16(buf + 6);
+	f->vnet.gso_size = get16(buf + 8);
+	f->vnet.csum_start = get16(buf + 10);
+	f->vnet.csum_offset = get16(buf + 12);
+	if ((f->vnet.hdr_len | f->vnet.gso_size | f->vnet.csum_start | f->vnet.csum_offset) &&
+	    (f->vnet.csum_start >= flen || f->vnet.hdr_len > flen))
+		return bad(err, errlen, "frame offload offsets past its %u bytes", flen);
+	*used = 4 + (size_t)w;
+	return 1;
+}
+
+int migr_fwd_pump(struct migr_fwd *f, const uint8_t mac[6], migr_deliver_fn deliver, void *ctx,
+                  char *err, size_t errlen)
+{
+	int handed = 0;
+
+	for (;;) {
+		struct vsw_frame fr[VSW_BURST];
+		size_t used[VSW_BURST], at = f->off;
+		unsigned int k = 0, took;
+		int r = 0;
+
+		while (k < VSW_BURST &&
+		       (r = migr_frame_decode(f->buf + at, f->len - at, &fr[k], &used[k], err,
+		                              errlen)) == 1) {
+			if (memcmp(fr[k].data, mac, 6)) { /* another's: never the VM's */
+				if (k)
+					break; /* those before it first; dropped next turn */
+				f->off = at += used[0];
+				f->st.dropped++;
+				continue;
+			}
+			at += used[k++];
+		}
+		if (r < 0)
+			return r;
+		if (k) {
+			took = deliver(ctx, fr, k);
+			for (unsigned int i = 0; i < took && i < k; i++) {
+				f->off += used[i];
+				f->st.frames++;
+				f->st.bytes += fr[i].len;
+			}
+			handed += (int)took;
+			if (took < k)
+				return handed ? handed : -EAGAIN;
+			continue;
+		}
+		if (f->eof)
+			return handed ? handed : -EPIPE;
+		compact(f);
+		ssize_t n = recv(f->fd, f->buf + f->len, f->cap - f->len, MSG_DONTWAIT);
+
+		if (n == 0)
+			f->eof = true;
+		else if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? handed : -errno;
+		else
+			f->len += (size_t)n;
 	}
 }

@@ -17,10 +17,19 @@
  *      credential, restores the state and replies with its channel and the
  *      credential;
  *   5. the source hands both to the VM on its VMBus control path
- *      (VMBUS_CTL_MIGRATE); the VM quiesces, closes its adapter on the source
- *      (RNDIS HALT: every frame it sent is through), opens it on the
- *      destination and announces itself (RARP) on the physical network;
- *   6. when the VM has left, the source deletes the port.
+ *      (VMBUS_CTL_MIGRATE); the VM quiesces, halts its adapter on the source
+ *      (RNDIS HALT: every frame it sent is through, every frame the source
+ *      delivered before the HALT's completion is taken), closes it, opens it
+ *      on the destination and announces itself (RARP) on the physical
+ *      network;
+ *   6. from the HALT on, what the source's switch still sends to the port
+ *      (the physical network learns where the MAC went only from the RARP;
+ *      the source's own VMs keep sending to the port) is forwarded to the
+ *      destination on the same TCP connection (struct migr_fwd below), which
+ *      hands it to the VM once it is there: nothing is lost in between. When
+ *      the VM has left and nothing more came for MIGR_FWD_QUIET_MS (at most
+ *      MIGR_FWD_MAX_MS in all), the source deletes the port and closes the
+ *      connection.
  *
  * Wire: every message is a 4-byte big-endian length (1..MIGR_MSG_MAX) and
  * that many bytes of one JSON object, version MIGR_VERSION:
@@ -31,9 +40,19 @@
  *   reply    {"v":1,"ok":true,"host":HOST,"channel":PATH,"secret":HEX64}
  *            {"v":1,"ok":false,"error":TEXT}
  *
+ * After the reply the connection carries only forwarded frames, source to
+ * destination: a 4-byte big-endian word MIGR_FRAME_BIT | (12 + frame length),
+ * a 12-byte header (the frame's virtio-net offload header: flags, gso_type,
+ * then hdr_len, gso_size, csum_start, csum_offset as big-endian 16-bit
+ * words; 2 bytes zero), the frame (14..VSW_MAX_FRAME bytes, untagged, to the
+ * VM's own unicast MAC).
+ *
  * Trust: the destination treats the request as hostile input from a peer
  * (migr_request_decode validates every field; unknown fields are refused),
- * the source the reply likewise (migr_reply_decode). Both are fuzzed.
+ * the source the reply likewise (migr_reply_decode), the destination every
+ * forwarded frame's header too (a malformed one closes the connection; a
+ * frame not for the VM's MAC is dropped and counted; NetVSP validates the
+ * offloads as for any frame). All are fuzzed.
  *
  * Thread-safety: none needed (no shared state). Ownership: a decoded
  * request holds a reference to its "stats" object: migr_request_release.
@@ -44,10 +63,12 @@
 #define IOVPATH_HOST_MIGRATE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "vmbus/vmbus_chan.h"
+#include "vswitch/vsw.h"
 
 #define MIGR_VERSION   1
 #define MIGR_MSG_MAX   16384u /* bytes of one message's JSON */
@@ -86,6 +107,55 @@ int migr_reply_decode(const void *buf, size_t len, struct migr_reply *p, char *e
  * (MIGR_MSG_MAX + 1 bytes); returns its length or a negative errno. */
 int migr_send(int fd, const char *json, size_t len);
 int migr_recv(int fd, char *buf, int timeout_ms);
+
+/* ---- frames forwarded while the VM moves ---- */
+
+#define MIGR_FRAME_BIT   0x80000000u
+#define MIGR_FRAME_HDR   12u
+#define MIGR_FWD_OUT_BUF (4u << 20)  /* bytes the source queues (a few ms of 10 Gbit/s) */
+#define MIGR_FWD_IN_BUF  (256u << 10) /* bytes the destination reads at once */
+#define MIGR_FWD_QUIET_MS 250u       /* the source stops this long after the last frame */
+#define MIGR_FWD_MAX_MS   3000u      /* ... or this long after its VM left */
+#define MIGR_FWD_IN_MS    10000u     /* the destination waits at most this for the end */
+
+/* One forwarding connection's end: the source's (migr_fwd_put, _flush) or
+ * the destination's (migr_fwd_pump). Owns its descriptor. */
+struct migr_fwd;
+
+struct migr_fwd_stats {
+	uint64_t frames, bytes; /* queued (source) / handed to the VM (destination) */
+	uint64_t dropped;       /* source: no room in the queue; destination: not for the VM */
+};
+
+struct migr_fwd *migr_fwd_new(int fd, size_t bufsize);
+void migr_fwd_free(struct migr_fwd *f); /* closes the descriptor */
+int migr_fwd_fd(const struct migr_fwd *f);
+void migr_fwd_stats(const struct migr_fwd *f, struct migr_fwd_stats *st);
+
+/* Source: queue the unicast frames to @mac among @fr[0..n) (others are left
+ * out: broadcast reaches the destination by the physical network). Returns
+ * how many were queued; a full queue drops (counted). */
+unsigned int migr_fwd_put(struct migr_fwd *f, const uint8_t mac[6], const struct vsw_frame *fr,
+                          unsigned int n);
+/* Source: send what is queued without blocking. 0: all sent; -EAGAIN: some
+ * left (wait for POLLOUT); another negative errno: the connection failed. */
+int migr_fwd_flush(struct migr_fwd *f);
+bool migr_fwd_pending(const struct migr_fwd *f);
+
+/* Destination: read what came without blocking and hand the frames, in
+ * order, to @deliver (up to VSW_BURST at once; it returns how many it took;
+ * the rest wait for the next call). Frames not for @mac are dropped and
+ * counted. Returns the frames handed over (>= 0), -EAGAIN when @deliver took
+ * none of some waiting, -EPIPE at the end of the stream (all handed over), or
+ * -EPROTO with the reason in @err (the stream is unusable: close it). */
+/* One forwarded frame's message at @buf (@len bytes there): 1 with *@f (its
+ * data inside @buf) and *@used, 0 when more bytes are needed, or -EPROTO
+ * with the reason in @err. What migr_fwd_pump runs on every message. */
+int migr_frame_decode(const uint8_t *buf, size_t len, struct vsw_frame *f, size_t *used,
+                      char *err, size_t errlen);
+typedef unsigned int (*migr_deliver_fn)(void *ctx, const struct vsw_frame *f, unsigned int n);
+int migr_fwd_pump(struct migr_fwd *f, const uint8_t mac[6], migr_deliver_fn deliver, void *ctx,
+                  char *err, size_t errlen);
 
 /* "A.B.C.D:PORT" into a socket address; 0 or -EINVAL. */
 struct sockaddr_in;

@@ -139,6 +139,7 @@ static int __oid_init(struct rndis_oid_adapter *a, const struct rndis_msg *req, 
 		return rc;
 	__oid_guest_reset(a);
 	a->initialized = true;
+	a->halted = false;
 	a->guest_max_xfer = req->init.max_xfer_size;
 	return rc;
 }
@@ -367,6 +368,7 @@ int rndis_oid_respond(struct rndis_oid_adapter *a, const struct rndis_msg *req, 
 		return __oid_init(a, req, out, cap);
 	case RNDIS_MSG_HALT:
 		a->initialized = false;
+		a->halted = true;
 		return 0;
 	case RNDIS_MSG_QUERY:
 		return __oid_query(a, req, out, cap);

@@ -213,6 +213,7 @@ struct rndis_oid_adapter {
 
 	/* Set by the guest through requests. */
 	bool initialized;
+	bool halted;             /* HALT came (and no INITIALIZE since) */
 	uint32_t guest_max_xfer; /* from INITIALIZE: largest completion it takes */
 	uint32_t packet_filter;  /* RNDIS_PACKET_TYPE_* */
 	uint32_t mcast_count;

@@ -655,6 +655,8 @@ static int handle_packet(struct netvsp *v, const struct vmbus_rx *p)
 	if (p->type == VMBUS_PKT_DATA_INBAND)
 		return handle_inband(v, p);
 	if (p->type == VMBUS_PKT_COMP) {
+		if (!v->rbuf && v->rbuf_torn)
+			return 0; /* the teardown overtook the guest's last completions */
 		if (!v->rbuf || netvsp_rxbuf_complete(&v->rx, p->trans_id) < 0)
 			report(v, 0, &v->st.bad_completion,
 			       "completion for transaction %#x that was never sent", p->trans_id);
