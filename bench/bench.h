@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -86,11 +87,27 @@ double bench_ring_echo_mpps(const struct bench_opts *o);
 int bench_netvsc_guest(const char *path, const uint8_t *dst, const struct bench_opts *o,
                        struct bench_ep_result *res);
 
+/* ---- benchmarks that run host daemons and VM processes (no root) ---- */
+
+/* The directory of this program (where iovpathd and iovpath-vm are). */
+void bench_bin_dir(char *buf, size_t len);
+/* Start @bin/@argv[0] with @argv, stdout and stderr into @dir/@log.log. */
+pid_t bench_spawn(const char *bin, const char *dir, const char *log, char *const argv[]);
+/* The management socket of host @host in @dir, waiting up to 5 s for it. */
+struct mgmt_client;
+struct mgmt_client *bench_mgmt(const char *dir, const char *host);
+/* Request @op (@args taken) on @c: the result, or NULL after saying why
+ * (@who: the benchmark's name). */
+json_t *bench_call(const char *who, struct mgmt_client *c, const char *op, json_t *args);
+/* Whether VM @vm is connected on @c (and not on its way to another host). */
+bool bench_vm_here(const char *who, struct mgmt_client *c, const char *vm);
+
 int bench_ring(int argc, char **argv);
 int bench_synthetic(int argc, char **argv);
 int bench_vf(int argc, char **argv);
 int bench_e2e(int argc, char **argv);
 int bench_scale(int argc, char **argv);
 int bench_wake(int argc, char **argv);
+int bench_migrate(int argc, char **argv);
 
 #endif

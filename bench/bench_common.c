@@ -2,13 +2,17 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "host/mgmt.h"
 #include "util/util.h"
 
 int bench_parse(int argc, char **argv, struct bench_opts *o, uint32_t min_size, uint32_t max_size)
@@ -204,4 +208,73 @@ void bench_report(const struct bench_opts *o, const char *name, ...)
 	}
 	va_end(ap);
 	bench_report_json(o, obj);
+}
+
+/* ---- benchmarks that run host daemons and VM processes ---- */
+
+void bench_bin_dir(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+
+	buf[n > 0 ? n : 0] = '\0';
+	if (strrchr(buf, '/'))
+		*strrchr(buf, '/') = '\0';
+}
+
+pid_t bench_spawn(const char *bin, const char *dir, const char *log, char *const argv[])
+{
+	char exe[PATH_MAX + 32], path[PATH_MAX];
+	pid_t pid;
+
+	snprintf(exe, sizeof(exe), "%s/%s", bin, argv[0]);
+	snprintf(path, sizeof(path), "%s/%s.log", dir, log);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(exe, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+struct mgmt_client *bench_mgmt(const char *dir, const char *host)
+{
+	char path[PATH_MAX];
+	struct mgmt_client *c = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s.mgmt", dir, host);
+	for (int i = 0; i < 250 && !(c = mgmt_connect(path)); i++)
+		usleep(20000);
+	return c;
+}
+
+json_t *bench_call(const char *who, struct mgmt_client *c, const char *op, json_t *args)
+{
+	json_t *res = NULL;
+	struct mgmt_err e;
+	int rc = mgmt_call(c, op, args, &res, &e, 5000);
+
+	json_decref(args);
+	if (rc) {
+		fprintf(stderr, "bench %s: %s: %s\n", who, op,
+		        e.message[0] ? e.message : strerror(-rc));
+		return NULL;
+	}
+	return res;
+}
+
+bool bench_vm_here(const char *who, struct mgmt_client *c, const char *vm)
+{
+	json_t *s = bench_call(who, c, "vm.show", json_pack("{s:s}", "name", vm));
+	json_t *v = json_array_get(s, 0);
+	bool yes = json_is_true(json_object_get(v, "connected")) &&
+	           !json_object_get(v, "migrating_to");
+
+	json_decref(s);
+	return yes;
 }

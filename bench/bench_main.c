@@ -16,6 +16,8 @@ static const struct {
 	{ "scale", bench_scale, "per-frame cost: 64 VMs with 63 VFs vs 1 VM, same offered load" },
 	{ "e2e", bench_e2e, "iperf3 TCP VM->VM over synthetic, VF, and a plain veth pair (root)" },
 	{ "wake", bench_wake, "what a doorbell costs here: waking a sleeping process, per CPU" },
+	{ "migrate", bench_migrate,
+	  "live migration under traffic: move time, blackout, frames forwarded, lost (none)" },
 };
 
 int main(int argc, char **argv)

@@ -47,23 +47,7 @@ struct run {
 
 static pid_t spawn(struct run *r, const char *log, char *const argv[])
 {
-	char exe[PATH_MAX + 32], path[PATH_MAX];
-	pid_t pid;
-
-	snprintf(exe, sizeof(exe), "%s/%s", r->bin, argv[0]);
-	snprintf(path, sizeof(path), "%s/%s.log", r->dir, log);
-	pid = fork();
-	if (pid == 0) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(exe, argv);
-		_exit(127);
-	}
-	return pid;
+	return bench_spawn(r->bin, r->dir, log, argv);
 }
 
 static uint64_t all_cpu_ns(const struct run *r)
@@ -77,17 +61,7 @@ static uint64_t all_cpu_ns(const struct run *r)
 
 static json_t *call(struct run *r, const char *op, json_t *args)
 {
-	json_t *res = NULL;
-	struct mgmt_err e;
-	int rc = mgmt_call(r->c, op, args, &res, &e, 5000);
-
-	json_decref(args);
-	if (rc) {
-		fprintf(stderr, "bench scale: %s: %s\n", op,
-		        e.message[0] ? e.message : strerror(-rc));
-		return NULL;
-	}
-	return res;
+	return bench_call("scale", r->c, op, args);
 }
 
 /* Frames each sink (odd VM) received so far, both paths, and when it was
@@ -113,14 +87,9 @@ static void sink_frames(struct run *r, uint64_t *frames, uint64_t *when)
 static bool connected(struct run *r, unsigned int i)
 {
 	char name[16];
-	json_t *s;
-	bool yes;
 
 	snprintf(name, sizeof(name), "vm%u", i);
-	s = call(r, "vm.show", json_pack("{s:s}", "name", name));
-	yes = json_is_true(json_object_get(json_array_get(s, 0), "connected"));
-	json_decref(s);
-	return yes;
+	return bench_vm_here("scale", r->c, name);
 }
 
 static void stop_all(struct run *r)
@@ -150,7 +119,7 @@ static double run_case(const char *bin, unsigned int nvms, unsigned int nvfs, ui
                        double secs, uint64_t *frames_out, double *host_cost)
 {
 	struct run r = { .nvms = nvms };
-	char vfs[16], rate[32], path[PATH_MAX];
+	char vfs[16], rate[32];
 	uint64_t t0, t1, h0, h1, w0, w1, end;
 	uint64_t f0[MAX_VMS] = { 0 }, f1[MAX_VMS] = { 0 }, s0[MAX_VMS] = { 0 }, s1[MAX_VMS] = { 0 };
 	double window = secs - 1.0, cost = -1;
@@ -167,10 +136,7 @@ static double run_case(const char *bin, unsigned int nvms, unsigned int nvfs, ui
 
 		r.daemon = spawn(&r, "sc", argv);
 	}
-	snprintf(path, sizeof(path), "%s/sc.mgmt", r.dir);
-	for (int i = 0; i < 250 && !(r.c = mgmt_connect(path)); i++)
-		usleep(20000);
-	if (!r.c) {
+	if (!(r.c = bench_mgmt(r.dir, "sc"))) {
 		fprintf(stderr, "bench scale: the daemon did not start (%s/sc.log)\n", r.dir);
 		goto out;
 	}
@@ -258,7 +224,6 @@ int bench_scale(int argc, char **argv)
 	char self[PATH_MAX];
 	uint64_t pps = 1000000, f1 = 0, f64 = 0;
 	double c1, c64, h1 = 0, h64 = 0;
-	ssize_t n;
 
 	for (int i = 1; i + 1 < argc; i++)
 		if (!strcmp(argv[i], "--pps")) {
@@ -273,10 +238,7 @@ int bench_scale(int argc, char **argv)
 		fprintf(stderr, "bench scale: --seconds >= 2 and --pps >= 64\n");
 		return 2;
 	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	self[n > 0 ? n : 0] = '\0';
-	if (strrchr(self, '/'))
-		*strrchr(self, '/') = '\0';
+	bench_bin_dir(self, sizeof(self));
 	signal(SIGPIPE, SIG_IGN);
 	c1 = run_case(self, 2, 2, pps, o.seconds, &f1, &h1);
 	c64 = run_case(self, MAX_VMS, MAX_VMS - 1, pps, o.seconds, &f64, &h64);

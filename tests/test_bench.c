@@ -186,6 +186,20 @@ Test(bench, scale)
 	json_decref(j);
 }
 
+/* Two moves under traffic both ways: nothing lost, duplicated or corrupted
+ * (the exit status says so too), each move's time and blackout reported. */
+Test(bench, migrate)
+{
+	json_t *j = CLEAN_RUN("migrate --moves 2 --seconds 0.3 --pps 20000 --json", "move_ms",
+	                      "blackout_ms", "frames");
+
+	cr_expect_eq(num(j, "moves"), 2);
+	median_in_range(j, "move_ms");
+	none_bad(j, "lost");
+	cr_expect_eq(num(j, "dup"), 0);
+	json_decref(j);
+}
+
 Test(bench, e2e)
 {
 	int rc;
@@ -217,6 +231,7 @@ Test(bench, bad_options_refused)
 		"vf --seconds 1 --rounds 40 --json",
 		"ring --rounds 2 --json",       "vf --size 10 --json",
 		"synthetic --seconds 0 --json", "ring --ring 1000 --json",
+		"migrate --moves 0 --json",     "migrate --pps 0 --json",
 		"nosuchbench --json",
 	};
 

@@ -26,7 +26,8 @@ static void usage(FILE *f)
 	    "  gets the VM's MAC, the address given, and is brought up.\n"
 	    "Endpoint mode (no root): the built-in endpoint checks every frame it receives;\n"
 	    "  with --to it also sends N-byte frames (default 64) to MAC, at R frames/s\n"
-	    "  (default: as fast as the path takes); counters as one JSON line at the end;\n"
+	    "  (default: as fast as the path takes); counters as one JSON line at the end\n"
+	    "  (and on SIGUSR1, going on);\n"
 	    "  with --wait-vf it starts sending (and counting S) once its VF path is active.\n",
 	    HOSTD_RUN_DIR);
 }

@@ -279,6 +279,11 @@ static void handle_signal(struct vmproc *vp)
 	struct signalfd_siginfo si;
 
 	while (read(vp->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) { /* the counters so far, and on */
+			if (vp->ep)
+				print_endpoint(vp);
+			continue;
+		}
 		log_info(MOD, "%s: signal %u: stopping", vp->cfg->name, si.ssi_signo);
 		vp->stop = true;
 	}
@@ -461,6 +466,7 @@ int vmproc_run(const struct vmproc_config *cfg)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	vp.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (vp.sig_fd < 0) {

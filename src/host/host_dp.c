@@ -19,6 +19,7 @@ struct vm {
 	uint8_t mac[6];
 	uint16_t vlan;
 	uint32_t mtu;
+	bool up;     /* its adapter took its packet filter: ready to receive */
 	bool filter; /* its (MAC, VLAN) filter is in the NIC */
 	/* the VF */
 	enum host_vf_state vf_state;
@@ -32,6 +33,7 @@ struct vm {
 	 * for it go to fwd instead (host_dp_vm_forward) */
 	host_dp_fwd_fn fwd;
 	void *fwd_ctx;
+	bool released; /* the port gave up its MAC (vsw_port_release_macs) */
 };
 
 struct host_dp {
@@ -357,7 +359,6 @@ int host_dp_vm_add(struct host_dp *h, struct vmbus_chan *ch, const struct host_v
 		free(vm);
 		return -ENOMEM;
 	}
-	vm->filter = nic_filter_set(h->nic, NIC_DEFAULT_VPORT, vm->mac, vm->vlan) == 0;
 	h->vm[id] = vm;
 	return id;
 }
@@ -383,6 +384,34 @@ void host_dp_vm_remove(struct host_dp *h, int id)
 	h->vm[id] = NULL;
 }
 
+/* The VM's adapter is up (it set its packet filter): its filter goes on the
+ * default VPort and the switch learns its MAC on its port, both at once.
+ * Not before: a VM that migrates in would otherwise have this host's NIC
+ * turn back (at the default VPort) the frames the switch still sends out
+ * towards where the MAC was, until the VM's first frame; those reach the
+ * old host and come forwarded instead. */
+static void vm_up(struct vm *vm)
+{
+	vm->up = true;
+	vm->filter = nic_filter_set(vm->h->nic, NIC_DEFAULT_VPORT, vm->mac, vm->vlan) == 0;
+	vsw_port_learn_macs(vm->h->sw, (unsigned int)vm->port);
+}
+
+/* A VM that halts to move away: its port gives up its MAC, so that once the
+ * VM announces itself from its new host (the RARP comes in by the wire)
+ * this host's VMs send to it there, not through the forwarding; and its
+ * filter leaves the NIC, which would otherwise turn those frames back at
+ * the default VPort (what the wire still brings for the MAC reaches the
+ * default VPort as unknown unicast, and the port forwards it). */
+static void fwd_release(struct vm *vm)
+{
+	vsw_port_release_macs(vm->h->sw, (unsigned int)vm->port);
+	if (vm->filter)
+		nic_filter_clear(vm->h->nic, vm->mac, vm->vlan);
+	vm->filter = false;
+	vm->released = true;
+}
+
 void host_dp_vm_forward(struct host_dp *h, int id, host_dp_fwd_fn fn, void *ctx)
 {
 	struct vm *vm = vm_get(h, id);
@@ -399,6 +428,8 @@ void host_dp_vm_unplug(struct host_dp *h, int id)
 		return;
 	if (vm->vf_state != HOST_VF_NONE)
 		vf_teardown(vm, true, "the VM left");
+	if (vm->fwd && !vm->released)
+		fwd_release(vm);
 	netvsp_destroy(vm->vsp);
 	vm->vsp = NULL;
 }
@@ -442,6 +473,10 @@ int host_dp_poll(struct host_dp *h, int *broken)
 			work += r;
 		else if (r < 0 && broken && *broken < 0)
 			*broken = (int)i;
+		if (!vm->up && netvsp_adapter(vm->vsp)->packet_filter)
+			vm_up(vm);
+		if (vm->fwd && !vm->released && netvsp_adapter(vm->vsp)->halted)
+			fwd_release(vm);
 		if (vm->vf_state != HOST_VF_REMOVING)
 			continue;
 		if (!now)

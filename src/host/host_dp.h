@@ -103,8 +103,10 @@ struct host_vm_config {
 struct host_dp *host_dp_create(struct nic *nic, struct port *wire, char *err, size_t errlen);
 void host_dp_destroy(struct host_dp *h);
 
-/* A VM network adapter on channel @ch (taken). Returns its id (>= 0). Its
- * (MAC, VLAN) filter goes on the default VPort; when the NIC can't take it
+/* A VM network adapter on channel @ch (taken). Returns its id (>= 0). Once
+ * its adapter is up (its packet filter set: host_dp_poll sees it), its
+ * (MAC, VLAN) filter goes on the default VPort and the switch learns its
+ * MAC on its port; when the NIC can't take the filter
  * (the VPort is full, another adapter has the MAC) the VM still works
  * synthetic, and host_dp_vf_attach tries again. */
 int host_dp_vm_add(struct host_dp *h, struct vmbus_chan *ch, const struct host_vm_config *c);

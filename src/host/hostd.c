@@ -826,12 +826,20 @@ static int op_nic_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *e
 	};
 	struct nic_dump_ops ops = { .vf = dump_vf, .vport = dump_vport, .filter = dump_filter };
 	struct nic_info ni;
+	struct nic_port_stats ws;
+	uint64_t wdrops = 0;
 
 	nic_dump(c.d->nic, &ops, &c);
 	nic_get_info(c.d->nic, &ni);
-	*res = json_pack("{s:i, s:i, s:i, s:o, s:o, s:o}", "max_vfs", (int)ni.caps.max_vfs,
-	                 "max_vports", (int)ni.caps.max_vports, "vfs_allocated", (int)ni.vfs, "vfs",
-	                 c.vfs, "vports", c.vports, "filters", c.filters);
+	nic_port_stats(c.d->nic, NIC_PORT_WIRE, &ws);
+	for (unsigned int r = 0; r < NIC_DROP_MAX; r++)
+		wdrops += ws.drops[r];
+	/* the wire: "tx" out of the NIC onto it, "rx" in from it */
+	*res = json_pack("{s:i, s:i, s:i, s:o, s:o, s:o, s:{s:I, s:I, s:I}}", "max_vfs",
+	                 (int)ni.caps.max_vfs, "max_vports", (int)ni.caps.max_vports,
+	                 "vfs_allocated", (int)ni.vfs, "vfs", c.vfs, "vports", c.vports, "filters",
+	                 c.filters, "wire", "tx_frames", (json_int_t)ws.rx_frames, "rx_frames",
+	                 (json_int_t)ws.tx_frames, "drops", (json_int_t)wdrops);
 	return *res ? 0 : -ENOMEM;
 }
 

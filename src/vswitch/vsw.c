@@ -236,6 +236,44 @@ int vsw_port_set_macs(struct vsw *sw, unsigned int port, const uint8_t macs[][6]
 	return 0;
 }
 
+int vsw_port_learn_macs(struct vsw *sw, unsigned int port)
+{
+	struct vsw__port *p = vsw__port(sw, port);
+	uint64_t now;
+
+	if (!p)
+		return -ENOENT;
+	if (sw->busy)
+		return -EBUSY;
+	if (p->kind != VSW_PORT_VM)
+		return -EINVAL;
+	if (p->vlan.mode != VSW_VLAN_ACCESS)
+		return 0;
+	now = sw->clock(sw->clock_arg);
+	for (unsigned int i = 0; i < p->nmacs; i++) {
+		uint8_t mac[6];
+
+		for (int k = 0; k < 6; k++)
+			mac[k] = (uint8_t)(p->mac48[i] >> (40 - 8 * k));
+		vsw__mac_learn(sw, vsw__mac_key(mac, p->vlan.access_vlan), port, now);
+	}
+	return 0;
+}
+
+int vsw_port_release_macs(struct vsw *sw, unsigned int port)
+{
+	struct vsw__port *p = vsw__port(sw, port);
+
+	if (!p)
+		return -ENOENT;
+	if (sw->busy)
+		return -EBUSY;
+	if (p->kind != VSW_PORT_VM)
+		return -EINVAL;
+	p->nmacs = 0; /* spoof_check stays: it may send nothing now */
+	return 0;
+}
+
 /* --- the datapath ------------------------------------------------------- */
 
 /* Port policies (vsw.h steps 3 to 5): fills @pk's VLAN and tag, or says why

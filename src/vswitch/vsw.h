@@ -246,6 +246,19 @@ int vsw_port_set_vlan(struct vsw *sw, unsigned int port, const struct vsw_vlan_c
 int vsw_port_set_macs(struct vsw *sw, unsigned int port, const uint8_t macs[][6],
                       unsigned int nmacs, bool allow_mac_spoofing);
 
+/* VM port @port's own MACs are learned on it now, wherever they were seen
+ * last (its VM is ready to receive; a VM that moved here from another host
+ * is found here at once, not only after it has sent a frame). ACCESS ports
+ * only (a trunk port's MACs are learned per VLAN as frames come). -ENOENT,
+ * -EINVAL (not a VM port). */
+int vsw_port_learn_macs(struct vsw *sw, unsigned int port);
+
+/* VM port @port no longer owns its MACs (its VM moved to another host; the
+ * port stays a while to forward what still comes): what was learned on it
+ * stays until the MAC is seen on another port, then moves there as any
+ * learned MAC does. -ENOENT, -EINVAL (not a VM port). */
+int vsw_port_release_macs(struct vsw *sw, unsigned int port);
+
 /* VLAN config helpers. */
 static inline void vsw_vlan_access(struct vsw_vlan_cfg *c, uint16_t vlan)
 {
