@@ -318,6 +318,34 @@ Test(vsw, protected_vm_mac_does_not_move, .timeout = 10)
 	cr_assert_eq(got(), P(v));
 }
 
+/* A VM that moves in is found on its port as soon as it is up, wherever
+ * its MAC was seen before; a VM that moves away gives its MAC up, and the
+ * MAC follows the VM's announcement from the wire. */
+Test(vsw, migrating_vm_mac_learned_and_released, .timeout = 10)
+{
+	int e = add_port(0, VSW_PORT_EXTERNAL, 0, NULL);
+	int i = add_port(1, VSW_PORT_INTERNAL, 0, NULL);
+	int v = add_port(2, VSW_PORT_VM, 0, MAC_A);
+
+	send1(e, BCAST, MAC_A, NOTAG); /* A was on another host */
+	cr_assert_eq(vsw_mac_lookup(T.sw, MAC_A, 0), e);
+	cr_assert_eq(vsw_port_learn_macs(T.sw, (unsigned int)v), 0);
+	cr_assert_eq(vsw_mac_lookup(T.sw, MAC_A, 0), v, "not found on its port once up");
+	clear_sinks();
+	send1(i, MAC_A, MAC_Y, NOTAG);
+	cr_assert_eq(got(), P(v));
+	/* it moves away: the port stays, the MAC follows the wire's RARP */
+	cr_assert_eq(vsw_port_release_macs(T.sw, (unsigned int)v), 0);
+	cr_assert_eq(vsw_mac_lookup(T.sw, MAC_A, 0), v, "forgotten before it was seen elsewhere");
+	send1(e, BCAST, MAC_A, NOTAG);
+	cr_assert_eq(vsw_mac_lookup(T.sw, MAC_A, 0), e);
+	clear_sinks();
+	send1(i, MAC_A, MAC_Y, NOTAG);
+	cr_assert_eq(got(), P(e));
+	cr_assert_eq(vsw_port_learn_macs(T.sw, (unsigned int)e), -EINVAL);
+	cr_assert_eq(vsw_port_release_macs(T.sw, 200), -ENOENT);
+}
+
 Test(vsw, table_limit, .timeout = 10)
 {
 	const uint8_t *srcs[] = { MAC_A, MAC_B, MAC_C, MAC_X, MAC_Y, MAC_Z };
