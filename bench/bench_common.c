@@ -272,8 +272,8 @@ bool bench_vm_here(const char *who, struct mgmt_client *c, const char *vm)
 {
 	json_t *s = bench_call(who, c, "vm.show", json_pack("{s:s}", "name", vm));
 	json_t *v = json_array_get(s, 0);
-	bool yes = json_is_true(json_object_get(v, "connected")) &&
-	           !json_object_get(v, "migrating_to");
+	bool yes =
+	    json_is_true(json_object_get(v, "connected")) && !json_object_get(v, "migrating_to");
 
 	json_decref(s);
 	return yes;

@@ -186,8 +186,8 @@ static int start(struct mrun *r, const char *pps)
 		return -1;
 	for (int h = 0; h < 2; h++) {
 		snprintf(wire, sizeof(wire), "shm-%s:%s/wire", h ? "connect" : "listen", r->dir);
-		char *argv[] = { "iovpathd", "--name", (char *)HOST[h], "--vfs",  "0",
-			         "--port",   wire,     "--run-dir",     r->dir, NULL };
+		char *argv[] = { "iovpathd", "--name", (char *)HOST[h], "--vfs", "0",
+			         "--port",   wire,     "--run-dir",     r->dir,  NULL };
 
 		r->host[h] = bench_spawn(r->bin, r->dir, HOST[h], argv);
 		if (!(r->c[h] = bench_mgmt(r->dir, HOST[h]))) {
@@ -202,9 +202,10 @@ static int start(struct mrun *r, const char *pps)
 	for (int i = 0; i < 2; i++) {
 		json_t *res = bench_call("migrate", r->c[i], "vm.create",
 		                         json_pack("{s:s, s:s}", "name", vm[i], "mac", mac[i]));
-		char *argv[] = { "iovpath-vm", "--host", (char *)HOST[i], "--name", (char *)vm[i],
-			         "--endpoint", "--to",   (char *)mac[!i],  "--pps",  (char *)pps,
-			         "--run-dir",  r->dir,   NULL };
+		char *argv[] = { "iovpath-vm",  "--host",     (char *)HOST[i], "--name",
+			         (char *)vm[i], "--endpoint", "--to",          (char *)mac[!i],
+			         "--pps",       (char *)pps,  "--run-dir",     r->dir,
+			         NULL };
 
 		if (!res)
 			return -1;
@@ -274,17 +275,22 @@ int bench_migrate(int argc, char **argv)
 	}
 	ep[0] = endpoint_report(&r, "mover", true);
 	ep[1] = endpoint_report(&r, "peer", true);
-	if (!ep[0] || !ep[1] || ep[0] == ep0[0] || ep[1] == ep0[1]) {
-		fprintf(stderr, "bench migrate: no endpoint counters in %s/{mover,peer}.log\n", r.dir);
+	if (!ep[0] || !ep[1]) {
+		fprintf(stderr, "bench migrate: no endpoint counters in %s/{mover,peer}.log\n",
+		        r.dir);
 		goto out;
 	}
 	for (int i = 0; i < 2; i++) {
-#define F(k)                                                   \
-	((uint64_t)json_integer_value(json_object_get(ep[i], k)) - \
+#define F(k)                                                                                       \
+	((uint64_t)json_integer_value(json_object_get(ep[i], k)) -                                 \
 	 (uint64_t)json_integer_value(json_object_get(ep0[i], k)))
 		rx += F("rx_frames"), lost += F("rx_lost"), reord += F("rx_reordered");
 		dup += F("rx_dup"), bad += F("rx_bad");
 #undef F
+	}
+	if (!rx) { /* the last report is the first: a VM did not stop as asked */
+		fprintf(stderr, "bench migrate: no frames counted (%s/{mover,peer}.log)\n", r.dir);
+		goto out;
 	}
 	nb = blackouts(&r, bo, MOVES_MAX);
 	if (nb) {
@@ -298,10 +304,10 @@ int bench_migrate(int argc, char **argv)
 		       pps, moves);
 	out = json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:f}",
 	                "moves", (int)moves, "move_ms", bench_median(mv, moves), "move_ms_min", lo,
-	                "move_ms_max", hi, "blackout_ms", bmed, "blackout_ms_min", blo, "blackout_ms_max", bhi,
-	                "pps", strtod(pps, NULL), "frames", (json_int_t)rx, "lost",
-	                (json_int_t)lost, "reordered", (json_int_t)reord, "dup", (json_int_t)dup,
-	                "bad", (json_int_t)bad, "forwarded", fwd);
+	                "move_ms_max", hi, "blackout_ms", bmed, "blackout_ms_min", blo,
+	                "blackout_ms_max", bhi, "pps", strtod(pps, NULL), "frames", (json_int_t)rx,
+	                "lost", (json_int_t)lost, "reordered", (json_int_t)reord, "dup",
+	                (json_int_t)dup, "bad", (json_int_t)bad, "forwarded", fwd);
 	bench_report_json(&o, out);
 	rc = lost || bad || dup ? 1 : 0;
 out:

@@ -2,7 +2,7 @@
  * migration (host/migrate.h): the destination's migr_request_decode (and the
  * counters it keeps from it, migr_counters_add), the source's
  * migr_reply_decode, and the destination's migr_frame_decode over the
- * forwarded frames that follow. Every refusal must say why; everything that
+ * forwarded frames that follow and migr_cancel_decode (the source gives up). Every refusal must say why; everything that
  * decodes must encode and decode back to the same thing; the counters kept
  * from a request are only non-negative integers in objects; a decoded frame
  * lies inside the input, within the size limits, its offloads inside it.
@@ -110,8 +110,13 @@ static void frames(const uint8_t *in, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
 {
+	char why[160] = "";
+
 	request(in, len);
 	reply(in, len);
 	frames(in, len);
+	migr_cancel_decode(in, len, why, sizeof(why));
+	if (!why[0])
+		abort(); /* a reason either way: the cancel's, or what is wrong */
 	return 0;
 }

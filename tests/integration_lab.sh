@@ -15,37 +15,18 @@
 # another VM's channel, VLAN isolation, and a daemon killed and restarted
 # leaving nothing behind after `lab down`. Everything runs in namespaces the
 # test makes (addresses from 198.18.0.0/15); a trap takes them down.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-B=$PWD/$BUILD
-CLI=$B/iovpath
-export IOVPATH_RUN_DIR=$(mktemp -d /tmp/iovpath-it.XXXXXX)
-NS=iovp-it-
-CONF=$IOVPATH_RUN_DIR/lab.conf
+LAB_TAG=it
+source "$(dirname "$0")/lib/lab.sh"
 
-cleanup() {
-	[ -f "$IOVPATH_RUN_DIR/iperf.pid" ] && kill "$(cat "$IOVPATH_RUN_DIR/iperf.pid")" 2>/dev/null
-	[ -f "$CONF" ] && $CLI lab down --force "$CONF" >/dev/null 2>&1
-	rm -rf "$IOVPATH_RUN_DIR"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
-nsx() { local ns=$1; shift; ip netns exec "$NS$ns" "$@"; }
 counter() { # VM GROUP KEY
-	$CLI stats "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$2']['$3'])"
+	$CLI stats "$1" --json | jq_ "j['$2']['$3']"
 }
 vm_field() { # VM KEY
-	$CLI vm show "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['$2'])"
+	$CLI vm show "$1" --json | jq_ "j[0]['$2']"
 }
 wait_path() {
 	for _ in $(seq 100); do [ "$(vm_field "$1" datapath)" = "$2" ] && return 0; sleep 0.05; done
 	fail "$1 never reached the $2 path"
-}
-leftovers() { # namespaces or root-namespace links with the test's prefix
-	{ ip netns list | grep "^$NS" || true; ip -o link | grep -o "$NS[a-z0-9-]*" || true; } | wc -l
 }
 
 cat >"$CONF" <<'EOF'
@@ -76,7 +57,7 @@ nsx vm1 iperf3 -c 198.18.0.12 -p 5301 -t 1 >/dev/null || fail "iperf3 vm1→vm2 
 ok "synthetic path: ping and TCP, counters on synthetic"
 
 # ---- the host's datapath runs ahead of its guests (HOSTD_NICE)
-dpid=$($CLI host show --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pid'])")
+dpid=$($CLI host show --json | jq_ "j['pid']")
 [ "$(ps -o ni= -p "$dpid" | tr -d ' ')" = -5 ] || fail "iovpathd not at nice -5"
 rc=0; "$B/iovpathd" --name x --nice 20 2>/dev/null || rc=$?
 [ "$rc" -eq 2 ] || fail "iovpathd --nice 20 accepted (exit $rc)"
@@ -194,7 +175,7 @@ nsx vm1 ping -c 3 -i 0.2 -W 2 198.18.0.12 >/dev/null || fail "vm1→vm2 after de
 ok "VF detach: back on synthetic"
 
 # ---- the daemon killed and restarted; lab down leaves nothing
-pid=$($CLI host show --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pid'])")
+pid=$($CLI host show --json | jq_ "j['pid']")
 kill -9 "$pid"
 sleep 0.3
 port=$(python3 -c "import json; print(json.load(open('$IOVPATH_RUN_DIR/lab.json'))['hosts'][0]['port'])")

@@ -17,31 +17,11 @@
 # host forwards what still reaches it to the new one); vm1 is on exactly one host at a time; its counters travel with it
 # (before_migration); both timelines tell the story; a migration with a bad
 # token, or to a host where the name is taken, is refused and leaves the VM
-# working where it was. Addresses from 198.18.0.0/15; a trap takes the lab down.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-B=$PWD/$BUILD
-CLI=$B/iovpath
-export IOVPATH_RUN_DIR=$(mktemp -d /tmp/iovpath-mt.XXXXXX)
-NS=iovp-mt-
-CONF=$IOVPATH_RUN_DIR/lab.conf
+# working where it was; a VM that can't move (stopped) stays, and the
+# destination deletes the port it made for it. Addresses from 198.18.0.0/15; a trap takes the lab down.
+LAB_TAG=mt
+source "$(dirname "$0")/lib/lab.sh"
 
-cleanup() {
-	[ -f "$IOVPATH_RUN_DIR/iperf.pid" ] && kill "$(cat "$IOVPATH_RUN_DIR/iperf.pid")" 2>/dev/null
-	[ -f "$CONF" ] && $CLI lab down --force "$CONF" >/dev/null 2>&1
-	rm -rf "$IOVPATH_RUN_DIR"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	tail -n 20 "$IOVPATH_RUN_DIR"/*.log >&2 || true
-	exit 1
-}
-ok() { echo "ok: $*"; }
-nsx() { local ns=$1; shift; ip netns exec "$NS$ns" "$@"; }
-jq_() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 on_host() { # VM HOST: 1 when VM is on HOST (not the port it left, forwarding a while)
 	$CLI vm show --host "$2" --json |
 		jq_ "sum(1 for v in j if v['name']=='$1' and 'migrating_to' not in v)"
@@ -157,7 +137,31 @@ done
 grep -q "on host h2 now" "$IOVPATH_RUN_DIR/vm1.log" || fail "vm1's log does not tell the move"
 ok "counters travel with the VM (migrations 2, before_migration), both timelines tell"
 
+# ---- a VM that does not move (its process stopped: it can't read MIGRATE)
+# stays where it is: after 5 s the source cancels, the destination deletes
+# the port it made, and the VM, once it runs again, forgets the MIGRATE.
+vm2pid=$(pgrep -f -- "--name vm2 --netns ${NS}vm2 " | head -1)
+[ -n "$vm2pid" ] || fail "no vm2 process"
+kill -STOP "$vm2pid"
+if $CLI vm migrate vm2 --to h1 2>"$IOVPATH_RUN_DIR/m3.err"; then
+	kill -CONT "$vm2pid"
+	fail "a VM that can't move was reported moved"
+fi
+kill -CONT "$vm2pid"
+grep -q "did not move: it stays on host h2" "$IOVPATH_RUN_DIR/m3.err" ||
+	fail "the CLI did not say it stays: $(cat "$IOVPATH_RUN_DIR/m3.err")"
+$CLI events --host h2 | grep -q vm.migrate_failed || fail "h2's timeline has no vm.migrate_failed"
+$CLI events --host h1 | grep -q vm.migrate_cancelled || fail "h1 kept the port (no cancel)"
+sleep 0.5
+[ "$(on_host vm2 h2)" = 1 ] && [ "$(on_host vm2 h1)" = 0 ] ||
+	fail "vm2 not on h2 alone after the cancel"
+[ "$($CLI vm show --host h1 --json | jq_ "sum(1 for v in j if v['name']=='vm2')")" = 0 ] ||
+	fail "h1 kept a port for vm2"
+nsx vm1 ping -c 2 -i 0.2 -W 2 198.18.1.12 >/dev/null || fail "vm2 lost after a cancelled move"
+grep -q "cancelled the move" "$IOVPATH_RUN_DIR/vm2.log" || fail "vm2 did not forget the MIGRATE"
+ok "a VM that does not move in 5 s stays where it is; the destination's port goes"
+
 $CLI lab down "$CONF" >/dev/null
-n=$({ ip netns list | grep "^$NS" || true; ip -o link | grep -o "$NS[a-z0-9-]*" || true; } | wc -l)
+n=$(leftovers)
 [ "$n" -eq 0 ] || fail "$n leftovers after lab down"
 ok "lab down leaves nothing"

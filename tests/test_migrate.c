@@ -257,9 +257,9 @@ Test(migrate, forwarded_frames_arrive_in_order)
 	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	static const uint8_t other[6] = { 0x02, 0, 0, 0, 0x07, 0x02 };
 	struct vsw_frame f[6] = {
-		frame_to(b[0], VM_MAC, 60, 1), frame_to(b[1], bcast, 60, 2),
+		frame_to(b[0], VM_MAC, 60, 1),   frame_to(b[1], bcast, 60, 2),
 		frame_to(b[2], VM_MAC, 1514, 3), frame_to(b[3], other, 60, 4),
-		frame_to(b[4], VM_MAC, 60, 5), frame_to(b[5], VM_MAC, 200, 6),
+		frame_to(b[4], VM_MAC, 60, 5),   frame_to(b[5], VM_MAC, 200, 6),
 	};
 	struct got g = { .take = ~0u };
 	struct migr_fwd_stats st;
@@ -415,6 +415,50 @@ Test(migrate, hostile_forwarded_frames)
 	cr_assert_eq(write(sv[0], m, n), (ssize_t)n);
 	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), -EPROTO);
 	cr_assert(strstr(err, "flags"), "%s", err);
+	close(sv[0]);
+	migr_fwd_free(dst);
+}
+
+/* The source gives up (its VM did not move): frames before the cancel are
+ * handed over, then the reason; a malformed message there ends the stream. */
+Test(migrate, forwarding_cancelled)
+{
+	static uint8_t b[100];
+	struct vsw_frame f = frame_to(b, VM_MAC, 100, 9);
+	struct got g = { .take = ~0u };
+	char why[160];
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct migr_fwd *src = migr_fwd_new(sv[0], MIGR_FWD_OUT_BUF);
+	struct migr_fwd *dst = migr_fwd_new(sv[1], MIGR_FWD_IN_BUF);
+
+	cr_assert_eq(migr_fwd_put(src, VM_MAC, &f, 1), 1);
+	cr_assert_eq(migr_fwd_cancel(src, "VM vm1 did not move within 5000 ms"), 0);
+	cr_assert_eq(migr_fwd_cancel(src, ""), -EINVAL);
+	cr_assert_eq(migr_fwd_flush(src), 0);
+	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), -ECANCELED);
+	cr_assert_eq(g.n, 1, "the frame before the cancel was not handed over");
+	cr_assert_str_eq(err, "VM vm1 did not move within 5000 ms");
+	migr_fwd_free(src);
+	migr_fwd_free(dst);
+
+	cr_assert_eq(migr_cancel_decode("{\"v\":1,\"cancel\":\"x\"}", 20, why, sizeof(why)), 0);
+	cr_assert_str_eq(why, "x");
+	cr_assert_eq(migr_cancel_decode("{\"v\":1,\"cancel\":\"\"}", 19, why, sizeof(why)),
+	             -EPROTO);
+	cr_assert_eq(migr_cancel_decode("{\"v\":1,\"cancel\":\"x\",\"y\":1}", 26, why, sizeof(why)),
+	             -EPROTO);
+	cr_assert(strstr(why, "unknown field"), "%s", why);
+	cr_assert_eq(migr_cancel_decode("{\"v\":2,\"cancel\":\"x\"}", 20, why, sizeof(why)),
+	             -EPROTO);
+
+	/* not JSON where a frame or the cancel was due: the stream ends */
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	dst = migr_fwd_new(sv[1], MIGR_FWD_IN_BUF);
+	cr_assert_eq(write(sv[0], "\0\0\0\x05hello", 9), 9);
+	cr_assert_eq(migr_fwd_pump(dst, VM_MAC, keep, &g, err, sizeof(err)), -EPROTO);
+	cr_assert(strstr(err, "not JSON"), "%s", err);
 	close(sv[0]);
 	migr_fwd_free(dst);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "host/migrate.h"
 #include "host/hostd.h"
 
 #define CALL_TIMEOUT_MS 5000
@@ -431,12 +432,27 @@ static int vm_migrate(struct cli_opts *o, const char *vm, const char *to)
 	if (rc)
 		goto out;
 	rc = 1;
-	if (!vm_wait(dst, vm, "connected", "true", 10000)) {
-		fprintf(stderr,
-		        "iovpath: VM %s did not connect on host %s in 10 s (iovpath events "
-		        "--host %s tells why)\n",
-		        vm, to, to);
-		goto out;
+	/* until it is connected there, or the source gave up (a VM that did not
+	 * move in MIGR_HALT_MS stays where it was) */
+	for (int t = 0;; t += 20) {
+		if (!strcmp(vm_field(dst, vm, "connected", buf, sizeof(buf)), "true"))
+			break;
+		if (!vm_field(src, vm, "migrating_to", buf, sizeof(buf))[0] &&
+		    !strcmp(vm_field(src, vm, "connected", buf, sizeof(buf)), "true")) {
+			fprintf(stderr,
+			        "iovpath: VM %s did not move: it stays on host %s (iovpath events "
+			        "--host %s tells why)\n",
+			        vm, from, from);
+			goto out;
+		}
+		if (t >= 3 * (int)MIGR_HALT_MS) {
+			fprintf(stderr,
+			        "iovpath: VM %s did not connect on host %s in %u s (iovpath events "
+			        "--host %s tells why)\n",
+			        vm, to, 3 * MIGR_HALT_MS / 1000, to);
+			goto out;
+		}
+		usleep(20000);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	out = json_pack(

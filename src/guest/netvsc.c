@@ -1048,6 +1048,14 @@ static int ctl_poll(struct netvsc *nv)
 			                                  : vmbus_chan_error(p->ch))
 			             : n;
 		n++;
+		if (m.hdr.type == VMBUS_CTL_MIGRATE_CANCEL) { /* the host gave up: stay */
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			if (p->migr_pending)
+				vf_event(nv, "vm.migrate_cancelled", "the host cancelled the move");
+			p->migr_pending = false;
+			continue;
+		}
 		if (m.hdr.type == VMBUS_CTL_MIGRATE) {
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);

@@ -77,10 +77,12 @@ struct adapter {
 	 * the source closes it */
 	struct migr_fwd *fwd;
 	bool fwd_out;
-	int fwd_vm;          /* out: the host_dp id of the port left behind (VM gone), or -1 */
-	uint64_t fwd_since;  /* out: when its VM left; in: when the connection came */
-	uint64_t fwd_last;   /* out: the last frame forwarded */
-	int fwd_err;         /* out: the connection failed (negative errno) */
+	int fwd_vm;             /* out: the host_dp id of the port left behind (VM gone), or -1 */
+	uint64_t fwd_since;     /* out: when its VM left; in: when the connection came */
+	uint64_t fwd_last;      /* out: the last frame forwarded */
+	uint64_t migr_deadline; /* out: the VM has left by then, or it stays (MIGR_HALT_MS) */
+	int fwd_err;            /* out: the connection failed (negative errno) */
+	bool came;              /* a VM connected to this adapter on this host */
 };
 
 struct hostd {
@@ -241,6 +243,7 @@ static void accept_vm(struct hostd *d, unsigned int i)
 		return;
 	}
 	a->connects++;
+	a->came = true;
 	log_info(MOD, "VM %s connected", a->name);
 	publish(d, "vm.connect", json_pack("{s:s}", "vm", a->name));
 }
@@ -577,12 +580,12 @@ static json_t *vm_json(struct hostd *d, struct adapter *a)
 	util_mac_fmt(a->mac, macs);
 	if (v)
 		host_dp_vf_info(d->dp, a->vm, &vi);
-	j = json_pack("{s:s, s:s, s:i, s:b, s:i, s:s, s:s, s:i, s:i, s:I}", "name", a->name,
-	                 "mac", macs, "vlan", a->vlan, "connected", v != NULL, "nvsp_version",
-	                 v ? (int)netvsp_version(v) : 0, "datapath",
-	                 vi.datapath == NVSP_DATAPATH_VF ? "vf" : "synthetic", "vf_state",
-	                 host_vf_state_name(vi.state), "vf", vi.vf, "switch_port",
-	                 host_dp_vm_port(d->dp, a->vm), "connects", (json_int_t)a->connects);
+	j = json_pack("{s:s, s:s, s:i, s:b, s:i, s:s, s:s, s:i, s:i, s:I}", "name", a->name, "mac",
+	              macs, "vlan", a->vlan, "connected", v != NULL, "nvsp_version",
+	              v ? (int)netvsp_version(v) : 0, "datapath",
+	              vi.datapath == NVSP_DATAPATH_VF ? "vf" : "synthetic", "vf_state",
+	              host_vf_state_name(vi.state), "vf", vi.vf, "switch_port",
+	              host_dp_vm_port(d->dp, a->vm), "connects", (json_int_t)a->connects);
 	/* moving, or moved and its port forwarding what still comes here */
 	if (j && a->migrating_to[0])
 		json_object_set_new(j, "migrating_to", json_string(a->migrating_to));
@@ -646,10 +649,9 @@ static json_t *vm_stats_json(struct hostd *d, struct adapter *a)
 	    (json_int_t)st.ctl_msgs, "switch_drops_spoof",
 	    (json_int_t)pi.stats.drops[VSW_DROP_SPOOF], "switch_drops_vlan",
 	    (json_int_t)pi.stats.drops[VSW_DROP_VLAN], "switch_drops_port_full",
-	    (json_int_t)pi.stats.drops[VSW_DROP_PORT_FULL], "rx_filtered", (json_int_t)st.tx_filtered,
-	    "vf_attaches", (json_int_t)vi.attaches,
-	    "vf_removals", (json_int_t)vi.removals, "vf_surprise_removals",
-	    (json_int_t)vi.surprise_removals);
+	    (json_int_t)pi.stats.drops[VSW_DROP_PORT_FULL], "rx_filtered",
+	    (json_int_t)st.tx_filtered, "vf_attaches", (json_int_t)vi.attaches, "vf_removals",
+	    (json_int_t)vi.removals, "vf_surprise_removals", (json_int_t)vi.surprise_removals);
 }
 
 /* The counters a migrating VM takes along: this host's plus the earlier
@@ -1045,8 +1047,9 @@ static void fwd_end(struct hostd *d, struct adapter *a, const char *why)
 	if (!a->fwd)
 		return;
 	migr_fwd_stats(a->fwd, &st);
-	log_info(MOD, "VM %s: %" PRIu64 " frames (%" PRIu64 " bytes) forwarded %s host %s, %" PRIu64
-	              " dropped; %s",
+	log_info(MOD,
+	         "VM %s: %" PRIu64 " frames (%" PRIu64 " bytes) forwarded %s host %s, %" PRIu64
+	         " dropped; %s",
 	         a->name, st.frames, st.bytes, a->fwd_out ? "to" : "from",
 	         a->fwd_out ? a->migrating_to : a->came_from, st.dropped, why);
 	publish(d, "vm.forwarding_end",
@@ -1062,12 +1065,61 @@ static void fwd_end(struct hostd *d, struct adapter *a, const char *why)
 		adapter_remove(d, a); /* its VM left: the port goes */
 }
 
-/* Frames from the source for @a's VM, now here. */
+/* Has @a's VM halted its adapter (it is on its way to another host)? */
+static bool halted(struct hostd *d, const struct adapter *a)
+{
+	struct netvsp *v = host_dp_netvsp(d->dp, a->vm);
+
+	return v && netvsp_adapter(v)->halted;
+}
+
+/* The source: the VM told to move has not left in MIGR_HALT_MS (twice that
+ * once it halted: it is on its way). It stays here: the VM is told to
+ * forget the MIGRATE (a VM that was only slow does not move later to a port
+ * that is gone), the destination to delete the port it made (the cancel
+ * message ends the forwarding connection). */
+static void migr_cancel(struct hostd *d, struct adapter *a)
+{
+	struct netvsp *v = host_dp_netvsp(d->dp, a->vm);
+	char why[96];
+
+	snprintf(why, sizeof(why), "VM %s did not move within %u ms", a->name,
+	         (halted(d, a) ? 2 : 1) * MIGR_HALT_MS);
+	if (v &&
+	    vmbus_chan_send_ctl(netvsp_chan(v), VMBUS_CTL_MIGRATE_CANCEL, 0, NULL, 0, NULL, 0) < 0)
+		log_warn(MOD, "VM %s: the cancel could not be sent to it", a->name);
+	if (migr_fwd_cancel(a->fwd, why) || migr_fwd_flush(a->fwd))
+		log_warn(MOD, "VM %s: host %s could not be told of the cancel", a->name,
+		         a->migrating_to);
+	log_warn(MOD, "%s: it stays on this host", why);
+	publish(d, "vm.migrate_failed",
+	        json_pack("{s:s, s:s, s:s}", "vm", a->name, "to", a->migrating_to, "reason", why));
+	fwd_end(d, a, "the migration was cancelled");
+	a->migrating_to[0] = '\0';
+}
+
+/* Frames from the source for @a's VM, once it is here. */
 static unsigned int fwd_in_frames(void *ctx, const struct vsw_frame *f, unsigned int n)
 {
 	struct adapter *a = ctx;
 
-	return host_dp_vm_deliver(a->d->dp, a->vm, f, n);
+	return a->vm >= 0 ? host_dp_vm_deliver(a->d->dp, a->vm, f, n) : 0;
+}
+
+/* The destination: the source cancelled (its reason @why). A VM that never
+ * came: its port goes. */
+static void migr_cancelled(struct hostd *d, struct adapter *a, const char *why)
+{
+	if (a->came) { /* here after all: it stays */
+		fwd_end(d, a, why);
+		return;
+	}
+	log_warn(MOD, "VM %s: host %s cancelled its migration here: %s", a->name, a->came_from,
+	         why);
+	publish(d, "vm.migrate_cancelled",
+	        json_pack("{s:s, s:s, s:s}", "vm", a->name, "from", a->came_from, "reason", why));
+	fwd_end(d, a, "the migration was cancelled");
+	adapter_remove(d, a);
 }
 
 /* Every forwarding connection, once per pass while there are any: the
@@ -1099,21 +1151,27 @@ static int fwd_service(struct hostd *d)
 			} else if (a->fwd_vm >= 0 && r == 0 &&
 			           now - quiet >= MIGR_FWD_QUIET_MS * 1000000ull) {
 				fwd_end(d, a, "nothing more came");
-			} else if (a->fwd_vm >= 0 && now - a->fwd_since >= MIGR_FWD_MAX_MS * 1000000ull) {
+			} else if (a->fwd_vm >= 0 &&
+			           now - a->fwd_since >= MIGR_FWD_MAX_MS * 1000000ull) {
 				fwd_end(d, a, "its time is up");
+			} else if (a->fwd_vm < 0 && now >= a->migr_deadline && !halted(d, a)) {
+				migr_cancel(d, a); /* told to move, it did not */
+			} else if (a->fwd_vm < 0 &&
+			           now >= a->migr_deadline + MIGR_HALT_MS * 1000000ull) {
+				migr_cancel(d, a); /* it halted, and went no further */
 			}
 			continue;
 		}
-		if (a->vm >= 0) {
-			r = migr_fwd_pump(a->fwd, a->mac, fwd_in_frames, a, why, sizeof(why));
-			if (r > 0)
-				work += r;
-			else if (r == -EPIPE)
-				fwd_end(d, a, "the source closed it");
-			else if (r < 0 && r != -EAGAIN)
-				fwd_end(d, a, r == -EPROTO ? why : strerror(-r));
-		}
-		if (a->fwd && now - a->fwd_since >= MIGR_FWD_IN_MS * 1000000ull)
+		r = migr_fwd_pump(a->fwd, a->mac, fwd_in_frames, a, why, sizeof(why));
+		if (r > 0)
+			work += r;
+		else if (r == -EPIPE)
+			fwd_end(d, a, "the source closed it");
+		else if (r == -ECANCELED)
+			migr_cancelled(d, a, why);
+		else if (r < 0 && r != -EAGAIN)
+			fwd_end(d, a, r == -EPROTO ? why : strerror(-r));
+		if (a->used && a->fwd && now - a->fwd_since >= MIGR_FWD_IN_MS * 1000000ull)
 			fwd_end(d, a, "its time is up");
 	}
 	return work;
@@ -1207,6 +1265,7 @@ static int op_vm_migrate(void *ctx, json_t *args, json_t **res, struct mgmt_err 
 		                    a->name, strerror(-r), rp.host);
 	}
 	snprintf(a->migrating_to, sizeof(a->migrating_to), "%s", rp.host);
+	a->migr_deadline = util_now_ns() + MIGR_HALT_MS * 1000000ull;
 	log_info(MOD, "VM %s: migrating to host %s", a->name, rp.host);
 	publish(d, "vm.migrate_out", json_pack("{s:s, s:s}", "vm", a->name, "to", rp.host));
 	*res = json_pack("{s:s, s:s, s:s, s:s}", "vm", a->name, "from", d->cfg.name, "to", rp.host,
@@ -1547,7 +1606,7 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 
 		if (a->used && a->fwd && a->fwd_out && migr_fwd_pending(a->fwd))
 			pfd[n++] = (struct pollfd){ .fd = migr_fwd_fd(a->fwd), .events = POLLOUT };
-		else if (a->used && a->fwd && !a->fwd_out && a->vm >= 0)
+		else if (a->used && a->fwd && !a->fwd_out && !migr_fwd_pending(a->fwd))
 			pfd[n++] = (struct pollfd){ .fd = migr_fwd_fd(a->fwd), .events = POLLIN };
 	}
 	if ((npend || nmig) && (timeout_ms < 0 || timeout_ms > (int)PENDING_MS))

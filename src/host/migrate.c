@@ -493,10 +493,52 @@ unsigned int migr_fwd_put(struct migr_fwd *f, const uint8_t mac[6], const struct
 	return put;
 }
 
+int migr_fwd_cancel(struct migr_fwd *f, const char *why)
+{
+	json_t *j = json_pack("{s:i, s:s}", "v", MIGR_VERSION, "cancel", why);
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	size_t n = s ? strlen(s) : 0;
+	int rc = 0;
+
+	json_decref(j);
+	if (!s || !why[0] || n > MIGR_MSG_MAX)
+		rc = -EINVAL;
+	else if (f->len + 4 + n > f->cap && (compact(f), f->len + 4 + n > f->cap))
+		rc = -ENOSPC;
+	else {
+		uint8_t *m = f->buf + f->len;
+
+		m[0] = (uint8_t)(n >> 24), m[1] = (uint8_t)(n >> 16), m[2] = (uint8_t)(n >> 8);
+		m[3] = (uint8_t)n;
+		memcpy(m + 4, s, n);
+		f->len += 4 + n;
+	}
+	free(s);
+	return rc;
+}
+
+int migr_cancel_decode(const void *buf, size_t len, char *why, size_t whylen)
+{
+	static const char *const known[] = { "v", "cancel", NULL };
+	json_t *j = envelope(buf, len, why, whylen);
+	const char *k;
+	int rc = -EPROTO;
+
+	if (!j)
+		return rc;
+	if ((k = unknown_key(j, known)))
+		bad(why, whylen, "unknown field \"%s\"", k);
+	else
+		rc = get_str(j, "cancel", why, whylen, why, whylen);
+	json_decref(j);
+	return rc;
+}
+
 int migr_fwd_flush(struct migr_fwd *f)
 {
 	while (f->off < f->len) {
-		ssize_t n = send(f->fd, f->buf + f->off, f->len - f->off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n =
+		    send(f->fd, f->buf + f->off, f->len - f->off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n < 0)
 			return errno == EINTR ? 0 : errno == EAGAIN ? -EAGAIN : -errno;
@@ -511,8 +553,8 @@ bool migr_fwd_pending(const struct migr_fwd *f)
 	return f->off < f->len;
 }
 
-int migr_frame_decode(const uint8_t *buf, size_t len, struct vsw_frame *f, size_t *used,
-                      char *err, size_t errlen)
+int migr_frame_decode(const uint8_t *buf, size_t len, struct vsw_frame *f, size_t *used, char *err,
+                      size_t errlen)
 {
 	uint32_t w, flen;
 
@@ -550,6 +592,24 @@ int migr_frame_decode(const uint8_t *buf, size_t len, struct vsw_frame *f, size_
 	return 1;
 }
 
+/* A cancel message at @at? -ECANCELED (its reason in @err) or -EPROTO when
+ * it is all there, 1 when more of it is to come; 0 when a frame (or too
+ * little to tell) is there. */
+static int cancel_at(const struct migr_fwd *f, size_t at, char *err, size_t errlen)
+{
+	const uint8_t *m = f->buf + at;
+	uint32_t w;
+
+	if (f->len - at < 4 || (m[0] & 0x80))
+		return 0;
+	w = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+	if (w > MIGR_MSG_MAX)
+		return bad(err, errlen, "a message of %u bytes where a frame was due", w);
+	if (f->len - at < 4 + (size_t)w)
+		return 1;
+	return migr_cancel_decode(m + 4, w, err, errlen) ? -EPROTO : -ECANCELED;
+}
+
 int migr_fwd_pump(struct migr_fwd *f, const uint8_t mac[6], migr_deliver_fn deliver, void *ctx,
                   char *err, size_t errlen)
 {
@@ -561,7 +621,7 @@ int migr_fwd_pump(struct migr_fwd *f, const uint8_t mac[6], migr_deliver_fn deli
 		unsigned int k = 0, took;
 		int r = 0;
 
-		while (k < VSW_BURST &&
+		while (k < VSW_BURST && !(r = cancel_at(f, at, err, errlen)) &&
 		       (r = migr_frame_decode(f->buf + at, f->len - at, &fr[k], &used[k], err,
 		                              errlen)) == 1) {
 			if (memcmp(fr[k].data, mac, 6)) { /* another's: never the VM's */
@@ -573,7 +633,7 @@ int migr_fwd_pump(struct migr_fwd *f, const uint8_t mac[6], migr_deliver_fn deli
 			}
 			at += used[k++];
 		}
-		if (r < 0)
+		if (r < 0 && !k)
 			return r;
 		if (k) {
 			took = deliver(ctx, fr, k);

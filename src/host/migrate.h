@@ -24,12 +24,14 @@
  *      network;
  *   6. from the HALT on, what the source's switch still sends to the port
  *      (the physical network learns where the MAC went only from the RARP;
- *      the source's own VMs keep sending to the port) is forwarded to the
- *      destination on the same TCP connection (struct migr_fwd below), which
- *      hands it to the VM once it is there: nothing is lost in between. When
- *      the VM has left and nothing more came for MIGR_FWD_QUIET_MS (at most
- *      MIGR_FWD_MAX_MS in all), the source deletes the port and closes the
- *      connection.
+ *      the source's own VMs keep sending to the port until then) is
+ *      forwarded to the destination on the same TCP connection (struct
+ *      migr_fwd below), which hands it to the VM once it is there: nothing
+ *      is lost in between. When the VM has left and nothing more came for
+ *      MIGR_FWD_QUIET_MS (at most MIGR_FWD_MAX_MS in all), the source deletes
+ *      the port and closes the connection. A VM that has not left within
+ *      MIGR_HALT_MS (twice that once it halted) stays: the source sends it
+ *      VMBUS_CTL_MIGRATE_CANCEL and the destination the cancel message.
  *
  * Wire: every message is a 4-byte big-endian length (1..MIGR_MSG_MAX) and
  * that many bytes of one JSON object, version MIGR_VERSION:
@@ -40,12 +42,18 @@
  *   reply    {"v":1,"ok":true,"host":HOST,"channel":PATH,"secret":HEX64}
  *            {"v":1,"ok":false,"error":TEXT}
  *
- * After the reply the connection carries only forwarded frames, source to
+ * After the reply the connection carries forwarded frames, source to
  * destination: a 4-byte big-endian word MIGR_FRAME_BIT | (12 + frame length),
  * a 12-byte header (the frame's virtio-net offload header: flags, gso_type,
  * then hdr_len, gso_size, csum_start, csum_offset as big-endian 16-bit
  * words; 2 bytes zero), the frame (14..VSW_MAX_FRAME bytes, untagged, to the
- * VM's own unicast MAC).
+ * VM's own unicast MAC). Or, once, last: a JSON message (framed as above)
+ *
+ *   cancel   {"v":1,"cancel":REASON}
+ *
+ * when the VM did not move (it ignored MIGRATE, or never left, for
+ * MIGR_HALT_MS): the source keeps it, the destination deletes the port it
+ * made for it (a VM that is there already keeps it).
  *
  * Trust: the destination treats the request as hostile input from a peer
  * (migr_request_decode validates every field; unknown fields are refused),
@@ -110,13 +118,14 @@ int migr_recv(int fd, char *buf, int timeout_ms);
 
 /* ---- frames forwarded while the VM moves ---- */
 
-#define MIGR_FRAME_BIT   0x80000000u
-#define MIGR_FRAME_HDR   12u
-#define MIGR_FWD_OUT_BUF (4u << 20)  /* bytes the source queues (a few ms of 10 Gbit/s) */
-#define MIGR_FWD_IN_BUF  (256u << 10) /* bytes the destination reads at once */
-#define MIGR_FWD_QUIET_MS 250u       /* the source stops this long after the last frame */
-#define MIGR_FWD_MAX_MS   3000u      /* ... or this long after its VM left */
-#define MIGR_FWD_IN_MS    10000u     /* the destination waits at most this for the end */
+#define MIGR_FRAME_BIT    0x80000000u
+#define MIGR_FRAME_HDR    12u
+#define MIGR_FWD_OUT_BUF  (4u << 20)   /* bytes the source queues (a few ms of 10 Gbit/s) */
+#define MIGR_FWD_IN_BUF   (256u << 10) /* bytes the destination reads at once */
+#define MIGR_FWD_QUIET_MS 250u         /* the source stops this long after the last frame */
+#define MIGR_FWD_MAX_MS   3000u        /* ... or this long after its VM left */
+#define MIGR_FWD_IN_MS    10000u       /* the destination waits at most this for the end */
+#define MIGR_HALT_MS      5000u        /* a VM told to move has left within this, or stays */
 
 /* One forwarding connection's end: the source's (migr_fwd_put, _flush) or
  * the destination's (migr_fwd_pump). Owns its descriptor. */
@@ -137,6 +146,10 @@ void migr_fwd_stats(const struct migr_fwd *f, struct migr_fwd_stats *st);
  * how many were queued; a full queue drops (counted). */
 unsigned int migr_fwd_put(struct migr_fwd *f, const uint8_t mac[6], const struct vsw_frame *fr,
                           unsigned int n);
+/* Source: queue the cancel message (the last thing on the connection).
+ * 0, or -ENOSPC (no room: the destination keeps its port until its time is
+ * up), -EINVAL (@why empty or too long). */
+int migr_fwd_cancel(struct migr_fwd *f, const char *why);
 /* Source: send what is queued without blocking. 0: all sent; -EAGAIN: some
  * left (wait for POLLOUT); another negative errno: the connection failed. */
 int migr_fwd_flush(struct migr_fwd *f);
@@ -146,13 +159,19 @@ bool migr_fwd_pending(const struct migr_fwd *f);
  * order, to @deliver (up to VSW_BURST at once; it returns how many it took;
  * the rest wait for the next call). Frames not for @mac are dropped and
  * counted. Returns the frames handed over (>= 0), -EAGAIN when @deliver took
- * none of some waiting, -EPIPE at the end of the stream (all handed over), or
- * -EPROTO with the reason in @err (the stream is unusable: close it). */
+ * none of some waiting, -EPIPE at the end of the stream (all handed over),
+ * -ECANCELED at the cancel message (all before it handed over; its reason in
+ * @err), or -EPROTO with the reason in @err (the stream is unusable: close
+ * it). */
+/* The cancel message's JSON (@len bytes): 0 with its reason in @why, or
+ * -EPROTO with what is wrong in @why. */
+int migr_cancel_decode(const void *buf, size_t len, char *why, size_t whylen);
+
 /* One forwarded frame's message at @buf (@len bytes there): 1 with *@f (its
  * data inside @buf) and *@used, 0 when more bytes are needed, or -EPROTO
  * with the reason in @err. What migr_fwd_pump runs on every message. */
-int migr_frame_decode(const uint8_t *buf, size_t len, struct vsw_frame *f, size_t *used,
-                      char *err, size_t errlen);
+int migr_frame_decode(const uint8_t *buf, size_t len, struct vsw_frame *f, size_t *used, char *err,
+                      size_t errlen);
 typedef unsigned int (*migr_deliver_fn)(void *ctx, const struct vsw_frame *f, unsigned int n);
 int migr_fwd_pump(struct migr_fwd *f, const uint8_t mac[6], migr_deliver_fn deliver, void *ctx,
                   char *err, size_t errlen);

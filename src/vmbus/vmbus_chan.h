@@ -201,6 +201,7 @@ enum vmbus_ctl_type {
 	VMBUS_CTL_VPCI_REMOVE = 4,      /* host->guest: struct vmbus_vpci {serial} */
 	VMBUS_CTL_VPCI_REMOVE_DONE = 5, /* guest->host: struct vmbus_vpci {serial} */
 	VMBUS_CTL_MIGRATE = 6,          /* host->guest: struct vmbus_migrate (live migration) */
+	VMBUS_CTL_MIGRATE_CANCEL = 7,   /* host->guest, no payload: forget the MIGRATE */
 };
 
 struct vmbus_ctl_hdr {
