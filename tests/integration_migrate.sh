@@ -12,7 +12,8 @@
 #
 # Checks: a TCP stream vm1→vm2 (iperf3) and ping streams vm1→ext1 and
 # ext1→vm1 (500/s each) go on while vm1 moves h1→h2 with its VF attached
-# (the VF is taken back first) and back again; the stream ends without an
+# (the VF is taken back first, one attached on h2 after) and back again
+# (--no-vf: none attached on h1); the stream ends without an
 # error and moves data after each move, the pings lose nothing (the old
 # host forwards what still reaches it to the new one); vm1 is on exactly one host at a time; its counters travel with it
 # (before_migration); both timelines tell the story; a migration with a bad
@@ -93,9 +94,18 @@ sleep 1.5
 $CLI vm migrate vm1 --to h2 --json >"$IOVPATH_RUN_DIR/m1.json" || fail "migration h1→h2"
 jq_ "j['vf_detached_first']" <"$IOVPATH_RUN_DIR/m1.json" | grep -q True ||
 	fail "the VF was not taken back first"
+echo "h1→h2: $(tr -d "\n " <"$IOVPATH_RUN_DIR/m1.json")"
+jq_ "j['vf_attached_after']" <"$IOVPATH_RUN_DIR/m1.json" | grep -q True ||
+	fail "no VF for vm1 on h2 after the move"
+[ "$($CLI vm show vm1 --host h2 --json | jq_ "j[0]['vf_state']")" = active ] ||
+	fail "vm1's VF on h2 is not active"
 [ "$(on_host vm1 h2)" = 1 ] && [ "$(on_host vm1 h1)" = 0 ] || fail "vm1 not on h2 alone"
 sleep 2
-$CLI vm migrate vm1 --to h1 >/dev/null || fail "migration h2→h1"
+$CLI vm migrate vm1 --to h1 --no-vf --json >"$IOVPATH_RUN_DIR/m2.json" || fail "migration h2→h1"
+jq_ "j['vf_detached_first'] and 'vf_attached_after' not in j" <"$IOVPATH_RUN_DIR/m2.json" |
+	grep -q True || fail "h2→h1: the VF not taken back first, or one attached despite --no-vf"
+[ "$($CLI vm show vm1 --host h1 --json | jq_ "j[0]['vf_state']")" = none ] ||
+	fail "vm1 got a VF on h1 despite --no-vf"
 [ "$(on_host vm1 h1)" = 1 ] && [ "$(on_host vm1 h2)" = 0 ] || fail "vm1 not back on h1 alone"
 wait $ipf || fail "iperf3 failed across the migrations: $(tail -5 "$IOVPATH_RUN_DIR/iperf.json")"
 wait $png || true
