@@ -388,8 +388,8 @@ static json_t *vf_again(struct mgmt_client *dst, const char *vm, const char *to)
 		return json_false();
 	}
 	if (!vm_wait(dst, vm, "vf_state", "active", 5000)) {
-		fprintf(stderr, "iovpath: VM %s moved; its VF on host %s is %s, not active yet\n", vm,
-		        to, vm_field(dst, vm, "vf_state", buf, sizeof(buf)));
+		fprintf(stderr, "iovpath: VM %s moved; its VF on host %s is %s, not active yet\n",
+		        vm, to, vm_field(dst, vm, "vf_state", buf, sizeof(buf)));
 		return json_false();
 	}
 	return json_true();
