@@ -96,7 +96,7 @@ $CLI vm set vm9 vlan 10 >/dev/null || fail "vm set on a stopped VM"
 ! $CLI vm set vm1 vlan 10 >/dev/null 2>&1 || fail "vm set changed a connected VM"
 $CLI vm delete vm9 >/dev/null || fail "vm delete"
 $CLI host set vf-timeout 1500 >/dev/null || fail "host set"
-$CLI host show --json | grep -q '"vf_timeout_ms": 1500' || fail "host set vf-timeout"
+has '"vf_timeout_ms": 1500' $CLI host show --json || fail "host set vf-timeout"
 ok "vm set / host set"
 
 # ---- MAC spoofing: vm1's guest changes its MAC; its frames are dropped at the switch

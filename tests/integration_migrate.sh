@@ -74,8 +74,8 @@ assert not r["ok"] and "no such migration token" in r["error"]["message"], r
 print("refused:", r["error"]["message"])
 EOF
 [ "$(on_host vm1 h1)" = 1 ] || fail "vm1 left h1 after a refused migration"
-$CLI events --host h2 | grep -q vm.migrate_refused || fail "h2's timeline has no vm.migrate_refused"
-$CLI events --host h1 | grep -q vm.migrate_failed || fail "h1's timeline has no vm.migrate_failed"
+has vm.migrate_refused $CLI events --host h2 || fail "h2's timeline has no vm.migrate_refused"
+has vm.migrate_failed $CLI events --host h1 || fail "h1's timeline has no vm.migrate_failed"
 nsx vm1 ping -c 2 -i 0.2 -W 2 198.18.1.12 >/dev/null || fail "vm1 lost after a refused migration"
 ok "refused migrations (own host, name taken) leave vm1 working on h1"
 
@@ -141,8 +141,8 @@ assert b["vf"]["vf_tx_packets"] > 0, "the VF's counters from h1 are lost"
 assert b["synthetic"]["tx_packets"] > 0
 EOF
 for ev in vm.migrate_out vm.migrated vm.migrate_in vm.forwarding_end; do
-	$CLI events --host h1 | grep -q "$ev" || fail "h1's timeline has no $ev"
-	$CLI events --host h2 | grep -q "$ev" || fail "h2's timeline has no $ev"
+	has "$ev" $CLI events --host h1 || fail "h1's timeline has no $ev"
+	has "$ev" $CLI events --host h2 || fail "h2's timeline has no $ev"
 done
 grep -q "on host h2 now" "$IOVPATH_RUN_DIR/vm1.log" || fail "vm1's log does not tell the move"
 ok "counters travel with the VM (migrations 2, before_migration), both timelines tell"
@@ -160,8 +160,8 @@ fi
 kill -CONT "$vm2pid"
 grep -q "did not move: it stays on host h2" "$IOVPATH_RUN_DIR/m3.err" ||
 	fail "the CLI did not say it stays: $(cat "$IOVPATH_RUN_DIR/m3.err")"
-$CLI events --host h2 | grep -q vm.migrate_failed || fail "h2's timeline has no vm.migrate_failed"
-$CLI events --host h1 | grep -q vm.migrate_cancelled || fail "h1 kept the port (no cancel)"
+has vm.migrate_failed $CLI events --host h2 || fail "h2's timeline has no vm.migrate_failed"
+has vm.migrate_cancelled $CLI events --host h1 || fail "h1 kept the port (no cancel)"
 sleep 0.5
 [ "$(on_host vm2 h2)" = 1 ] && [ "$(on_host vm2 h1)" = 0 ] ||
 	fail "vm2 not on h2 alone after the cancel"

@@ -35,3 +35,10 @@ jq_() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 leftovers() { # namespaces or root-namespace links with the lab's prefix
 	{ ip netns list | grep "^$NS" || true; ip -o link | grep -o "$NS[a-z0-9-]*" || true; } | wc -l
 }
+has() { # TEXT CMD...: CMD's output holds TEXT (read in full: `CMD | grep -q`
+	# would cut CMD off at the first match, and pipefail then fail on its SIGPIPE)
+	local want=$1 out
+	shift
+	out=$("$@") || return 1
+	[[ $out == *"$want"* ]]
+}
