@@ -66,6 +66,25 @@ Test(lab_conf, example_file, .timeout = 10)
 	lab_conf_free(c);
 }
 
+/* Every example in examples/ parses (demo.conf, migrate.conf: as README uses them). */
+Test(lab_conf, other_examples, .timeout = 10)
+{
+	static const char *const files[] = { "examples/demo.conf", "examples/migrate.conf" };
+
+	for (unsigned int i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		struct lab_conf *c = lab_conf_load(files[i], g_err, sizeof(g_err));
+
+		cr_assert(c, "%s: %s", files[i], g_err);
+		if (i == 1) { /* two hosts with VFs, one VM on each */
+			cr_assert_eq(c->nhosts, 2);
+			cr_assert(c->hosts[0].has_nic && c->hosts[1].has_nic);
+			cr_assert_eq(c->hosts[0].nvms, 1);
+			cr_assert_eq(c->hosts[1].nvms, 1);
+		}
+		lab_conf_free(c);
+	}
+}
+
 Test(lab_conf, every_option, .timeout = 10)
 {
 	static const char text[] = "# a comment line\r\n"
