@@ -367,9 +367,6 @@ static bool vm_wait(struct mgmt_client *c, const char *vm, const char *key, cons
 	return false;
 }
 
-/* `iovpath vm migrate VM --to HOST` (host/migrate.h): the VF back first,
- * a token from the destination, the source does the rest; done when the VM
- * is connected on the destination. */
 /* The VM had a VF before it moved: one on its new host @to too, if there is
  * one free (without, it works on synthetic: said, not a failure). true or
  * false, as JSON. */
@@ -395,6 +392,10 @@ static json_t *vf_again(struct mgmt_client *dst, const char *vm, const char *to)
 	return json_true();
 }
 
+/* `iovpath vm migrate VM --to HOST [--no-vf]` (host/migrate.h): the VF back
+ * first, a token from the destination, the source does the rest; done when
+ * the VM is connected on the destination (then, @with_vf, a VF there if it
+ * had one), failed when the source gave up (the VM stays). */
 static int vm_migrate(struct cli_opts *o, const char *vm, const char *to, bool with_vf)
 {
 	struct cli_opts od = *o;

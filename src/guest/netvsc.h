@@ -194,10 +194,12 @@ int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max);
  * packets handled or a negative errno. */
 int netvsc_poll(struct netvsc *nv);
 
-/* Live migration (host/migrate.h): true once after the host sent MIGRATE,
- * with where the adapter lives now in *@m. The caller quiesces, closes this
- * adapter (netvsc_close: RNDIS HALT, so every frame sent is through) and
- * opens the new one (netvsc_open with @m's channel, name and secret). */
+/* Live migration (host/migrate.h): true once after the host sent MIGRATE
+ * (and no MIGRATE_CANCEL after it: the host gave up, the adapter stays),
+ * with where the adapter lives now in *@m. The caller quiesces, halts this
+ * adapter (netvsc_halt: every frame sent is through, every frame delivered
+ * is here), hands out what came, closes it and opens the new one
+ * (netvsc_open with @m's channel, name and secret). */
 bool netvsc_migration(struct netvsc *nv, struct vmbus_migrate *m);
 
 /* RNDIS HALT, and wait (at most 500 ms) for the host's completion of it:

@@ -117,13 +117,15 @@ void host_dp_vm_remove(struct host_dp *h, int vm);
 /* Live migration (host/migrate.h). From the moment VM @vm's adapter is
  * halted (RNDIS HALT) or unplugged, the frames the switch sends to its port
  * go to @fn (NULL: stop) instead of its NetVSP: what still comes for a VM
- * that moves away is forwarded, not lost. @fn's return is not looked at:
- * frames it leaves out are dropped, uncounted by the port. */
+ * that moves away is forwarded, not lost. At that moment, too, the port
+ * gives up its MAC (it moves with the VM's announcement from its new host,
+ * vsw_port_release_macs) and its filter leaves the NIC. @fn's return is not
+ * looked at: frames it leaves out are dropped, uncounted by the port. */
 typedef unsigned int (*host_dp_fwd_fn)(void *ctx, const struct vsw_frame *f, unsigned int n);
 void host_dp_vm_forward(struct host_dp *h, int vm, host_dp_fwd_fn fn, void *ctx);
 /* The VM left: its NetVSP and channel go (a VF first, as a surprise
- * removal); its switch port, MAC and filter stay until host_dp_vm_remove,
- * so its frames keep going to the forwarding function. */
+ * removal); its switch port stays until host_dp_vm_remove, so what the
+ * switch still sends it goes to the forwarding function. */
 void host_dp_vm_unplug(struct host_dp *h, int vm);
 /* Hand @f[0..n) to VM @vm's NetVSP as if the switch had sent them (frames
  * forwarded from the host it came from). Returns how many it took: none

@@ -400,13 +400,18 @@ struct migr_fwd {
 
 struct migr_fwd *migr_fwd_new(int fd, size_t bufsize)
 {
-	struct migr_fwd *f = calloc(1, sizeof(*f));
+	struct migr_fwd *f;
 
-	if (f && bufsize >= 4 + MIGR_FRAME_HDR + VSW_MAX_FRAME)
+	if (bufsize < 4 + MIGR_FRAME_HDR + VSW_MAX_FRAME) { /* not even one frame */
+		errno = EINVAL;
+		return NULL;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f)
 		f->buf = malloc(bufsize);
 	if (!f || !f->buf) {
 		free(f);
-		errno = f ? EINVAL : ENOMEM;
+		errno = ENOMEM;
 		return NULL;
 	}
 	f->fd = fd;
@@ -540,8 +545,10 @@ int migr_fwd_flush(struct migr_fwd *f)
 		ssize_t n =
 		    send(f->fd, f->buf + f->off, f->len - f->off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0)
-			return errno == EINTR ? 0 : errno == EAGAIN ? -EAGAIN : -errno;
+			return errno == EAGAIN ? -EAGAIN : -errno;
 		f->off += (size_t)n;
 	}
 	f->off = f->len = 0;
