@@ -13,13 +13,14 @@
 # Checks: a TCP stream vm1→vm2 (iperf3) and ping streams vm1→ext1 and
 # ext1→vm1 (500/s each) go on while vm1 moves h1→h2 with its VF attached
 # (the VF is taken back first, one attached on h2 after) and back again
-# (--no-vf: none attached on h1); the stream ends without an
-# error and moves data after each move, the pings lose nothing (the old
-# host forwards what still reaches it to the new one); vm1 is on exactly one host at a time; its counters travel with it
-# (before_migration); both timelines tell the story; a migration with a bad
-# token, or to a host where the name is taken, is refused and leaves the VM
-# working where it was; a VM that can't move (stopped) stays, and the
-# destination deletes the port it made for it. Addresses from 198.18.0.0/15; a trap takes the lab down.
+# (--no-vf: none attached on h1); the stream ends without an error and moves
+# data after each move, the pings lose nothing (the old host forwards what
+# still reaches it to the new one); vm1 is on exactly one host at a time;
+# its counters travel with it (before_migration); both timelines tell the
+# story; a migration with a bad token, or to a host where the name is taken,
+# is refused and leaves the VM working where it was; a VM that can't move
+# (stopped) stays, and the destination deletes the port it made for it.
+# Addresses from 198.18.0.0/15; a trap takes the lab down.
 LAB_TAG=mt
 source "$(dirname "$0")/lib/lab.sh"
 
