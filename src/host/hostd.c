@@ -998,21 +998,18 @@ static int migr_connect(const struct sockaddr_in *sa)
 
 /* ---- forwarding while the VM moves (migrate.h) ---- */
 
-/* The switch's frames for a halted (or gone) VM: to its new host. */
+/* The switch's frames for a halted (or gone) VM: queued for its new host
+ * (fwd_service sends them, in the same pass of the loop). */
 static unsigned int fwd_out_frames(void *ctx, const struct vsw_frame *f, unsigned int n)
 {
 	struct adapter *a = ctx;
 	unsigned int k;
-	int r;
 
 	if (!a->fwd || a->fwd_err)
 		return 0;
 	k = migr_fwd_put(a->fwd, a->mac, f, n);
 	if (k)
 		a->fwd_last = util_now_ns();
-	r = migr_fwd_flush(a->fwd);
-	if (r < 0 && r != -EAGAIN)
-		a->fwd_err = r;
 	return k;
 }
 
@@ -1320,7 +1317,7 @@ static void migr_serve(struct hostd *d, unsigned int i)
 		fwd_end(d, a, "the VM comes back"); /* the port it left here: gone now */
 	a = NULL;
 	if (rp.error[0])
-		;
+		; /* refused above */
 	else if (strlen(d->vmbus_path) >= MIGR_PATH_MAX)
 		snprintf(rp.error, sizeof(rp.error), "host %s's channel path is too long",
 		         d->cfg.name);

@@ -27,6 +27,27 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
 	return -EPROTO;
 }
 
+/* Big-endian words on the wire: the length words, the frame header. */
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16)), put16(p + 2, (uint16_t)v);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)get16(p) << 16 | get16(p + 2);
+}
+
 void migr_hex(const uint8_t *b, size_t n, char *out)
 {
 	static const char d[] = "0123456789abcdef";
@@ -296,8 +317,7 @@ int migr_reply_decode(const void *buf, size_t len, struct migr_reply *p, char *e
 
 int migr_send(int fd, const char *json, size_t len)
 {
-	uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-		           (uint8_t)len };
+	uint8_t hdr[4];
 	struct iovec iov[2] = { { hdr, 4 }, { (void *)json, len } };
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 	size_t want = len + 4;
@@ -305,6 +325,7 @@ int migr_send(int fd, const char *json, size_t len)
 
 	if (!len || len > MIGR_MSG_MAX)
 		return -EMSGSIZE;
+	put32(hdr, (uint32_t)len);
 	n = sendmsg(fd, &mh, MSG_NOSIGNAL);
 	if (n < 0)
 		return -errno;
@@ -347,7 +368,7 @@ int migr_recv(int fd, char *buf, int timeout_ms)
 
 	if (r)
 		return r;
-	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	len = get32(hdr);
 	if (!len || len > MIGR_MSG_MAX)
 		return -EMSGSIZE;
 	r = read_full(fd, (uint8_t *)buf, len, deadline);
@@ -439,16 +460,6 @@ void migr_fwd_stats(const struct migr_fwd *f, struct migr_fwd_stats *st)
 	*st = f->st;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 /* The waiting bytes to the front: room at the end. */
 static void compact(struct migr_fwd *f)
 {
@@ -457,6 +468,17 @@ static void compact(struct migr_fwd *f)
 		f->len -= f->off;
 		f->off = 0;
 	}
+}
+
+/* Room for @need more bytes at the end of the queue: where, or NULL. */
+static uint8_t *reserve(struct migr_fwd *f, size_t need)
+{
+	if (f->len + need > f->cap)
+		compact(f);
+	if (f->len + need > f->cap)
+		return NULL;
+	f->len += need;
+	return f->buf + f->len - need;
 }
 
 unsigned int migr_fwd_put(struct migr_fwd *f, const uint8_t mac[6], const struct vsw_frame *fr,
@@ -471,17 +493,11 @@ unsigned int migr_fwd_put(struct migr_fwd *f, const uint8_t mac[6], const struct
 		if (fr[i].len < 14 || fr[i].len > VSW_MAX_FRAME || memcmp(fr[i].data, mac, 6) ||
 		    (fr[i].flags & VSW_F_VLAN))
 			continue; /* not the VM's own unicast, as it would have had it */
-		if (f->len + need > f->cap)
-			compact(f);
-		if (f->len + need > f->cap) {
+		if (!(m = reserve(f, need))) {
 			f->st.dropped++;
 			continue;
 		}
-		m = f->buf + f->len;
-		m[0] = (uint8_t)((MIGR_FRAME_BIT | (MIGR_FRAME_HDR + fr[i].len)) >> 24);
-		m[1] = (uint8_t)((MIGR_FRAME_HDR + fr[i].len) >> 16);
-		m[2] = (uint8_t)((MIGR_FRAME_HDR + fr[i].len) >> 8);
-		m[3] = (uint8_t)(MIGR_FRAME_HDR + fr[i].len);
+		put32(m, MIGR_FRAME_BIT | (MIGR_FRAME_HDR + fr[i].len));
 		m[4] = fr[i].vnet.flags;
 		m[5] = fr[i].vnet.gso_type;
 		put16(m + 6, fr[i].vnet.hdr_len);
@@ -490,7 +506,6 @@ unsigned int migr_fwd_put(struct migr_fwd *f, const uint8_t mac[6], const struct
 		put16(m + 12, fr[i].vnet.csum_offset);
 		put16(m + 14, 0);
 		memcpy(m + 16, fr[i].data, fr[i].len);
-		f->len += need;
 		f->st.frames++;
 		f->st.bytes += fr[i].len;
 		put++;
@@ -503,20 +518,17 @@ int migr_fwd_cancel(struct migr_fwd *f, const char *why)
 	json_t *j = json_pack("{s:i, s:s}", "v", MIGR_VERSION, "cancel", why);
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	size_t n = s ? strlen(s) : 0;
+	uint8_t *m = NULL;
 	int rc = 0;
 
 	json_decref(j);
 	if (!s || !why[0] || n > MIGR_MSG_MAX)
 		rc = -EINVAL;
-	else if (f->len + 4 + n > f->cap && (compact(f), f->len + 4 + n > f->cap))
+	else if (!(m = reserve(f, 4 + n)))
 		rc = -ENOSPC;
 	else {
-		uint8_t *m = f->buf + f->len;
-
-		m[0] = (uint8_t)(n >> 24), m[1] = (uint8_t)(n >> 16), m[2] = (uint8_t)(n >> 8);
-		m[3] = (uint8_t)n;
+		put32(m, (uint32_t)n);
 		memcpy(m + 4, s, n);
-		f->len += 4 + n;
 	}
 	free(s);
 	return rc;
@@ -567,7 +579,7 @@ int migr_frame_decode(const uint8_t *buf, size_t len, struct vsw_frame *f, size_
 
 	if (len < 4)
 		return 0;
-	w = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+	w = get32(buf);
 	if (!(w & MIGR_FRAME_BIT))
 		return bad(err, errlen, "a message of %u bytes where a frame was due", w);
 	w &= ~MIGR_FRAME_BIT;
@@ -609,7 +621,7 @@ static int cancel_at(const struct migr_fwd *f, size_t at, char *err, size_t errl
 
 	if (f->len - at < 4 || (m[0] & 0x80))
 		return 0;
-	w = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+	w = get32(m);
 	if (w > MIGR_MSG_MAX)
 		return bad(err, errlen, "a message of %u bytes where a frame was due", w);
 	if (f->len - at < 4 + (size_t)w)

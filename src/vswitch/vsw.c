@@ -217,18 +217,24 @@ int vsw_port_set_vlan(struct vsw *sw, unsigned int port, const struct vsw_vlan_c
 	return 0;
 }
 
+/* VM port @port, for a change from outside the datapath; NULL with *@rc
+ * -ENOENT (no port), -EBUSY (inside a callback) or -EINVAL (not a VM port). */
+static struct vsw__port *vsw__vm_port(struct vsw *sw, unsigned int port, int *rc)
+{
+	struct vsw__port *p = vsw__port(sw, port);
+
+	*rc = !p ? -ENOENT : sw->busy ? -EBUSY : p->kind != VSW_PORT_VM ? -EINVAL : 0;
+	return *rc ? NULL : p;
+}
+
 int vsw_port_set_macs(struct vsw *sw, unsigned int port, const uint8_t macs[][6],
                       unsigned int nmacs, bool allow_mac_spoofing)
 {
-	struct vsw__port *p = vsw__port(sw, port);
 	int rc;
+	struct vsw__port *p = vsw__vm_port(sw, port, &rc);
 
 	if (!p)
-		return -ENOENT;
-	if (sw->busy)
-		return -EBUSY;
-	if (p->kind != VSW_PORT_VM)
-		return -EINVAL;
+		return rc;
 	rc = vsw__macs_set(p, macs, nmacs, allow_mac_spoofing);
 	if (rc)
 		return rc;
@@ -238,38 +244,25 @@ int vsw_port_set_macs(struct vsw *sw, unsigned int port, const uint8_t macs[][6]
 
 int vsw_port_learn_macs(struct vsw *sw, unsigned int port)
 {
-	struct vsw__port *p = vsw__port(sw, port);
+	int rc;
+	struct vsw__port *p = vsw__vm_port(sw, port, &rc);
 	uint64_t now;
 
-	if (!p)
-		return -ENOENT;
-	if (sw->busy)
-		return -EBUSY;
-	if (p->kind != VSW_PORT_VM)
-		return -EINVAL;
-	if (p->vlan.mode != VSW_VLAN_ACCESS)
-		return 0;
+	if (!p || p->vlan.mode != VSW_VLAN_ACCESS)
+		return rc;
 	now = sw->clock(sw->clock_arg);
-	for (unsigned int i = 0; i < p->nmacs; i++) {
-		uint8_t mac[6];
-
-		for (int k = 0; k < 6; k++)
-			mac[k] = (uint8_t)(p->mac48[i] >> (40 - 8 * k));
-		vsw__mac_learn(sw, vsw__mac_key(mac, p->vlan.access_vlan), port, now);
-	}
+	for (unsigned int i = 0; i < p->nmacs; i++)
+		vsw__mac_learn(sw, vsw__mac_key48(p->mac48[i], p->vlan.access_vlan), port, now);
 	return 0;
 }
 
 int vsw_port_release_macs(struct vsw *sw, unsigned int port)
 {
-	struct vsw__port *p = vsw__port(sw, port);
+	int rc;
+	struct vsw__port *p = vsw__vm_port(sw, port, &rc);
 
 	if (!p)
-		return -ENOENT;
-	if (sw->busy)
-		return -EBUSY;
-	if (p->kind != VSW_PORT_VM)
-		return -EINVAL;
+		return rc;
 	p->nmacs = 0; /* spoof_check stays: it may send nothing now */
 	return 0;
 }

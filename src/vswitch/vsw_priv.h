@@ -145,9 +145,14 @@ void vsw__mac_forget_port(struct vsw *sw, unsigned int port);
 int vsw__mac_dump(const struct vsw *sw, int (*fn)(void *arg, const struct vsw_mac_info *mac),
                   void *arg);
 
+static inline uint64_t vsw__mac_key48(uint64_t mac48, uint16_t vlan)
+{
+	return mac48 << 12 | vlan;
+}
+
 static inline uint64_t vsw__mac_key(const uint8_t *mac, uint16_t vlan)
 {
-	return vsw__mac48(mac) << 12 | vlan;
+	return vsw__mac_key48(vsw__mac48(mac), vlan);
 }
 
 /* vsw_capture.c */
