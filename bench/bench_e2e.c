@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +26,16 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "lab/lab_conf.h"
 #include "lab/lab_net.h"
+#include "util/util.h"
 
 #define PREFIX "iovp-e2e-"
 
 static char g_cli[PATH_MAX + 16], g_run[64];
 static char g_cc_opt[48];     /* " -C NAME" or "" */
 static char g_cc[16] = "?";   /* what the last leg's sender used */
+static char g_cpus[LAB_CPUS_LEN]; /* the lab host's datapath CPUs; "none"; "": default */
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -202,6 +206,27 @@ static void veth_down(void)
 	lab_netns_del(PREFIX "vb");
 }
 
+/* --cpus by default: the host's datapath (daemon and VM processes, lab
+ * `host h1 cpus N`) on the last CPU this process may use, the guests'
+ * applications (iperf3) on any; "none" with one CPU. On the 2-core machine of
+ * the README the datapath's wake-ups then stay on one CPU (a cross-CPU
+ * wake-up costs ~1.5 times as much there), each of its processes finishes
+ * its batch before the next runs (util_datapath_cpus), and the guests' TCP
+ * has the other CPU to itself most of the time (README, Benchmarks). */
+static void default_cpus(void)
+{
+	cpu_set_t set;
+
+	snprintf(g_cpus, sizeof(g_cpus), "none");
+	if (sched_getaffinity(0, sizeof(set), &set) || CPU_COUNT(&set) < 2)
+		return;
+	for (int c = CPU_SETSIZE - 1; c >= 0; c--)
+		if (CPU_ISSET(c, &set)) {
+			snprintf(g_cpus, sizeof(g_cpus), "%d", c);
+			return;
+		}
+}
+
 /* bench e2e's figures, per round in which every leg finished. */
 struct e2e_rounds {
 	double syn[BENCH_ROUNDS_MAX], vf[BENCH_ROUNDS_MAX], veth[BENCH_ROUNDS_MAX];
@@ -251,19 +276,35 @@ int bench_e2e(int argc, char **argv)
 	json_t *rep;
 	FILE *f;
 
-	/* --cc NAME is this benchmark's own; the rest are the common options */
+	/* --cc NAME and --cpus LIST are this benchmark's own; the rest are the
+	 * common options */
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--cc") != 0)
+		bool cc = !strcmp(argv[i], "--cc");
+
+		if (!cc && strcmp(argv[i], "--cpus") != 0)
 			continue;
-		if (i + 1 >= argc || !argv[i + 1][0] ||
-		    strspn(argv[i + 1], "abcdefghijklmnopqrstuvwxyz0123456789_") !=
-		        strlen(argv[i + 1]) ||
-		    strlen(argv[i + 1]) >= sizeof(g_cc)) {
+		if (!cc) {
+			struct util_cpus cs;
+			char why[160];
+
+			if (i + 1 >= argc || strlen(argv[i + 1]) >= sizeof(g_cpus) ||
+			    (strcmp(argv[i + 1], "none") &&
+			     util_cpus_parse(argv[i + 1], &cs, why, sizeof(why)))) {
+				fprintf(stderr, "bench e2e: --cpus needs a CPU list (as taskset -c: 1, "
+				                "0-3) or none\n");
+				return 2;
+			}
+			snprintf(g_cpus, sizeof(g_cpus), "%s", argv[i + 1]);
+		} else if (i + 1 >= argc || !argv[i + 1][0] ||
+		           strspn(argv[i + 1], "abcdefghijklmnopqrstuvwxyz0123456789_") !=
+		               strlen(argv[i + 1]) ||
+		           strlen(argv[i + 1]) >= sizeof(g_cc)) {
 			fprintf(stderr, "bench e2e: --cc needs a congestion control's name, "
 			                "one of /proc/sys/net/ipv4/tcp_available_congestion_control\n");
 			return 2;
+		} else {
+			snprintf(g_cc_opt, sizeof(g_cc_opt), " -C %s", argv[i + 1]);
 		}
-		snprintf(g_cc_opt, sizeof(g_cc_opt), " -C %s", argv[i + 1]);
 		memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 1) * sizeof(*argv));
 		argc -= 2;
 		i--;
@@ -294,8 +335,11 @@ int bench_e2e(int argc, char **argv)
 		free(er);
 		return 1;
 	}
-	fprintf(f, "lab e2e\nnetwork net\nhost h1\nnic h1 vfs 2\n"
-	           "vm vm1 host h1 mac 02:00:00:00:0e:01 ip 198.18.0.1/24\n"
+	if (!g_cpus[0])
+		default_cpus();
+	fprintf(f, "lab e2e\nnetwork net\nhost h1%s%s\nnic h1 vfs 2\n",
+	        strcmp(g_cpus, "none") ? " cpus " : "", strcmp(g_cpus, "none") ? g_cpus : "");
+	fprintf(f, "vm vm1 host h1 mac 02:00:00:00:0e:01 ip 198.18.0.1/24\n"
 	           "vm vm2 host h1 mac 02:00:00:00:0e:02 ip 198.18.0.2/24\n");
 	fclose(f);
 	sh("IOVPATH_RUN_DIR=%s %s lab down --force %s >/dev/null 2>&1", g_run, g_cli, conf);
@@ -354,6 +398,7 @@ int bench_e2e(int argc, char **argv)
 		put(rep, "seconds", o.seconds);
 		json_object_set_new(rep, "rounds", json_integer(done));
 		json_object_set_new(rep, "tcp_cc", json_string(g_cc));
+		json_object_set_new(rep, "datapath_cpus", json_string(g_cpus));
 		json_object_set_new(rep, "synthetic_retransmits", json_integer(done ? (json_int_t)er->syn_rt : -1));
 		json_object_set_new(rep, "vf_retransmits", json_integer(done ? (json_int_t)er->vf_rt : -1));
 		json_object_set_new(rep, "veth_retransmits", json_integer(done ? (json_int_t)er->veth_rt : -1));

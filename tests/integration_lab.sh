@@ -61,7 +61,11 @@ dpid=$($CLI host show --json | jq_ "j['pid']")
 [ "$(ps -o ni= -p "$dpid" | tr -d ' ')" = -5 ] || fail "iovpathd not at nice -5"
 rc=0; "$B/iovpathd" --name x --nice 20 2>/dev/null || rc=$?
 [ "$rc" -eq 2 ] || fail "iovpathd --nice 20 accepted (exit $rc)"
-ok "daemon priority: nice -5; a bad --nice refused"
+for bin in iovpathd iovpath-vm; do
+	rc=0; "$B/$bin" --cpus 3-1 --name x --host x 2>/dev/null || rc=$?
+	[ "$rc" -eq 2 ] || fail "$bin --cpus 3-1 accepted (exit $rc)"
+done
+ok "daemon priority: nice -5; a bad --nice or --cpus refused"
 
 # ---- capture of a switch port, read back: a pcap with vm1's pings to vm2 in it
 $CLI capture vm2 -w "$IOVPATH_RUN_DIR/vm2.pcap" --seconds 1.5 2>/dev/null &

@@ -220,6 +220,8 @@ Test(bench, e2e)
 	median_in_range(j, "vf_vs_veth");
 	median_in_range(j, "synthetic_vs_veth");
 	cr_expect(json_is_string(json_object_get(j, "tcp_cc")), "no tcp_cc");
+	/* the datapath on the last CPU by default, or on any with one CPU */
+	cr_expect(json_is_string(json_object_get(j, "datapath_cpus")), "no datapath_cpus");
 	json_decref(j);
 }
 
@@ -232,6 +234,7 @@ Test(bench, bad_options_refused)
 		"ring --rounds 2 --json",       "vf --size 10 --json",
 		"synthetic --seconds 0 --json", "ring --ring 1000 --json",
 		"migrate --moves 0 --json",     "migrate --pps 0 --json",
+		"e2e --cpus 2-1 --json",        "e2e --json --cpus",
 		"nosuchbench --json",
 	};
 

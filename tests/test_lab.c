@@ -22,12 +22,14 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -35,6 +37,7 @@
 #include "lab/lab_conf.h"
 #include "lab/lab_net.h"
 #include "port/port.h"
+#include "util/util.h"
 
 static char g_err[512];
 
@@ -91,7 +94,7 @@ Test(lab_conf, every_option, .timeout = 10)
 	                           "\n"
 	                           "lab demo   # names become iovp-demo-*\n"
 	                           "network phys\n"
-	                           "host h1\tport veth\n"
+	                           "host h1\tport veth cpus 0,2-3\n"
 	                           "host h2 port tap\n"
 	                           "nic h1 vfs 254\r\n"
 	                           "vm vm1 host h1 mac 02:AB:cd:00:00:01 ip 198.19.255.254/15\n"
@@ -108,6 +111,8 @@ Test(lab_conf, every_option, .timeout = 10)
 	cr_assert_eq(c->network_line, 4);
 	cr_assert_eq(c->hosts[0].port, LAB_PORT_VETH);
 	cr_assert_eq(c->hosts[1].port, LAB_PORT_TAP);
+	cr_assert_str_eq(c->hosts[0].cpus, "0,2-3");
+	cr_assert_str_eq(c->hosts[1].cpus, "", "no cpus: any CPU");
 	cr_assert_eq(c->hosts[0].vfs, 254);
 	cr_assert_not(c->hosts[1].has_nic, "a host without a nic line has no VFs");
 	cr_assert_eq(c->vms[0].mac[1], 0xab);
@@ -202,6 +207,12 @@ static const struct {
 	{ "network n\nexternal sit0 ip 198.18.0.1/24\n", 2, "'sit0' is reserved" },
 	{ "network n\nhost h1 port wire\n", 2, "port 'wire': expected veth or tap" },
 	{ "network n\nhost h1 port\n", 2, "'port' needs a value" },
+	{ "network n\nhost h1 cpus one\n", 2, "host h1: cpus: CPU list 'one': want N, N-M" },
+	{ "network n\nhost h1 cpus 3-1\n", 2, "ranges ascending" },
+	{ "network n\nhost h1 cpus 1,\n", 2, "want N, N-M" },
+	{ "network n\nhost h1 cpus 1024\n", 2, "CPUs 0..1023" },
+	{ "network n\nhost h1 cpus 1 cpus 2\n", 2, "'cpus' given twice" },
+	{ "network n\nhost h1 speed 1\n", 2, "unknown option 'speed' (expected port or cpus)" },
 	{ "network\n", 1, "expected `network NAME`" },
 	{ "network n\nhost a b c d e f g h i j k l m n o p q\n", 2, "too many words" },
 	{ "network n\n\x01host h1\n", 2, "control character 0x01" },
@@ -262,7 +273,7 @@ Test(lab_conf, too_many_vms_for_a_host, .timeout = 10)
 Test(lab_conf, write_then_parse_gives_the_same_conf, .timeout = 10)
 {
 	static const char text[] = "external x ip 198.18.0.100/24 vlan 7\n"
-	                           "host h2 port tap\nnetwork n\nhost h1\nnic h1 vfs 3\n"
+	                           "host h2 port tap\nnetwork n\nhost h1 cpus 1\nnic h1 vfs 3\n"
 	                           "vm v host h1 mac 02:00:00:00:00:01 ip 198.18.0.1/24 vlan 5\n"
 	                           "lab z\n";
 	struct lab_conf *c = parse(text), *c2;
@@ -282,11 +293,68 @@ Test(lab_conf, write_then_parse_gives_the_same_conf, .timeout = 10)
 	cr_assert_str_eq(out1, out2);
 	cr_assert_eq(c2->vms[0].vlan, 5);
 	cr_assert_eq(c2->hosts[0].port, LAB_PORT_TAP);
+	cr_assert_str_eq(c2->hosts[1].cpus, "1");
 	cr_assert_str_eq(c2->lab, "z");
 	free(out1);
 	free(out2);
 	lab_conf_free(c);
 	lab_conf_free(c2);
+}
+
+/* CPU lists (a host's `cpus`, iovpathd/iovpath-vm --cpus), and what
+ * util_datapath_cpus makes of the calling process (in a child: the test's
+ * own process keeps its CPUs). */
+Test(util_cpus, lists_and_a_datapath_process, .timeout = 10)
+{
+	static const char *good[] = { "0", "0-1", "1,3,5-7", "1023", "0-0" };
+	static const char *worse[] = { "",
+		                       "x",
+		                       "-1",
+		                       "1-",
+		                       "1,",
+		                       ",1",
+		                       "1 2",
+		                       "2-1",
+		                       "1024",
+		                       "0-1024",
+		                       "99999999999999999999" };
+	struct util_cpus cs;
+	char err[160], self[64];
+	int st;
+	pid_t pid;
+
+	cr_assert_eq(util_cpus_parse("1,3,5-7", &cs, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cs.bits[0], 0xeaull);
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
+		cr_assert_eq(util_cpus_parse(good[i], &cs, err, sizeof(err)), 0, "'%s': %s",
+		             good[i], err);
+	for (size_t i = 0; i < ARRAY_SIZE(worse); i++) {
+		err[0] = '\0';
+		cr_assert_eq(util_cpus_parse(worse[i], &cs, err, sizeof(err)), -EINVAL, "'%s'",
+		             worse[i]);
+		cr_assert(strstr(err, "CPU list"), "'%s': %s", worse[i], err);
+	}
+	util_cpus_self(self, sizeof(self));
+	cr_assert(self[0], "this process's CPUs as a list");
+	cr_assert_eq(util_cpus_parse(self, &cs, err, sizeof(err)), 0, "'%s' reads back", self);
+	cr_assert_eq(util_datapath_cpus("1023", err, sizeof(err)), -EINVAL, "no CPU 1023 here");
+	cr_assert(strstr(err, "none of them is online"), "%s", err);
+	pid = fork();
+	if (pid == 0) {
+		if (util_datapath_cpus("0", err, sizeof(err)))
+			_exit(1);
+		util_cpus_self(self, sizeof(self));
+		if (strcmp(self, "0"))
+			_exit(2);
+		if (sched_getscheduler(0) != SCHED_BATCH)
+			_exit(3);
+		_exit(util_spin_ns(5000) == 0 ? 0 : 4); /* one CPU: no busy-polling */
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the pinned child failed: %d",
+	          WEXITSTATUS(st));
+	if (util_spin_ns(5000) == 5000)
+		cr_log_info("this process may run on several CPUs: it busy-polls");
 }
 
 Test(lab_conf, missing_file, .timeout = 10)

@@ -165,7 +165,8 @@ static bool vm_connected(struct mgmt_client *c, const char *vm)
 	return yes;
 }
 
-static int start_vm(struct cli_opts *o, struct mgmt_client *c, json_t *vm)
+/* A VM's adapter process on its host's datapath CPUs (@cpus; "": any). */
+static int start_vm(struct cli_opts *o, struct mgmt_client *c, json_t *vm, const char *cpus)
 {
 	const char *name = json_string_value(json_object_get(vm, "name"));
 	const char *host = json_string_value(json_object_get(vm, "host"));
@@ -173,9 +174,9 @@ static int start_vm(struct cli_opts *o, struct mgmt_client *c, json_t *vm)
 	const char *mac = json_string_value(json_object_get(vm, "mac"));
 	const char *ip = json_string_value(json_object_get(vm, "ip"));
 	json_int_t vlan = json_integer_value(json_object_get(vm, "vlan"));
-	char *argv[] = { "iovpath-vm", "--host",    (char *)host,       "--name",
-		         (char *)name, "--netns",   (char *)netns,      "--ip",
-		         (char *)ip,   "--run-dir", (char *)o->run_dir, NULL };
+	char *argv[] = { "iovpath-vm",       "--host",      (char *)host, "--name",   (char *)name,
+		         "--netns",          (char *)netns, "--ip",       (char *)ip, "--run-dir",
+		         (char *)o->run_dir, "--cpus",      (char *)cpus, NULL };
 	uint64_t end;
 	pid_t pid;
 
@@ -185,6 +186,8 @@ static int start_vm(struct cli_opts *o, struct mgmt_client *c, json_t *vm)
 	json_decref(args);
 	if (r)
 		return -1;
+	if (!cpus || !*cpus)
+		argv[ARRAY_SIZE(argv) - 3] = NULL; /* no "--cpus", LIST */
 	pid = spawn(o, name, argv);
 	end = util_now_ns() + START_TIMEOUT_MS * 1000000ull;
 	while (pid > 0 && alive(pid) && util_now_ns() < end) {
@@ -223,15 +226,18 @@ static int lab_start(struct cli_opts *o)
 	{
 		const char *name = json_string_value(json_object_get(h, "name"));
 		const char *port = json_string_value(json_object_get(h, "port"));
+		const char *cpus = json_string_value(json_object_get(h, "cpus"));
 		char vfs[16];
 		char *argv[] = { "iovpathd",         "--name", (char *)name, "--port",
 			         (char *)port,       "--vfs",  vfs,          "--run-dir",
-			         (char *)o->run_dir, NULL };
+			         (char *)o->run_dir, "--cpus", (char *)cpus, NULL };
 		struct mgmt_client *c;
 		pid_t pid;
 
 		snprintf(vfs, sizeof(vfs), "%lld",
 		         (long long)json_integer_value(json_object_get(h, "vfs")));
+		if (!cpus || !*cpus)
+			argv[ARRAY_SIZE(argv) - 3] = NULL; /* no "--cpus", LIST */
 		pid = spawn(o, name, argv);
 		c = pid > 0 ? wait_host(o, name, pid) : NULL;
 		if (!c) {
@@ -240,13 +246,14 @@ static int lab_start(struct cli_opts *o)
 			rc = 1;
 			break;
 		}
-		printf("  host %-8s NIC with %s VFs, physical port %s (pid %d)\n", name, vfs, port,
+		printf("  host %-8s NIC with %s VFs, physical port %s%s%s (pid %d)\n", name, vfs,
+		       port, cpus && *cpus ? ", datapath on CPUs " : "", cpus ? cpus : "",
 		       (int)pid);
 		json_array_foreach(json_object_get(st, "vms"), j, vm)
 		{
 			if (strcmp(json_string_value(json_object_get(vm, "host")), name))
 				continue;
-			if (start_vm(o, c, vm)) {
+			if (start_vm(o, c, vm, cpus)) {
 				rc = 1;
 				break;
 			}

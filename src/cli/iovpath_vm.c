@@ -15,6 +15,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: iovpath-vm --host HOST --name VM [--netns NS] [--ifname IF] [--ip A.B.C.D/P]\n"
+	    "                  [--cpus LIST]\n"
 	    "       iovpath-vm --host HOST --name VM --endpoint [--to MAC] [--size N] [--pps R]\n"
 	    "                  [--seconds S] [--wait-vf] [--quiet]\n"
 	    "\n"
@@ -22,6 +23,8 @@ static void usage(FILE *f)
 	    "  --name VM       the adapter, created first with `iovpath vm create`\n"
 	    "  --run-dir DIR   the host's run directory (default %s)\n"
 	    "  --secret FILE   the adapter's credential (default RUN_DIR/VM.secret)\n"
+	    "  --cpus LIST     run on these CPUs only (as taskset -c: 1, 0-3, 1,3), SCHED_BATCH:\n"
+	    "                  its host's datapath CPUs (iovpathd --cpus); default: any CPU\n"
 	    "TAP mode (root): the guest OS is namespace NS; its one adapter IF (default eth0)\n"
 	    "  gets the VM's MAC, the address given, and is brought up.\n"
 	    "Endpoint mode (no root): the built-in endpoint checks every frame it receives;\n"
@@ -69,10 +72,11 @@ int main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "wait-vf", no_argument, NULL, 'w' },
+		{ "cpus", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vmproc_config c = { .mode = VMPROC_TAP };
-	char *end;
+	char *end, err[160];
 	int o;
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -103,6 +107,12 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			c.wait_vf = true;
+			break;
+		case 'c':
+			if (util_datapath_cpus(optarg, err, sizeof(err))) {
+				fprintf(stderr, "iovpath-vm: --cpus: %s\n", err);
+				return 2;
+			}
 			break;
 		case 'a':
 			if (parse_ip(optarg, &c.ip, &c.plen)) {

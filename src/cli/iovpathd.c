@@ -15,7 +15,8 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: iovpathd --name HOST [--port SPEC] [--vfs N] [--group GROUP]\n"
-	    "                [--run-dir DIR] [--nice N] [--migrate-listen A.B.C.D:PORT|off] [-v]\n"
+	    "                [--run-dir DIR] [--nice N] [--cpus LIST]\n"
+	    "                [--migrate-listen A.B.C.D:PORT|off] [-v]\n"
 	    "\n"
 	    "  --name HOST     the host's name (one daemon per name; refused if one runs)\n"
 	    "  --port SPEC     the NIC's physical port: tap:NAME[,netns=NS],\n"
@@ -26,6 +27,10 @@ static void usage(FILE *f)
 	    "  --run-dir DIR   sockets, lock and credentials (default %s)\n"
 	    "  --nice N        the daemon's scheduling priority, -20..19 (default %d: the host's\n"
 	    "                  datapath ahead of the VM processes; needs root or CAP_SYS_NICE)\n"
+	    "  --cpus LIST     run on these CPUs only (as taskset -c: 1, 0-3, 1,3), SCHED_BATCH:\n"
+	    "                  the datapath on CPUs of its own, with its VMs' adapter processes\n"
+	    "                  (iovpath-vm --cpus), apart from the guests' applications\n"
+	    "                  (default: any CPU, SCHED_OTHER)\n"
 	    "  --migrate-listen A.B.C.D:PORT\n"
 	    "                  where other hosts' daemons send VMs migrating here (TCP; default\n"
 	    "                  127.0.0.1:0, a free port host show tells; off: none)\n"
@@ -44,12 +49,13 @@ int main(int argc, char **argv)
 		{ "group", required_argument, NULL, 'g' },
 		{ "run-dir", required_argument, NULL, 'r' },
 		{ "nice", required_argument, NULL, 'N' },
+		{ "cpus", required_argument, NULL, 'c' },
 		{ "migrate-listen", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hostd_config c = { .vfs = 4, .group = MGMT_NO_GROUP, .nice = HOSTD_NICE };
-	char *end;
+	char *end, err[160];
 	int o;
 
 	while ((o = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -68,6 +74,12 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			c.verbose++;
+			break;
+		case 'c':
+			if (util_datapath_cpus(optarg, err, sizeof(err))) {
+				fprintf(stderr, "iovpathd: --cpus: %s\n", err);
+				return 2;
+			}
 			break;
 		case 'f': {
 			unsigned long v = strtoul(optarg, &end, 10);

@@ -20,7 +20,8 @@
 #include "util/util.h"
 
 #define MOD "iovpath-vm"
-/* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
+/* busy-poll after the last work: short, 2 cores are shared with the guests
+ * (bench e2e); none on one CPU (util_spin_ns) */
 #define SPIN_NS       5000ull
 #define MAX_PFD       16
 #define EP_BURST      32u
@@ -397,7 +398,7 @@ static int migrate(struct vmproc *vp)
 static int run_loop(struct vmproc *vp)
 {
 	const struct vmproc_config *c = vp->cfg;
-	uint64_t last_work = util_now_ns();
+	uint64_t last_work = util_now_ns(), spin_ns = util_spin_ns(SPIN_NS);
 	uint64_t secs_ns =
 	    c->mode == VMPROC_ENDPOINT && c->seconds > 0 ? (uint64_t)(c->seconds * 1e9) : 0;
 	unsigned int passes = 0;
@@ -426,7 +427,7 @@ static int run_loop(struct vmproc *vp)
 			last_work = now;
 			continue;
 		}
-		if (now - last_work < SPIN_NS)
+		if (now - last_work < spin_ns)
 			continue;
 		/* a generator with a rate sleeps until its next frame is due */
 		sleep_all(vp, c->mode == VMPROC_ENDPOINT && c->generate ? (c->pps ? 1 : 0) : 1000);

@@ -28,7 +28,8 @@
 
 #define MOD     "iovpathd"
 #define MAX_PFD (2 * HOST_DP_MAX_VMS + NIC_MAX_VPORTS + 8)
-/* busy-poll after the last work: short, 2 cores are shared with the guests (bench e2e) */
+/* busy-poll after the last work: short, 2 cores are shared with the guests
+ * (bench e2e); none on one CPU (util_spin_ns) */
 #define SPIN_NS       5000ull
 #define CTL_EVERY     256u   /* datapath passes between looks at the control descriptors */
 #define HISTORY       512u   /* events kept */
@@ -332,15 +333,17 @@ static int op_host_show(void *ctx, json_t *args, json_t **res, struct mgmt_err *
 {
 	struct hostd *d = ctx;
 	unsigned int vms = 0;
+	char cpus[128];
 
 	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
 		vms += d->ad[i].used;
-	*res = json_pack("{s:s, s:i, s:i, s:s, s:i, s:i, s:f, s:s, s:s, s:i, s:s}", "name",
+	util_cpus_self(cpus, sizeof(cpus));
+	*res = json_pack("{s:s, s:i, s:i, s:s, s:i, s:i, s:f, s:s, s:s, s:i, s:s, s:s}", "name",
 	                 d->cfg.name, "pid", (int)getpid(), "version", 1, "port",
 	                 d->cfg.port ? d->cfg.port : "", "vfs", (int)d->cfg.vfs, "vms", (int)vms,
 	                 "uptime_s", (double)(util_now_ns() - d->t0) / 1e9, "mgmt", d->mgmt_path,
 	                 "channel", d->vmbus_path, "vf_timeout_ms", (int)d->vf_timeout_ms,
-	                 "migrate", d->migr_fd >= 0 ? d->migr_addr : "");
+	                 "migrate", d->migr_fd >= 0 ? d->migr_addr : "", "cpus", cpus);
 	return *res ? 0 : -ENOMEM;
 }
 
@@ -1645,7 +1648,7 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 int hostd_run(const struct hostd_config *cfg)
 {
 	struct hostd *d = calloc(1, sizeof(*d));
-	uint64_t last_work;
+	uint64_t last_work, spin_ns = util_spin_ns(SPIN_NS);
 	unsigned int passes = 0;
 	int rc = 0;
 
@@ -1677,7 +1680,7 @@ int hostd_run(const struct hostd_config *cfg)
 				control(d, 0, NULL, 0);
 			continue;
 		}
-		if (util_now_ns() - last_work < SPIN_NS) {
+		if (util_now_ns() - last_work < spin_ns) {
 			if (++passes % CTL_EVERY == 0)
 				control(d, 0, NULL, 0);
 			continue;

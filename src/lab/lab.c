@@ -225,9 +225,9 @@ static int up_host(struct up *u, const struct lab_host *h, json_t *desc)
 	}
 	lab_nl_close(nl);
 	if (!rc)
-		json_array_append_new(desc,
-		                      json_pack("{s:s, s:s, s:i, s:s}", "name", h->name, "netns",
-		                                ns, "vfs", (json_int_t)h->vfs, "port", spec));
+		json_array_append_new(desc, json_pack("{s:s, s:s, s:i, s:s, s:s}", "name", h->name,
+		                                      "netns", ns, "vfs", (json_int_t)h->vfs,
+		                                      "port", spec, "cpus", h->cpus));
 	return rc;
 }
 

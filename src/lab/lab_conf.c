@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lab/lab_conf.h"
+#include "util/util.h"
 
 #define MAX_WORDS 16u
 
@@ -368,19 +369,29 @@ static int decl_host(struct parse *p, char **w, int nw)
 {
 	struct lab_conf *c = p->c;
 	struct lab_host h = { .port = LAB_PORT_VETH, .line = p->line };
-	struct opt opts[] = { { "port", NULL } };
+	struct opt opts[] = { { "port", NULL }, { "cpus", NULL } };
+	struct util_cpus cpus;
+	char why[160];
 	int rc;
 
 	if (nw < 2)
-		return perr(p, "expected `host NAME [port veth|tap]`");
+		return perr(p, "expected `host NAME [port veth|tap] [cpus LIST]`");
 	if (parse_name(p, "host", w[1], h.name) || claim_name(p, "host", w[1]))
 		return -EINVAL;
-	if (parse_opts(p, "host", w + 2, nw - 2, opts, 1, "port"))
+	if (parse_opts(p, "host", w + 2, nw - 2, opts, 2, "port or cpus"))
 		return -EINVAL;
 	if (opts[0].val && strcmp(opts[0].val, "tap") == 0)
 		h.port = LAB_PORT_TAP;
 	else if (opts[0].val && strcmp(opts[0].val, "veth") != 0)
 		return perr(p, "host %s: port '%.40s': expected veth or tap", h.name, opts[0].val);
+	if (opts[1].val) {
+		if (strlen(opts[1].val) >= sizeof(h.cpus))
+			return perr(p, "host %s: cpus: a list of at most %zu characters", h.name,
+			            sizeof(h.cpus) - 1);
+		if (util_cpus_parse(opts[1].val, &cpus, why, sizeof(why)))
+			return perr(p, "host %s: cpus: %s", h.name, why);
+		snprintf(h.cpus, sizeof(h.cpus), "%s", opts[1].val);
+	}
 	if (c->nhosts >= LAB_MAX_HOSTS)
 		return perr(p, "too many hosts (at most %u)", LAB_MAX_HOSTS);
 	rc = grow(p, (void **)&c->hosts, &p->cap_hosts, c->nhosts, sizeof(h));
@@ -684,7 +695,9 @@ int lab_conf_write(const struct lab_conf *c, FILE *f)
 	for (uint32_t i = 0; i < c->nhosts; i++) {
 		const struct lab_host *h = &c->hosts[i];
 
-		fprintf(f, "host %s port %s\n", h->name, h->port == LAB_PORT_TAP ? "tap" : "veth");
+		fprintf(f, "host %s port %s%s%s\n", h->name,
+		        h->port == LAB_PORT_TAP ? "tap" : "veth", h->cpus[0] ? " cpus " : "",
+		        h->cpus);
 		if (h->has_nic)
 			fprintf(f, "nic %s vfs %u\n", h->name, h->vfs);
 	}

@@ -9,12 +9,17 @@
  *                                 labs (or a lab and a test) can be up at once
  *   network NAME                  the physical network, exactly once: a Linux
  *                                 bridge named NAME in its own namespace
- *   host NAME [port veth|tap]     an emulated host (one iovpathd). Its namespace
+ *   host NAME [port veth|tap] [cpus LIST]
+ *                                 an emulated host (one iovpathd). Its namespace
  *                                 holds the host's end of its physical port:
  *                                   veth (default): a veth pair, "phys0" in the
  *                                     host's namespace, NAME on the bridge
  *                                   tap: a persistent TAP device NAME on the
  *                                     bridge, which the daemon opens itself
+ *                                 cpus: the host's datapath CPUs (as taskset -c:
+ *                                 1, 0-3, 1,3): its daemon and its VMs' adapter
+ *                                 processes run there only (iovpathd --cpus,
+ *                                 iovpath-vm --cpus); default: any CPU
  *   nic HOST vfs N                the host's SR-IOV NIC with N VFs (0..254); at
  *                                 most one per host; a host without one has no
  *                                 VFs (every VM stays on the synthetic path)
@@ -58,6 +63,7 @@
 
 #define LAB_PREFIX           "iovp-" /* every namespace and link the lab makes */
 #define LAB_NAME_MAX         15u     /* an interface name: IFNAMSIZ - 1 */
+#define LAB_CPUS_LEN         64u     /* a host's `cpus` list, with its NUL */
 #define LAB_NETNS_MAX        (sizeof(LAB_PREFIX) + 2 * LAB_NAME_MAX + 1)
 #define LAB_LINE_MAX         1024u
 #define LAB_MAX_HOSTS        64u
@@ -73,6 +79,7 @@ enum lab_port_kind { LAB_PORT_VETH, LAB_PORT_TAP };
 struct lab_host {
 	char name[LAB_NAME_MAX + 1];
 	enum lab_port_kind port;
+	char cpus[LAB_CPUS_LEN]; /* a CPU list (util_cpus_parse), or "": any */
 	bool has_nic;
 	uint32_t vfs;
 	uint32_t nvms;

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -157,6 +158,102 @@ int util_pin_cpu(int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+int util_cpus_parse(const char *list, struct util_cpus *cpus, char *err, size_t errlen)
+{
+	const char *p = list;
+
+	memset(cpus, 0, sizeof(*cpus));
+	if (!list || !*list)
+		goto bad;
+	for (;;) {
+		unsigned long a, b;
+		char *end;
+
+		if (*p < '0' || *p > '9')
+			goto bad;
+		a = b = strtoul(p, &end, 10);
+		if (*end == '-') {
+			if (end[1] < '0' || end[1] > '9')
+				goto bad;
+			b = strtoul(end + 1, &end, 10);
+		}
+		if (a >= UTIL_CPUS_MAX || b >= UTIL_CPUS_MAX || b < a) {
+			snprintf(err, errlen,
+			         "CPU list '%.40s': %lu-%lu: CPUs 0..%u, ranges ascending", list, a,
+			         b, UTIL_CPUS_MAX - 1);
+			return -EINVAL;
+		}
+		for (unsigned long c = a; c <= b; c++)
+			cpus->bits[c / 64] |= 1ull << (c % 64);
+		if (!*end)
+			return 0;
+		if (*end != ',')
+			goto bad;
+		p = end + 1;
+	}
+bad:
+	snprintf(err, errlen,
+	         "CPU list '%.40s': want N, N-M or a list of them joined by ',' "
+	         "(as taskset -c: 1, 0-3, 1,3)",
+	         list ? list : "");
+	return -EINVAL;
+}
+
+int util_datapath_cpus(const char *list, char *err, size_t errlen)
+{
+	struct util_cpus cpus;
+	cpu_set_t set;
+	int rc = util_cpus_parse(list, &cpus, err, errlen);
+
+	if (rc)
+		return rc;
+	CPU_ZERO(&set);
+	for (unsigned int c = 0; c < UTIL_CPUS_MAX && c < CPU_SETSIZE; c++)
+		if (cpus.bits[c / 64] >> (c % 64) & 1)
+			CPU_SET(c, &set);
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		rc = -errno;
+		snprintf(err, errlen, "CPUs %.40s: %s%s", list, strerror(errno),
+		         errno == EINVAL ? " (none of them is online here: see nproc, lscpu)" : "");
+		return rc;
+	}
+	if (sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 })) {
+		rc = -errno;
+		snprintf(err, errlen, "SCHED_BATCH: %s", strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+uint64_t util_spin_ns(uint64_t ns)
+{
+	cpu_set_t set;
+
+	return sched_getaffinity(0, sizeof(set), &set) || CPU_COUNT(&set) > 1 ? ns : 0;
+}
+
+void util_cpus_self(char *buf, size_t len)
+{
+	cpu_set_t set;
+	size_t n = 0;
+
+	if (len)
+		buf[0] = '\0';
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
+	for (int c = 0; c < CPU_SETSIZE && n < len; c++) {
+		int e = c;
+
+		if (!CPU_ISSET(c, &set))
+			continue;
+		while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, &set))
+			e++;
+		n += (size_t)snprintf(buf + n, len - n, e > c ? "%s%d-%d" : "%s%d", n ? "," : "", c,
+		                      e);
+		c = e;
+	}
 }
 
 int util_netns_enter(const char *name, int *saved)

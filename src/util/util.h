@@ -79,6 +79,37 @@ void util_netns_leave(int saved);
 /* Pin the calling thread to one CPU (best effort); returns 0 or -errno. */
 int util_pin_cpu(int cpu);
 
+/* A CPU list as taskset -c and /proc/PID/status's Cpus_allowed_list write
+ * it: "N", "N-M" or several of them joined by ',' ("1", "0-3", "1,3,5-7"),
+ * each CPU below UTIL_CPUS_MAX, ranges ascending. Fills @cpus (a bit per
+ * CPU). Returns 0, or -EINVAL with what was wrong in @err. */
+#define UTIL_CPUS_MAX 1024u
+struct util_cpus {
+	uint64_t bits[UTIL_CPUS_MAX / 64];
+};
+int util_cpus_parse(const char *list, struct util_cpus *cpus, char *err, size_t errlen);
+
+/* The calling process becomes one of the datapath's processes on CPUs of
+ * their own (iovpathd --cpus, iovpath-vm --cpus): kept on @list's CPUs (a
+ * CPU list as above), and scheduled SCHED_BATCH (its nice value kept): a
+ * wake-up of one of them (a doorbell) does not preempt the one running, which
+ * finishes its batch first — on one shared CPU, fewer switches and bigger
+ * batches (bench e2e: 5-7 % more, README). Returns 0, or -errno with why in
+ * @err: a bad list (-EINVAL), or none of its CPUs online and allowed here
+ * (-EINVAL from the kernel). */
+int util_datapath_cpus(const char *list, char *err, size_t errlen);
+
+/* How long to busy-poll for a peer process before sleeping: @ns when the
+ * calling process may run on two CPUs or more, 0 when on one only (the peer
+ * it polls for would run on that CPU too, as the datapath's processes on a
+ * CPU of their own do: spinning only keeps it off; bench e2e 3-5 % more
+ * without). */
+uint64_t util_spin_ns(uint64_t ns);
+
+/* The CPUs the calling process may run on, as a CPU list ("0-1"), into
+ * @buf (truncated to @len). */
+void util_cpus_self(char *buf, size_t len);
+
 /* Copy @n bytes to @dst, returning @dst + @n: up to 64 bytes with a few
  * overlapping fixed-size moves the compiler inlines (packet headers and
  * small frames: a call would cost more than the copy), more with memcpy. */
