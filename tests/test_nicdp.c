@@ -6,10 +6,17 @@
  *
  * A→B stays inside the NIC; A→outside leaves by the wire and comes back to A;
  * a spoofed source is dropped and counted; offload metadata rides along.
- * Frames of 200 B to 60 KB (a TSO segment), every byte checked. */
+ * Frames of 200 B to 60 KB (a TSO segment), every byte checked.
+ *
+ * And a hostile VF (in one process, a thread of it rewriting the source
+ * address of the frame the NIC is reading from its queue): the NIC decides
+ * on its own copy of a frame's head and delivers that copy, so a frame gets
+ * through with the VF's own address or not at all. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -275,5 +282,114 @@ Test(nicdp, vf_to_vf_wire_and_spoof_in_processes, .timeout = 30)
 	port_close(wire);
 	for (int i = 0; i < 2; i++)
 		vfbar_destroy(g_bar[i]);
+	nic_destroy(nic);
+}
+
+/* The hostile VF's frame in its queue, the address bytes it rewrites. */
+static _Atomic(uint8_t *) g_flip_at;
+static atomic_bool g_flip_stop;
+
+static void *flipper(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&g_flip_stop)) {
+		volatile uint8_t *p = atomic_load(&g_flip_at);
+
+		if (p) /* the source MAC's last byte: A's (0x0a), then a spoof */
+			p[11] = p[11] == 0x0a ? 0x5f : 0x0a;
+	}
+	return NULL;
+}
+
+Test(nicdp, a_vf_rewriting_a_frame_in_its_queue_changes_no_decision, .timeout = 60)
+{
+	struct nic_caps caps = { .max_vfs = 4,
+		                 .max_vports = 5,
+		                 .total_queue_pairs = 8,
+		                 .max_qps_per_vport = 2,
+		                 .mac_filters_per_vport = 4 };
+	struct nic *nic = nic_create(&caps);
+	struct nicdp_ops ops = { .pf_rx = pf_rx };
+	struct vfbar *bar[2], *vfa, *vfb;
+	struct nic_port_stats st;
+	struct nicdp *dp;
+	pthread_t th;
+	unsigned int got = 0, spoofed_seen = 0;
+	enum { FRAMES = 3000, LEN = 4000 }; /* large: read where it lies */
+	static uint8_t buf[2 * LEN];
+	struct vmbus_rx rx[8];
+
+	cr_assert(nic);
+	cr_assert_eq(nic_switch_create(nic, 1), 0);
+	dp = nicdp_create(nic, NULL, &ops, NULL);
+	cr_assert(dp);
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *mac = i ? MAC_B : MAC_A;
+		uint32_t serial;
+		int vf = nic_vf_alloc(nic, mac, &serial), vport;
+
+		cr_assert_geq(vf, 0);
+		vport = nic_vport_create(nic, vf, 1);
+		cr_assert_gt(vport, 0);
+		cr_assert_eq(nic_filter_set(nic, (unsigned int)vport, mac, NIC_VLAN_NONE), 0);
+		bar[i] = vfbar_create(1, 1u << 20);
+		cr_assert(bar[i]);
+		cr_assert_eq(nicdp_vport_attach(dp, (unsigned int)vport, bar[i]), 0);
+	}
+	vfa = vfbar_attach(dup(bar[0]->memfd), dup(bar[0]->efd_nic), dup(bar[0]->efd_vf), g_err,
+	                   sizeof(g_err));
+	vfb = vfbar_attach(dup(bar[1]->memfd), dup(bar[1]->efd_nic), dup(bar[1]->efd_vf), g_err,
+	                   sizeof(g_err));
+	cr_assert(vfa && vfb, "%s", g_err);
+	atomic_store(&g_flip_stop, false);
+	cr_assert_eq(pthread_create(&th, NULL, flipper, NULL), 0);
+	for (unsigned int k = 0; k < FRAMES; k++) {
+		static const struct vfbar_ext ext;
+		static uint8_t f[LEN];
+		struct vmbus_slot sl;
+		struct iovec e[2], v[2];
+		unsigned int nv, at = 0;
+
+		/* A's frame to B, written where it lies in A's queue */
+		memcpy(f, MAC_B, 6);
+		memcpy(f + 6, MAC_A, 6);
+		f[12] = 0x88, f[13] = 0xb5;
+		memset(f + 14, (int)(k & 0xff), LEN - 14);
+		cr_assert_eq(vmbus_ring_reserve(&vfa->tx[0], sizeof(ext), LEN, &sl), 1);
+		for (unsigned int i = 0, ne = vmbus_slot_iov(&sl, 0, sizeof(ext), e); i < ne; i++)
+			memcpy(e[i].iov_base, (const uint8_t *)&ext + (i ? e[0].iov_len : 0),
+			       e[i].iov_len);
+		nv = vmbus_slot_iov(&sl, sizeof(ext), LEN, v);
+		for (unsigned int i = 0; i < nv; at += (unsigned int)v[i++].iov_len)
+			memcpy(v[i].iov_base, f + at, v[i].iov_len);
+		vmbus_ring_commit(&vfa->tx[0], &sl, VMBUS_PKT_DATA_INBAND, LEN);
+		vmbus_ring_publish(&vfa->tx[0]);
+		if (nv == 1) /* one that wraps the NIC copies first: nothing to race */
+			atomic_store(&g_flip_at, (uint8_t *)v[0].iov_base);
+		while (nicdp_poll(dp) == 0)
+			;
+		atomic_store(&g_flip_at, NULL);
+		/* what B got: A's address, or nothing */
+		for (int n; (n = vmbus_ring_read(&vfb->rx[0], rx, 8, buf, sizeof(buf))) > 0;)
+			for (int i = 0; i < n; i++) {
+				cr_assert_eq(rx[i].len, LEN);
+				if (memcmp((const uint8_t *)rx[i].data + 6, MAC_A, 6))
+					spoofed_seen++;
+				got++;
+			}
+	}
+	atomic_store(&g_flip_stop, true);
+	pthread_join(th, NULL);
+	cr_assert_eq(spoofed_seen, 0, "%u frames reached B with another source than A's",
+	             spoofed_seen);
+	cr_assert_eq(nic_port_stats(nic, 1, &st), 0);
+	cr_assert_eq(got + st.drops[NIC_DROP_SPOOF], FRAMES, "each frame delivered or dropped");
+	cr_assert_gt(st.drops[NIC_DROP_SPOOF], 0, "the rewrites were seen: some decided spoofed");
+	cr_assert_gt(got, 0);
+	vfbar_destroy(vfa);
+	vfbar_destroy(vfb);
+	nicdp_destroy(dp);
+	for (int i = 0; i < 2; i++)
+		vfbar_destroy(bar[i]);
 	nic_destroy(nic);
 }

@@ -11,11 +11,22 @@
 #include "util/util.h"
 
 #define BURST   PORT_BURST
-#define BUF_LEN (BURST * (PORT_MAX_FRAME + 64))
+#define SLOT    (PORT_MAX_FRAME + 64)
+#define BUF_LEN (BURST * SLOT)
+/* A VF's large frame is read where it lies in its tx queue (the VM's
+ * memory), copied once, into the destination; the NIC decides on a private
+ * copy of its first HEAD bytes (the Ethernet header and tag nic_lookup reads)
+ * and delivers that copy with the rest, so the VM changing the frame under
+ * us changes no decision: a spoofed source or another VLAN can't pass. Only
+ * VF queues (another guest's, which trusts no byte it gets) take a frame
+ * that way; the wire and the default VPort (the host's switch, the kernel)
+ * get a whole private copy (__private). */
+#define HEAD 64u
 
 /* Frames bound for one destination during a pass. */
 struct batch {
 	struct port_pkt pkts[BURST];
+	uint8_t *head[BURST]; /* a frame in VM memory: its private head; NULL: private */
 	unsigned int n;
 };
 
@@ -26,9 +37,13 @@ struct nicdp {
 	void *arg;
 	struct vfbar *bar[NIC_MAX_VPORTS];
 	unsigned int nbars;
-	uint8_t *rxbuf; /* frames copied out of a VF's tx ring */
+	uint8_t *rxbuf;    /* frames copied out of a VF's tx ring (short or wrapping) */
+	uint8_t *priv;     /* per frame of a VF's burst, a SLOT: its head, then the rest
+	                   when a destination needs all of it private (__private) */
+	bool whole[BURST]; /* priv's slot holds the whole frame */
 	struct vmbus_rx rx[BURST];
 	struct port_pkt in[BURST];
+	uint8_t *in_head[BURST];             /* in[i] lies in VM memory: its head in priv */
 	struct batch out[NIC_PORT_WIRE + 1]; /* per destination port */
 	uint8_t touched[NIC_PORT_WIRE + 1];
 	unsigned int ntouched;
@@ -43,7 +58,10 @@ struct nicdp *nicdp_create(struct nic *nic, struct port *wire, const struct nicd
 	if (!dp)
 		return NULL;
 	dp->rxbuf = malloc(BUF_LEN);
-	if (!dp->rxbuf) {
+	dp->priv = malloc(BUF_LEN);
+	if (!dp->rxbuf || !dp->priv) {
+		free(dp->rxbuf);
+		free(dp->priv);
 		free(dp);
 		errno = ENOMEM;
 		return NULL;
@@ -60,6 +78,7 @@ void nicdp_destroy(struct nicdp *dp)
 	if (!dp)
 		return;
 	free(dp->rxbuf);
+	free(dp->priv);
 	free(dp);
 }
 
@@ -82,8 +101,10 @@ void nicdp_vport_detach(struct nicdp *dp, unsigned int vport)
 	}
 }
 
-/* Queue @p for @port (once per pass per port in dp->list). */
-static inline void __enqueue(struct nicdp *dp, unsigned int port, const struct port_pkt *p)
+/* Queue @p for @port (once per pass per port in dp->list); @head: its
+ * private head when it lies in VM memory. */
+static inline void __enqueue(struct nicdp *dp, unsigned int port, const struct port_pkt *p,
+                             uint8_t *head)
 {
 	struct batch *b = &dp->out[port];
 
@@ -91,31 +112,58 @@ static inline void __enqueue(struct nicdp *dp, unsigned int port, const struct p
 		dp->touched[port] = 1;
 		dp->list[dp->ntouched++] = (uint8_t)port;
 	}
+	b->head[b->n] = head;
 	b->pkts[b->n++] = *p;
+}
+
+/* The whole of a frame in VM memory, privately (its slot of dp->priv, after
+ * the head already there), once however many destinations want it. */
+static const uint8_t *__private(struct nicdp *dp, const struct port_pkt *p, uint8_t *head)
+{
+	size_t slot = (size_t)(head - dp->priv) / SLOT;
+
+	if (!dp->whole[slot]) {
+		memcpy(head + HEAD, p->data + HEAD, p->len - HEAD);
+		dp->whole[slot] = true;
+	}
+	return head;
+}
+
+/* Batch @b, every frame private (for the wire and the default VPort). */
+static void __privatize(struct nicdp *dp, struct batch *b)
+{
+	for (unsigned int i = 0; i < b->n; i++)
+		if (b->head[i])
+			b->pkts[i].data = (uint8_t *)__private(dp, &b->pkts[i], b->head[i]);
 }
 
 /* Deliver @n frames into @vport's receive queue pair (chosen by a hash of
  * the addresses when the VPort has several). Returns frames taken. */
-static unsigned int __to_vf(struct nicdp *dp, unsigned int vport, const struct port_pkt *pkts,
-                            unsigned int n)
+static unsigned int __to_vf(struct nicdp *dp, unsigned int vport, const struct batch *b)
 {
+	const struct port_pkt *pkts = b->pkts;
+	unsigned int n = b->n, taken = 0;
 	struct vfbar *bar = dp->bar[vport];
 	struct vfbar_ext ext[BURST];
-	struct iovec iov[BURST];
+	struct iovec iov[2 * BURST];
 	struct vmbus_tx tx[BURST];
-	unsigned int taken = 0;
 
 	if (!bar)
 		return 0;
 	for (unsigned int i = 0; i < n; i++) {
 		memset(&ext[i], 0, sizeof(ext[i]));
 		ext[i].vnet = pkts[i].vnet;
-		iov[i] = (struct iovec){ pkts[i].data, pkts[i].len };
+		if (b->head[i]) { /* the head decided on, the rest from VM memory */
+			iov[2 * i] = (struct iovec){ b->head[i], HEAD };
+			iov[2 * i + 1] = (struct iovec){ pkts[i].data + HEAD, pkts[i].len - HEAD };
+		} else {
+			iov[2 * i] = (struct iovec){ pkts[i].data, pkts[i].len };
+		}
 		tx[i] = (struct vmbus_tx){ .type = VMBUS_PKT_DATA_INBAND,
 			                   .ext = &ext[i],
 			                   .ext_len = sizeof(ext[i]),
-			                   .iov = &iov[i],
-			                   .iovcnt = 1 };
+			                   .iov = &iov[2 * i],
+			                   .iovcnt = b->head[i] ? 2 : 1 };
 	}
 	if (bar->num_qp == 1) {
 		int r = vmbus_ring_write(&bar->rx[0], tx, n);
@@ -123,10 +171,11 @@ static unsigned int __to_vf(struct nicdp *dp, unsigned int vport, const struct p
 		return r > 0 ? (unsigned int)r : 0;
 	}
 	for (unsigned int i = 0; i < n; i++) {
+		const uint8_t *f = b->head[i] ? b->head[i] : pkts[i].data;
 		uint32_t h = 0;
 
 		for (int k = 0; k < 12; k++) /* destination and source MAC */
-			h = h * 31 + pkts[i].data[k];
+			h = h * 31 + f[k];
 		if (vmbus_ring_write(&bar->rx[h & (bar->num_qp - 1)], &tx[i], 1) == 1)
 			taken++;
 	}
@@ -143,14 +192,16 @@ static void __flush(struct nicdp *dp)
 		uint64_t bytes = 0;
 
 		if (port == NIC_PORT_WIRE) {
+			__privatize(dp, b);
 			int r = dp->wire ? port_tx_burst(dp->wire, b->pkts, b->n) : 0;
 
 			taken = r > 0 ? (unsigned int)r : 0;
 		} else if (port == NIC_DEFAULT_VPORT) {
+			__privatize(dp, b);
 			dp->ops.pf_rx(dp->arg, b->pkts, b->n);
 			taken = b->n;
 		} else {
-			taken = __to_vf(dp, port, b->pkts, b->n);
+			taken = __to_vf(dp, port, b);
 		}
 		for (unsigned int i = 0; i < taken; i++)
 			bytes += b->pkts[i].len;
@@ -165,26 +216,29 @@ static void __flush(struct nicdp *dp)
 	dp->ntouched = 0;
 }
 
-/* Decide and queue @n frames that entered from @src. */
-static void __switch(struct nicdp *dp, int src, const struct port_pkt *pkts, unsigned int n)
+/* Decide and queue @n frames that entered from @src; @heads (or NULL): per
+ * frame, its private head when it lies in VM memory (decided on that). */
+static void __switch(struct nicdp *dp, int src, const struct port_pkt *pkts, uint8_t **heads,
+                     unsigned int n)
 {
 	uint64_t bytes = 0;
 
 	for (unsigned int i = 0; i < n; i++) {
+		uint8_t *head = heads ? heads[i] : NULL;
 		struct nic_verdict v;
 
 		bytes += pkts[i].len;
-		if (!nic_lookup(dp->nic, pkts[i].data, pkts[i].len, src, &v)) {
+		if (!nic_lookup(dp->nic, head ? head : pkts[i].data, pkts[i].len, src, &v)) {
 			if (v.drop_port >= 0)
 				nic_vport_count(dp->nic, (unsigned int)v.drop_port,
 				                NIC_CTR_DROP(v.drop), 1, 0);
 			continue;
 		}
 		if (v.ndst == 1) /* unicast: no walk of the destination set */
-			__enqueue(dp, (unsigned int)v.port, &pkts[i]);
+			__enqueue(dp, (unsigned int)v.port, &pkts[i], head);
 		else
 			for (int p = nic_verdict_next(&v, -1); p >= 0; p = nic_verdict_next(&v, p))
-				__enqueue(dp, (unsigned int)p, &pkts[i]);
+				__enqueue(dp, (unsigned int)p, &pkts[i], head);
 	}
 	if (n)
 		nic_vport_count(dp->nic, (unsigned int)src, NIC_CTR_TX, n, bytes);
@@ -196,7 +250,7 @@ int nicdp_pf_tx(struct nicdp *dp, const struct port_pkt *pkts, unsigned int n)
 	for (unsigned int done = 0; done < n;) {
 		unsigned int k = n - done > BURST ? BURST : n - done;
 
-		__switch(dp, NIC_DEFAULT_VPORT, pkts + done, k);
+		__switch(dp, NIC_DEFAULT_VPORT, pkts + done, NULL, k);
 		done += k;
 	}
 	return (int)n;
@@ -239,7 +293,9 @@ static int __from_vf(struct nicdp *dp, unsigned int vport, struct vfbar *bar)
 	int moved = 0;
 
 	for (uint32_t q = 0; q < bar->num_qp; q++) {
-		int n = vmbus_ring_read(&bar->tx[q], dp->rx, BURST, dp->rxbuf, BUF_LEN), k = 0;
+		uint32_t next;
+		int n = vmbus_ring_peek(&bar->tx[q], dp->rx, BURST, dp->rxbuf, BUF_LEN, &next),
+		    k = 0;
 
 		if (n < 0) {
 			/* A hostile or broken VF: its queue is dead until an FLR. */
@@ -260,9 +316,20 @@ static int __from_vf(struct nicdp *dp, unsigned int vport, struct vfbar *bar)
 			memcpy(&dp->in[k].vnet, x->ext, sizeof(dp->in[k].vnet));
 			dp->in[k].data = (uint8_t *)x->data;
 			dp->in[k].len = x->len;
+			dp->in_head[k] = NULL;
+			if ((uintptr_t)x->data - (uintptr_t)dp->rxbuf >= BUF_LEN) {
+				/* in place (peek hands out large bodies so): a private head */
+				dp->in_head[k] = dp->priv + (size_t)k * SLOT;
+				dp->whole[k] = x->len <= HEAD;
+				memcpy(dp->in_head[k], x->data, x->len < HEAD ? x->len : HEAD);
+				if (dp->whole[k])
+					dp->in[k].data = dp->in_head[k], dp->in_head[k] = NULL;
+			}
 			k++;
 		}
-		__switch(dp, (int)vport, dp->in, (unsigned int)k);
+		__switch(dp, (int)vport, dp->in, dp->in_head, (unsigned int)k);
+		if (n > 0) /* every copy out of VM memory is done: the space goes back */
+			vmbus_ring_release(&bar->tx[q], next);
 		moved += n;
 	}
 	return moved;
@@ -276,7 +343,7 @@ int nicdp_poll(struct nicdp *dp)
 		int n = port_rx_burst(dp->wire, dp->in, BURST);
 
 		if (n > 0) {
-			__switch(dp, NIC_SRC_WIRE, dp->in, (unsigned int)n);
+			__switch(dp, NIC_SRC_WIRE, dp->in, NULL, (unsigned int)n);
 			moved += n;
 		}
 	}

@@ -264,15 +264,17 @@ void vmbus_ring_publish(struct vmbus_ring *r);
 int vmbus_ring_read(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int max, void *buf,
                     size_t buflen);
 
-/* Consumer of a producer it trusts (the guest's VF driver reading what the
- * NIC wrote): vmbus_ring_read without the copy. Descriptors and trailers are
- * validated as there; a body of VMBUS_PEEK_MIN bytes or more that lies
- * contiguous in the data area is handed out in place; a shorter one, or one
- * that wraps, is copied into @buf. Nothing is released:
+/* vmbus_ring_read without the copy: for a consumer of a producer it trusts
+ * (the guest's VF driver reading what the NIC wrote), or one that decides on
+ * no byte of a body in place without copying that byte first (the NIC
+ * reading a VF's frames: nicdp copies each frame's head). Descriptors and
+ * trailers are validated as there, on a copy; a body of VMBUS_PEEK_MIN bytes
+ * or more that lies contiguous in the data area is handed out in place (an
+ * untrusted peer can change it under the caller at any time); a shorter one,
+ * or one that wraps, is copied into @buf. Nothing is released:
  * the packets stay valid, and their space held, until
  * vmbus_ring_release(@r, *@next) (call it before the next peek). Returns as
- * vmbus_ring_read. Never use it on a ring an untrusted peer writes: the
- * peer could change a body after it was checked. */
+ * vmbus_ring_read. */
 #define VMBUS_PEEK_MIN 512u /* vmbus_ring_peek copies bodies shorter than this */
 int vmbus_ring_peek(struct vmbus_ring *r, struct vmbus_rx *pkts, unsigned int max, void *buf,
                     size_t buflen, uint32_t *next);
