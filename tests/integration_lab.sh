@@ -59,6 +59,7 @@ ok "synthetic path: ping and TCP, counters on synthetic"
 # ---- the host's datapath runs ahead of its guests (HOSTD_NICE)
 dpid=$($CLI host show --json | jq_ "j['pid']")
 [ "$(ps -o ni= -p "$dpid" | tr -d ' ')" = -5 ] || fail "iovpathd not at nice -5"
+has '"cpus"' $CLI host show --json || fail "host show: no cpus"
 rc=0; "$B/iovpathd" --name x --nice 20 2>/dev/null || rc=$?
 [ "$rc" -eq 2 ] || fail "iovpathd --nice 20 accepted (exit $rc)"
 for bin in iovpathd iovpath-vm; do
