@@ -211,30 +211,25 @@ static void pf_rx(void *arg, const struct port_pkt *pkts, unsigned int n)
 	g_pf_frames += n;
 }
 
-Test(nicdp, vf_to_vf_wire_and_spoof_in_processes, .timeout = 30)
+/* A NIC with its switch, and VF A and VF B (MAC_A, MAC_B) each on a VPort
+ * with its filter and a BAR of one queue pair of @ring bytes, served by the
+ * returned engine (with @wire, or none). */
+static struct nicdp *nic_with_two_vfs(struct nic **nicp, struct port *wire, uint32_t ring,
+                                      struct vfbar *bar[2], int vport[2])
 {
+	static const struct nicdp_ops ops = { .pf_rx = pf_rx };
 	struct nic_caps caps = { .max_vfs = 4,
 		                 .max_vports = 5,
 		                 .total_queue_pairs = 8,
 		                 .max_qps_per_vport = 2,
 		                 .mac_filters_per_vport = 4 };
 	struct nic *nic = nic_create(&caps);
-	struct nicdp_ops ops = { .pf_rx = pf_rx };
-	char spec[160];
-	struct port *wire;
 	struct nicdp *dp;
-	struct nic_port_stats st;
-	pid_t pid[3];
-	int vport[2];
 
-	signal(SIGPIPE, SIG_IGN);
 	cr_assert(nic);
 	cr_assert_eq(nic_switch_create(nic, 1), 0);
-	snprintf(spec, sizeof(spec), "shm-listen:%s", th_sock_path());
-	wire = port_open(spec, g_err, sizeof(g_err));
-	cr_assert(wire, "%s", g_err);
-	snprintf(g_wire, sizeof(g_wire), "shm-connect:%s", spec + strlen("shm-listen:"));
 	dp = nicdp_create(nic, wire, &ops, NULL);
+	cr_assert(dp);
 	for (int i = 0; i < 2; i++) {
 		const uint8_t *mac = i ? MAC_B : MAC_A;
 		int vf = nic_vf_alloc(nic, mac, &g_serial[i]);
@@ -243,10 +238,30 @@ Test(nicdp, vf_to_vf_wire_and_spoof_in_processes, .timeout = 30)
 		vport[i] = nic_vport_create(nic, vf, 1);
 		cr_assert_gt(vport[i], 0);
 		cr_assert_eq(nic_filter_set(nic, (unsigned int)vport[i], mac, NIC_VLAN_NONE), 0);
-		g_bar[i] = vfbar_create(1, 4u << 20); /* holds every frame: none dropped */
-		cr_assert(g_bar[i]);
-		cr_assert_eq(nicdp_vport_attach(dp, (unsigned int)vport[i], g_bar[i]), 0);
+		bar[i] = vfbar_create(1, ring);
+		cr_assert(bar[i]);
+		cr_assert_eq(nicdp_vport_attach(dp, (unsigned int)vport[i], bar[i]), 0);
 	}
+	*nicp = nic;
+	return dp;
+}
+
+Test(nicdp, vf_to_vf_wire_and_spoof_in_processes, .timeout = 30)
+{
+	struct nic *nic;
+	char spec[160];
+	struct port *wire;
+	struct nicdp *dp;
+	struct nic_port_stats st;
+	pid_t pid[3];
+	int vport[2];
+
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(spec, sizeof(spec), "shm-listen:%s", th_sock_path());
+	wire = port_open(spec, g_err, sizeof(g_err));
+	cr_assert(wire, "%s", g_err);
+	snprintf(g_wire, sizeof(g_wire), "shm-connect:%s", spec + strlen("shm-listen:"));
+	dp = nic_with_two_vfs(&nic, wire, 4u << 20, g_bar, vport); /* holds every frame */
 	pid[2] = th_spawn(wire_peer, NULL);
 	for (int i = 0; i < 5000 && !g_pf_frames; i++) /* the wire is plugged in */
 		if (!nicdp_poll(dp))
@@ -304,44 +319,19 @@ static void *flipper(void *arg)
 
 Test(nicdp, a_vf_rewriting_a_frame_in_its_queue_changes_no_decision, .timeout = 60)
 {
-	struct nic_caps caps = { .max_vfs = 4,
-		                 .max_vports = 5,
-		                 .total_queue_pairs = 8,
-		                 .max_qps_per_vport = 2,
-		                 .mac_filters_per_vport = 4 };
-	struct nic *nic = nic_create(&caps);
-	struct nicdp_ops ops = { .pf_rx = pf_rx };
+	struct nic *nic;
 	struct vfbar *bar[2], *vfa, *vfb;
 	struct nic_port_stats st;
 	struct nicdp *dp;
 	pthread_t th;
 	unsigned int got = 0, spoofed_seen = 0, sent = 0;
-	int vport_a = -1;
+	int vport[2];
 	uint64_t until;
 	enum { FRAMES = 3000, LEN = 4000 }; /* large: read where it lies */
-	const unsigned int frames = FRAMES;
 	static uint8_t buf[2 * LEN];
 	struct vmbus_rx rx[8];
 
-	cr_assert(nic);
-	cr_assert_eq(nic_switch_create(nic, 1), 0);
-	dp = nicdp_create(nic, NULL, &ops, NULL);
-	cr_assert(dp);
-	for (int i = 0; i < 2; i++) {
-		const uint8_t *mac = i ? MAC_B : MAC_A;
-		uint32_t serial;
-		int vf = nic_vf_alloc(nic, mac, &serial), vport;
-
-		cr_assert_geq(vf, 0);
-		vport = nic_vport_create(nic, vf, 1);
-		cr_assert_gt(vport, 0);
-		if (!i)
-			vport_a = vport;
-		cr_assert_eq(nic_filter_set(nic, (unsigned int)vport, mac, NIC_VLAN_NONE), 0);
-		bar[i] = vfbar_create(1, 1u << 20);
-		cr_assert(bar[i]);
-		cr_assert_eq(nicdp_vport_attach(dp, (unsigned int)vport, bar[i]), 0);
-	}
+	dp = nic_with_two_vfs(&nic, NULL, 1u << 20, bar, vport);
 	vfa = vfbar_attach(dup(bar[0]->memfd), dup(bar[0]->efd_nic), dup(bar[0]->efd_vf), g_err,
 	                   sizeof(g_err));
 	vfb = vfbar_attach(dup(bar[1]->memfd), dup(bar[1]->efd_nic), dup(bar[1]->efd_vf), g_err,
@@ -359,8 +349,8 @@ Test(nicdp, a_vf_rewriting_a_frame_in_its_queue_changes_no_decision, .timeout = 
 		struct iovec e[2], v[2];
 		unsigned int nv, at = 0;
 
-		if (k >= frames) {
-			cr_assert_eq(nic_port_stats(nic, (unsigned int)vport_a, &st), 0);
+		if (k >= (unsigned int)FRAMES) {
+			cr_assert_eq(nic_port_stats(nic, (unsigned int)vport[0], &st), 0);
 			if ((got && st.drops[NIC_DROP_SPOOF]) || util_now_ns() > until)
 				break;
 		}
@@ -397,7 +387,7 @@ Test(nicdp, a_vf_rewriting_a_frame_in_its_queue_changes_no_decision, .timeout = 
 	pthread_join(th, NULL);
 	cr_assert_eq(spoofed_seen, 0, "%u frames reached B with another source than A's",
 	             spoofed_seen);
-	cr_assert_eq(nic_port_stats(nic, (unsigned int)vport_a, &st), 0);
+	cr_assert_eq(nic_port_stats(nic, (unsigned int)vport[0], &st), 0);
 	cr_assert_eq(got + st.drops[NIC_DROP_SPOOF], sent, "each frame delivered or dropped");
 	cr_assert_gt(st.drops[NIC_DROP_SPOOF], 0, "the rewrites were seen: some decided spoofed");
 	cr_assert_gt(got, 0);
