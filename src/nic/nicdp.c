@@ -22,6 +22,7 @@
  * that way; the wire and the default VPort (the host's switch, the kernel)
  * get a whole private copy (__private). */
 #define HEAD 64u
+_Static_assert(VMBUS_PEEK_MIN > HEAD, "a frame read in place is longer than its head");
 
 /* Frames bound for one destination during a pass. */
 struct batch {
@@ -320,10 +321,8 @@ static int __from_vf(struct nicdp *dp, unsigned int vport, struct vfbar *bar)
 			if ((uintptr_t)x->data - (uintptr_t)dp->rxbuf >= BUF_LEN) {
 				/* in place (peek hands out large bodies so): a private head */
 				dp->in_head[k] = dp->priv + (size_t)k * SLOT;
-				dp->whole[k] = x->len <= HEAD;
-				memcpy(dp->in_head[k], x->data, x->len < HEAD ? x->len : HEAD);
-				if (dp->whole[k])
-					dp->in[k].data = dp->in_head[k], dp->in_head[k] = NULL;
+				dp->whole[k] = false;
+				memcpy(dp->in_head[k], x->data, HEAD);
 			}
 			k++;
 		}
