@@ -1,8 +1,10 @@
 /* Test harness helpers — see harness.h. */
 #include "harness.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,10 +21,16 @@ const char *th_sock_path(void)
 
 pid_t th_spawn(int (*fn)(void *arg), void *arg)
 {
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 
-	if (pid == 0)
+	if (pid == 0) {
+		/* A test that fails ends its process: the child goes with it
+		 * (else it would keep the runner's output pipe open). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
 		_exit(fn(arg));
+	}
 	return pid;
 }
 

@@ -9,7 +9,8 @@
 /* A fresh Unix socket path under $TMPDIR (or /tmp), unique per call. */
 const char *th_sock_path(void);
 
-/* Run @fn(@arg) in a child process that exits with its return value. */
+/* Run @fn(@arg) in a child process that exits with its return value (and is
+ * killed when the calling thread ends: a failed test leaves nothing behind). */
 pid_t th_spawn(int (*fn)(void *arg), void *arg);
 
 /* Wait for @pid; returns its exit status, or 128 + signal. */
