@@ -347,7 +347,8 @@ static void stream_frames(const char *vm, uint64_t count, uint32_t (*len_of)(uin
 				memcpy(buf[i] + 6, nv->mac, 6);
 				buf[i][12] = 0x88, buf[i][13] = 0xb5;
 				util_frame_fill(buf[i] + 14, len - 14, s, 0,
-				                s % full_every ? UTIL_FRAME_QUICK : UTIL_FRAME_FULL);
+				                s % full_every ? UTIL_FRAME_QUICK
+				                               : UTIL_FRAME_FULL);
 				tx[i] = (struct port_pkt){ .data = buf[i], .len = len };
 			}
 			int r = netvsc_tx_burst(nv, tx, n);
@@ -361,18 +362,18 @@ static void stream_frames(const char *vm, uint64_t count, uint32_t (*len_of)(uin
 		cr_assert_eq(nv->st.rx_errors, 0, "a received message did not decode");
 		if (r)
 			last = util_now_ns();
-		cr_assert(util_now_ns() - last < 10000000000ull, "nothing arrived for 10 s at frame %llu",
-		          (unsigned long long)got);
+		cr_assert(util_now_ns() - last < 10000000000ull,
+		          "nothing arrived for 10 s at frame %llu", (unsigned long long)got);
 		for (int i = 0; i < r; i++, got++) {
 			uint64_t seq;
 			uint32_t flow;
 
 			cr_assert_eq(rx[i].len, len_of(got), "frame %llu: %u bytes",
 			             (unsigned long long)got, rx[i].len);
-			cr_assert_eq(util_frame_check(rx[i].data + 14, rx[i].len - 14, &seq, &flow,
-			                              got % full_every ? UTIL_FRAME_QUICK
-			                                               : UTIL_FRAME_FULL),
-			             0, "frame %llu corrupt", (unsigned long long)got);
+			cr_assert_eq(
+			    util_frame_check(rx[i].data + 14, rx[i].len - 14, &seq, &flow,
+			                     got % full_every ? UTIL_FRAME_QUICK : UTIL_FRAME_FULL),
+			    0, "frame %llu corrupt", (unsigned long long)got);
 			cr_assert_eq(seq, got, "frame %llu: got sequence %llu (lost or reordered)",
 			             (unsigned long long)got, (unsigned long long)seq);
 		}
