@@ -10,9 +10,9 @@
  * frame, and hands each destination its frames in one call. VF-to-VF
  * frames never leave the NIC; a large one is copied once, from the sender's
  * queue into the receiver's, after the NIC decided on a private copy of its
- * head (the VM can rewrite the frame meanwhile: it changes no decision). A full destination queue drops the frame and
- * counts it (NIC_DROP_QUEUE_FULL) on that VPort; the NIC's per-port counters
- * (nic_port_stats) see everything.
+ * head (the VM can rewrite the frame meanwhile: it changes no decision). A
+ * full destination queue drops the frame and counts it (NIC_DROP_QUEUE_FULL)
+ * on that VPort; the NIC's per-port counters (nic_port_stats) see everything.
  *
  * The BAR's mailbox is served here too: config space and config block
  * requests from the VF go to the NIC's PF operations.
