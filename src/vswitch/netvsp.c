@@ -820,12 +820,11 @@ static void stage_flush(struct netvsp *v)
  * xfer_flush empties the stage, so it is empty between netvsp_send calls. */
 static uint8_t *stage_at(struct netvsp *v, uint32_t off, uint32_t len)
 {
-	uint32_t need = (len + NETVSP_RXBUF_ALIGN - 1) & ~(NETVSP_RXBUF_ALIGN - 1);
+	uint64_t need = netvsp_rxbuf_span(len);
 	uint8_t *at;
 
-	if (v->stage_len &&
-	    (off != v->stage_off + v->stage_len || v->stage_len + need > STAGE_SIZE))
-		stage_flush(v);
+	if (off != v->stage_off + v->stage_len || v->stage_len + need > STAGE_SIZE)
+		stage_flush(v); /* (nothing to do when it is empty) */
 	if (need > STAGE_MSG_MAX) {
 		stage_flush(v);
 		return v->rbuf->mem + off;
@@ -833,7 +832,7 @@ static uint8_t *stage_at(struct netvsp *v, uint32_t off, uint32_t len)
 	if (!v->stage_len)
 		v->stage_off = off;
 	at = v->stage + v->stage_len;
-	v->stage_len += need;
+	v->stage_len += (uint32_t)need;
 	return at;
 }
 

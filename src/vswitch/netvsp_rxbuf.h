@@ -39,11 +39,18 @@ struct netvsp_rxbuf {
 
 void netvsp_rxbuf_init(struct netvsp_rxbuf *rb, uint32_t size);
 
+/* The bytes a message of @len bytes takes in the buffer: ranges start
+ * NETVSP_RXBUF_ALIGN-aligned, so consecutive ones lie this far apart. */
+static inline uint64_t netvsp_rxbuf_span(uint32_t len)
+{
+	return ((uint64_t)len + NETVSP_RXBUF_ALIGN - 1) & ~(uint64_t)(NETVSP_RXBUF_ALIGN - 1);
+}
+
 /* Room for @len bytes, contiguous in the buffer; *@off gets the offset.
  * -ENOSPC when the guest holds too much. (Inline: once per frame.) */
 static inline int netvsp_rxbuf_alloc(struct netvsp_rxbuf *rb, uint32_t len, uint32_t *off)
 {
-	uint64_t need = (len + NETVSP_RXBUF_ALIGN - 1) & ~(uint64_t)(NETVSP_RXBUF_ALIGN - 1);
+	uint64_t need = netvsp_rxbuf_span(len);
 	uint64_t at = rb->head;
 	uint32_t pos = rb->head_off; /* head % size, kept: no division per frame */
 
