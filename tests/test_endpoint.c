@@ -4,17 +4,22 @@
 
 #include "guest/endpoint.h"
 
-static struct ep *mk(uint32_t size, uint32_t flows)
+static struct ep *mk_mode(uint32_t size, uint32_t flows, enum util_frame_mode mode)
 {
 	struct ep_config c = { .src_mac = { 2, 0, 0, 0, 0, 1 },
 		               .dst_mac = { 2, 0, 0, 0, 0, 2 },
 		               .size = size,
 		               .flows = flows,
-		               .mode = UTIL_FRAME_FULL };
+		               .mode = mode };
 	struct ep *ep = ep_create(&c);
 
 	cr_assert(ep);
 	return ep;
+}
+
+static struct ep *mk(uint32_t size, uint32_t flows)
+{
+	return mk_mode(size, flows, UTIL_FRAME_FULL);
 }
 
 Test(endpoint, rejects_bad_config, .timeout = 10)
@@ -48,17 +53,20 @@ Test(endpoint, in_order_stream_is_clean, .timeout = 10)
 	ep_destroy(rx);
 }
 
-Test(endpoint, loss_reorder_duplicate_corruption, .timeout = 10)
+/* The same stream in both modes: QUICK (the benchmarks' mode, with the
+ * receiver's in-order fast path) checks header and tail only, so the
+ * corruption hits the tail there and the body in FULL mode. */
+static void loss_reorder_duplicate_corruption(enum util_frame_mode mode, unsigned int flip)
 {
 	static uint8_t buf[10][128];
-	struct ep *tx = mk(128, 1), *rx = mk(128, 1);
+	struct ep *tx = mk_mode(128, 1, mode), *rx = mk_mode(128, 1, mode);
 	struct ep_stats st;
 	static const int order[] = { 0, 1, 3, 2, 2, 5, 6, 9 }; /* 4, 7, 8 lost; 2 late + dup */
 
 	ep_generate(tx, buf[0], 128, 10, 0);
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 		ep_receive(rx, buf[order[i]], 128, 10);
-	buf[4][100] ^= 1;
+	buf[4][flip] ^= 1;
 	ep_receive(rx, buf[4], 128, 10);
 	ep_receive(rx, buf[7], 64, 10); /* truncated */
 	ep_receive(rx,
@@ -66,11 +74,48 @@ Test(endpoint, loss_reorder_duplicate_corruption, .timeout = 10)
 	           60, 10);
 	ep_get_stats(rx, &st);
 	cr_assert_eq(st.rx_frames, 7);
+	cr_assert_eq(st.rx_bytes, 7 * 128);
 	cr_assert_eq(st.rx_reordered, 1);
 	cr_assert_eq(st.rx_dup, 1);
 	cr_assert_eq(st.rx_lost, 3);
 	cr_assert_eq(st.rx_bad, 2);
 	cr_assert_eq(st.rx_foreign, 1);
+	ep_get_stats(tx, &st);
+	cr_assert_eq(st.tx_frames, 10);
+	cr_assert_eq(st.tx_bytes, 10 * 128);
+	ep_destroy(tx);
+	ep_destroy(rx);
+}
+
+Test(endpoint, loss_reorder_duplicate_corruption, .timeout = 10)
+{
+	loss_reorder_duplicate_corruption(UTIL_FRAME_FULL, 100);
+}
+
+Test(endpoint, loss_reorder_duplicate_corruption_quick, .timeout = 10)
+{
+	loss_reorder_duplicate_corruption(UTIL_FRAME_QUICK, 124);
+}
+
+/* QUICK mode: a frame the fast path would take but for one field. */
+Test(endpoint, quick_mode_checks_every_field, .timeout = 10)
+{
+	static uint8_t buf[6][128];
+	struct ep *tx = mk_mode(128, 2, UTIL_FRAME_QUICK), *rx = mk_mode(128, 2, UTIL_FRAME_QUICK);
+	struct ep_stats st;
+
+	ep_generate(tx, buf[0], 128, 6, 0); /* flows 0, 1, 0, 1, 0, 1 */
+	buf[0][13] ^= 1;                    /* ethertype */
+	buf[1][32] ^= 1;                    /* the util_frame's length */
+	buf[2][36] = 7;                     /* flow 7 of 2 */
+	buf[3][24] ^= 1;                    /* sequence number: the tail disagrees */
+	for (int i = 0; i < 6; i++)
+		ep_receive(rx, buf[i], 128, 0);
+	ep_get_stats(rx, &st);
+	cr_assert_eq(st.rx_foreign, 2, "ethertype, flow");
+	cr_assert_eq(st.rx_bad, 2, "length, sequence number");
+	cr_assert_eq(st.rx_frames, 2);
+	cr_assert_eq(st.rx_lost, 4, "each flow saw only its frame 2 of 0..2");
 	ep_destroy(tx);
 	ep_destroy(rx);
 }

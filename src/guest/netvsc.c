@@ -511,8 +511,10 @@ static unsigned int take_ranges(struct netvsc *nv, const struct vmbus_xfer_range
 		if (*next + RX_AHEAD <= nr) {
 			const struct vmbus_xfer_range *y = &r[*next + RX_AHEAD - 1];
 
-			if (y->byte_offset < p->rbuf.size)
+			if ((uint64_t)y->byte_offset + y->byte_count <= p->rbuf.size) {
 				__builtin_prefetch(p->rbuf.mem + y->byte_offset);
+				__builtin_prefetch(p->rbuf.mem + y->byte_offset + y->byte_count - 1);
+			}
 		}
 		struct rndis_pkt_view m;
 

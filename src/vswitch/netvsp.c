@@ -875,7 +875,7 @@ static int xfer_flush(struct netvsp *v, struct xfer_out *x)
 
 int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 {
-	struct xfer_out x = { .hdr = { .xfer_pageset_id = 0 } };
+	struct xfer_out x; /* only the ranges named by hdr.range_cnt are sent */
 	uint64_t b_frames = 0, b_bytes = 0, b_filtered = 0, b_bad = 0; /* the open batch */
 	unsigned int i, taken = 0; /* frames [0, taken) are final */
 	int r = 0;
@@ -884,7 +884,7 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 		return v->state == NETVSP_CLOSED ? -EPIPE : -EAGAIN;
 	if (!v->rbuf || !v->ad.initialized)
 		return -EAGAIN;
-	x.hdr.xfer_pageset_id = v->rbuf_id;
+	x.hdr = (struct vmbus_xfer_hdr){ .xfer_pageset_id = v->rbuf_id };
 	for (i = 0; i < n; i++) {
 		struct rndis_pkt_info pi = { 0 };
 		uint32_t hl, off;
