@@ -224,90 +224,106 @@ static int tx_inline(struct netvsc *nv, const struct port_pkt *pk, const struct 
 	return 0;
 }
 
-/* A frame's lines in the send buffer are asked for, in the state for
- * writing, one section ahead: writing at offset X of the open section asks
- * for offset X of the section taken next (chosen ahead, so completions
- * pushed on the free stack meanwhile don't change it). The host read those
- * lines last; a store into one of them waits for the other core, unless
- * asked for long before — a section's time (tens of frames) is what it
- * takes on a 2-vCPU VM; a few frames ahead was measured to hide little.
- * The open section's lines TX_AHEAD_OPEN ahead are asked for again, for
- * what the first request did not bring in time (measured: +20 %). */
+/* How far ahead in the open section syn_tx_burst asks for lines again. */
 #define TX_AHEAD_OPEN 1024u
 
-static inline void tx_prefetch(struct netvsc *nv, uint32_t end)
+/* The bytes of send-buffer section @sec, NULL for none (-1). */
+static inline uint8_t *sec_mem(struct netvsc *nv, int64_t sec)
 {
-	struct netvsc_priv *p = nv->p;
-	uint8_t *cur = p->sbuf.mem + (size_t)p->cur_sec * nv->section_size;
-	uint8_t *next =
-	    p->next_sec < 0 ? NULL : p->sbuf.mem + (size_t)p->next_sec * nv->section_size;
-
-	/* each line once: frames share lines, and this runs once per frame */
-	for (uint32_t o = p->pf_off; o < end; o += 64) {
-		if (next)
-			util_prefetch_w(next + o);
-		if (o + TX_AHEAD_OPEN < nv->section_size)
-			util_prefetch_w(cur + o + TX_AHEAD_OPEN);
-	}
-	if (end > p->pf_off)
-		p->pf_off = (end + 63) & ~63u;
+	return sec < 0 ? NULL : nv->p->sbuf.mem + (size_t)sec * nv->section_size;
 }
 
 /* The synthetic path's transmit: see the header. */
 static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned int n)
 {
 	struct netvsc_priv *p = nv->p;
+	const uint32_t ssz = nv->section_size;
+	/* the open section and the next one, kept here: nothing in this call
+	 * takes completions, which alone change next_sec otherwise */
+	uint8_t *cur = sec_mem(nv, p->cur_sec), *next = sec_mem(nv, p->next_sec);
+	uint64_t bytes = 0, sent = 0;
 	unsigned int i;
 	int r;
 
 	for (i = 0; i < n; i++) {
 		const struct port_pkt *pk = &pkts[i];
 		struct rndis_pkt_info pi = { 0 };
-		uint32_t hl, need, at;
+		uint32_t hl = sizeof(struct rndis_packet), need, at;
 
-		if (!pk->len ||
-		    rndis_vnet_to_pi(&pk->vnet, pk->data, pk->len, RNDIS_TO_HOST, &pi)) {
+		if (!pk->len) {
 			nv->st.tx_dropped++;
 			continue;
 		}
-		hl = rndis_packet_hdr_len(&pi);
+		if (__builtin_expect(!rndis_vnet_plain(&pk->vnet), 0)) {
+			if (rndis_vnet_to_pi(&pk->vnet, pk->data, pk->len, RNDIS_TO_HOST, &pi)) {
+				nv->st.tx_dropped++;
+				continue;
+			}
+			hl = rndis_packet_hdr_len(&pi);
+		}
 		need = (hl + pk->len + RNDIS_ALIGN - 1) & ~(RNDIS_ALIGN - 1); /* padded */
-		if (need > nv->section_size) {
+		if (need > ssz) {
 			close_section(nv);
+			cur = NULL;
 			if (tx_inline(nv, pk, &pi, hl))
 				break;
-			goto sent;
+			goto out;
 		}
 		at = p->cur_off;
-		if (p->cur_sec < 0 || at + need > nv->section_size) {
+		if (!cur || at + need > ssz) {
 			close_section(nv);
+			cur = NULL;
 			if (p->next_sec < 0 || !tx_room(nv, vmbus_pkt_space(0, NVSP_MSG_SIZE))) {
 				if (tx_inline(nv, pk, &pi, hl))
 					break;
-				goto sent;
+				goto out;
 			}
 			p->cur_sec = p->next_sec;
 			p->next_sec = p->nfree_sec ? (int64_t)p->free_sec[--p->nfree_sec] : -1;
+			cur = next;
+			next = sec_mem(nv, p->next_sec);
 			p->cur_off = 0;
 			p->pf_off = 0;
 			at = 0;
 		}
-		uint8_t *sec = p->sbuf.mem + (size_t)p->cur_sec * nv->section_size;
-
-		tx_prefetch(nv, at + need);
-
+		/* A frame's lines in the send buffer are asked for, in the state
+		 * for writing, one section ahead: writing at offset X of the open
+		 * section asks for offset X of the section taken next (chosen
+		 * ahead, so completions pushed on the free stack meanwhile don't
+		 * change it). The host read those lines last; a store into one of
+		 * them waits for the other core, unless asked for long before — a
+		 * section's time (tens of frames) is what it takes on a 2-vCPU VM;
+		 * a few frames ahead was measured to hide little. The open
+		 * section's lines TX_AHEAD_OPEN ahead are asked for again, for
+		 * what the first request did not bring in time (measured: +20 %).
+		 * Each line once: frames share lines. */
+		if (at + need > p->pf_off) {
+			for (uint32_t o = p->pf_off; o < at + need; o += 64) {
+				if (next)
+					util_prefetch_w(next + o);
+				if (o + TX_AHEAD_OPEN < ssz)
+					util_prefetch_w(cur + o + TX_AHEAD_OPEN);
+			}
+			p->pf_off = (at + need + 63) & ~63u;
+		}
 		/* Every message padded to RNDIS_ALIGN, the last one too: its pad
 		 * bytes zeroed by one word the frame's tail is then copied over. */
+		uint8_t *m = cur + at;
+
 		if (need != hl + pk->len)
-			rndis_put64(sec + at + need - 8, 0);
-		rndis_encode_packet(sec + at, hl, &pi, pk->len);
-		rndis_put32(sec + at + 4, need); /* msg_len, padded */
-		util_copy_small(sec + at + hl, pk->data, pk->len);
+			rndis_put64(m + need - 8, 0);
+		if (__builtin_expect(!pi.present, 1))
+			rndis_put_plain_packet(m, pk->len, need);
+		else
+			rndis_encode_packet(m, hl, &pi, pk->len), rndis_put32(m + 4, need);
+		util_copy_small(m + hl, pk->data, pk->len);
 		p->cur_off = at + need;
-	sent:
-		nv->st.tx_packets++;
-		nv->st.tx_bytes += pk->len;
+	out:
+		sent++;
+		bytes += pk->len;
 	}
+	nv->st.tx_packets += sent;
+	nv->st.tx_bytes += bytes;
 	close_section(nv);
 	r = tx_flush(nv);
 	if (r < 0)
@@ -502,37 +518,40 @@ static unsigned int take_ranges(struct netvsc *nv, const struct vmbus_xfer_range
                                 uint32_t *next, struct port_pkt *pkts, unsigned int max)
 {
 	struct netvsc_priv *p = nv->p;
-	unsigned int k = 0;
+	const uint8_t *mem = p->rbuf.mem;
+	const uint64_t size = p->rbuf.size;
+	uint64_t bytes = 0;
+	unsigned int k = 0, bad = 0;
+	uint32_t i;
 
-	while (*next < nr && k < max) {
-		const struct vmbus_xfer_range *x = &r[(*next)++];
-
-		/* The host wrote these lines: ask for a later frame's now. */
-		if (*next + RX_AHEAD <= nr) {
-			const struct vmbus_xfer_range *y = &r[*next + RX_AHEAD - 1];
-
-			if ((uint64_t)y->byte_offset + y->byte_count <= p->rbuf.size) {
-				__builtin_prefetch(p->rbuf.mem + y->byte_offset);
-				__builtin_prefetch(p->rbuf.mem + y->byte_offset + y->byte_count - 1);
-			}
-		}
+	for (i = *next; i < nr && k < max; i++) {
+		const struct vmbus_xfer_range *x = &r[i]; /* (a copy: pkbuf or a stash) */
 		struct rndis_pkt_view m;
 
-		if ((uint64_t)x->byte_offset + x->byte_count > p->rbuf.size ||
-		    rndis_decode_packet(p->rbuf.mem + x->byte_offset, x->byte_count, &m, NULL, 0)) {
-			nv->st.rx_errors++;
+		/* The host wrote these lines: ask for a later frame's now. */
+		if (i + RX_AHEAD < nr) {
+			const struct vmbus_xfer_range *y = &r[i + RX_AHEAD];
+
+			if ((uint64_t)y->byte_offset + y->byte_count <= size && y->byte_count) {
+				__builtin_prefetch(mem + y->byte_offset);
+				__builtin_prefetch(mem + y->byte_offset + y->byte_count - 1);
+			}
+		}
+		if ((uint64_t)x->byte_offset + x->byte_count > size ||
+		    rndis_decode_packet(mem + x->byte_offset, x->byte_count, &m, NULL, 0) ||
+		    rndis_pi_to_vnet(&m.pi, m.data, m.data_len, RNDIS_TO_GUEST, &pkts[k].vnet)) {
+			bad++;
 			continue;
 		}
 		pkts[k].data = (uint8_t *)m.data;
 		pkts[k].len = m.data_len;
-		if (rndis_pi_to_vnet(&m.pi, m.data, m.data_len, RNDIS_TO_GUEST, &pkts[k].vnet)) {
-			nv->st.rx_errors++;
-			continue;
-		}
-		nv->st.rx_packets++;
-		nv->st.rx_bytes += m.data_len;
+		bytes += m.data_len;
 		k++;
 	}
+	*next = i;
+	nv->st.rx_errors += bad;
+	nv->st.rx_packets += k;
+	nv->st.rx_bytes += bytes;
 	return k;
 }
 

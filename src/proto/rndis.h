@@ -459,6 +459,23 @@ static inline void rndis_put32(void *p, uint32_t v)
 	__builtin_memcpy(p, &v, sizeof(v));
 }
 
+/* The header of a PACKET_MSG with no PPI at @buf (sizeof(struct rndis_packet)
+ * bytes), its frame of @data_len bytes right after it and @msg_len bytes in
+ * all (at least sizeof(struct rndis_packet) + @data_len: pad bytes after the
+ * frame are the caller's). Stored as whole words straight into @buf: a struct
+ * built on the stack and copied would be read back before its stores settle. */
+static inline void rndis_put_plain_packet(uint8_t *buf, uint32_t data_len, uint32_t msg_len)
+{
+	const uint64_t off = sizeof(struct rndis_packet) - RNDIS_OFFSET_BASE;
+
+	rndis_put64(buf, RNDIS_MSG_PACKET | (uint64_t)msg_len << 32);
+	rndis_put64(buf + 8, off | (uint64_t)data_len << 32); /* data_offset, data_len */
+	rndis_put64(buf + 16, 0);                             /* oob_offset, oob_len */
+	rndis_put64(buf + 24, off << 32);                     /* oob_count, ppi_offset */
+	rndis_put64(buf + 32, 0);                             /* ppi_len, vc_handle */
+	rndis_put32(buf + 40, 0);                             /* reserved */
+}
+
 /* Inline for a frame with no PPI, most of them. */
 static inline int rndis_encode_packet(void *buf, size_t cap, const struct rndis_pkt_info *pi,
                                       uint32_t data_len)
@@ -466,17 +483,8 @@ static inline int rndis_encode_packet(void *buf, size_t cap, const struct rndis_
 	if ((!pi || !pi->present) && data_len &&
 	    data_len <= UINT32_MAX - sizeof(struct rndis_packet) &&
 	    cap >= sizeof(struct rndis_packet)) {
-		/* Stored as whole words straight into @buf: a struct built on the
-		 * stack and copied would be read back before its stores settle. */
-		const uint64_t off = sizeof(struct rndis_packet) - RNDIS_OFFSET_BASE;
-		uint8_t *b = buf;
-
-		rndis_put64(b, RNDIS_MSG_PACKET | (sizeof(struct rndis_packet) + data_len) << 32);
-		rndis_put64(b + 8, off | (uint64_t)data_len << 32); /* data_offset, data_len */
-		rndis_put64(b + 16, 0);                             /* oob_offset, oob_len */
-		rndis_put64(b + 24, off << 32);                     /* oob_count, ppi_offset */
-		rndis_put64(b + 32, 0);                             /* ppi_len, vc_handle */
-		rndis_put64(b + 36, 0);                             /* vc_handle, reserved */
+		rndis_put_plain_packet(buf, data_len,
+		                       (uint32_t)sizeof(struct rndis_packet) + data_len);
 		return (int)sizeof(struct rndis_packet);
 	}
 	return rndis_encode_packet_full(buf, cap, pi, data_len);

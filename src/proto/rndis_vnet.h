@@ -41,13 +41,19 @@ int rndis_vnet_to_pi_full(const struct virtio_net_hdr *h, const uint8_t *frame, 
 int rndis_pi_to_vnet_full(const struct rndis_pkt_info *pi, const uint8_t *frame, uint32_t len,
                           enum rndis_dir dir, struct virtio_net_hdr *h);
 
+/* Whether @h has nothing to tell (no PPI comes of it): most frames. */
+static inline int rndis_vnet_plain(const struct virtio_net_hdr *h)
+{
+	return !(h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN) &&
+	       !(h->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID));
+}
+
 /* @h for the frame (@frame, @len) -> PPIs in @pi (present bits added).
  * Inline for the frame with nothing to tell, most of them. */
 static inline int rndis_vnet_to_pi(const struct virtio_net_hdr *h, const uint8_t *frame,
                                    uint32_t len, enum rndis_dir dir, struct rndis_pkt_info *pi)
 {
-	if (!(h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN) &&
-	    !(h->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)))
+	if (rndis_vnet_plain(h))
 		return 0;
 	return rndis_vnet_to_pi_full(h, frame, len, dir, pi);
 }
