@@ -358,7 +358,10 @@ static int deliver_xfer(struct netvsp *v)
 			}
 			struct vsw_frame *f = &fr[k];
 
-			*f = (struct vsw_frame){ .data = rm.data, .len = rm.data_len };
+			f->data = rm.data; /* (the vnet header: rndis_pi_to_vnet) */
+			f->len = rm.data_len;
+			f->flags = 0;
+			f->vlan_tci = 0;
 			if (rm.pi.present & RNDIS_PI_VLAN) {
 				f->flags = VSW_F_VLAN;
 				f->vlan_tci = (uint16_t)(rndis_vlan_id(rm.pi.vlan) |
@@ -805,13 +808,18 @@ _Static_assert(RX_AHEAD + STAGE_SIZE <= NETVSP_RECV_BUF_MIN, "one wrap at most")
 
 static void stage_flush(struct netvsp *v)
 {
-	uint32_t at = v->stage_off + RX_AHEAD;
+	uint8_t *mem = v->rbuf->mem;
+	uint32_t at = v->stage_off + RX_AHEAD, end = at + v->stage_len;
 
 	if (!v->stage_len)
 		return;
-	util_copy_block(v->rbuf->mem + v->stage_off, v->stage, v->stage_len);
-	for (uint32_t o = 0; o < v->stage_len; o += 64, at += 64)
-		util_prefetch_w(v->rbuf->mem + (at < v->rx.size ? at : at - v->rx.size));
+	util_copy_block(mem + v->stage_off, v->stage, v->stage_len);
+	if (at >= v->rx.size) /* the lines ahead start past the end: from the start */
+		at -= v->rx.size, end -= v->rx.size;
+	for (; at < end && at < v->rx.size; at += 64)
+		util_prefetch_w(mem + at);
+	for (at = 0; end > v->rx.size && at < end - v->rx.size; at += 64)
+		util_prefetch_w(mem + at); /* ...and the rest from the start */
 	v->stage_len = 0;
 }
 
@@ -876,7 +884,8 @@ static int xfer_flush(struct netvsp *v, struct xfer_out *x)
 int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 {
 	struct xfer_out x; /* only the ranges named by hdr.range_cnt are sent */
-	uint64_t b_frames = 0, b_bytes = 0, b_filtered = 0, b_bad = 0; /* the open batch */
+	uint64_t b_bytes = 0, b_filtered = 0, b_bad = 0; /* the open batch... */
+	uint32_t nr = 0;                                  /* ...and its ranges (frames) */
 	unsigned int i, taken = 0; /* frames [0, taken) are final */
 	int r = 0;
 
@@ -886,43 +895,50 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 		return -EAGAIN;
 	x.hdr = (struct vmbus_xfer_hdr){ .xfer_pageset_id = v->rbuf_id };
 	for (i = 0; i < n; i++) {
+		const struct vsw_frame *fr = &f[i];
 		struct rndis_pkt_info pi = { 0 };
-		uint32_t hl, off;
+		uint32_t hl = sizeof(struct rndis_packet), off;
 		uint8_t *msg;
 
-		if (f[i].len < 14 || !filter_pass(v, f[i].data)) {
+		if (fr->len < 14 || !filter_pass(v, fr->data)) {
 			b_filtered++;
 			continue;
 		}
-		if (f[i].flags & VSW_F_VLAN) {
-			pi.present |= RNDIS_PI_VLAN;
-			pi.vlan =
-			    rndis_vlan_info(f[i].vlan_tci & 0xfff, (uint8_t)(f[i].vlan_tci >> 13));
+		if (__builtin_expect((fr->flags & VSW_F_VLAN) || !rndis_vnet_plain(&fr->vnet), 0)) {
+			if (fr->flags & VSW_F_VLAN) {
+				pi.present |= RNDIS_PI_VLAN;
+				pi.vlan = rndis_vlan_info(fr->vlan_tci & 0xfff,
+				                          (uint8_t)(fr->vlan_tci >> 13));
+			}
+			if (rndis_vnet_to_pi(&fr->vnet, fr->data, fr->len, RNDIS_TO_GUEST, &pi)) {
+				b_bad++;
+				continue;
+			}
+			hl = rndis_packet_hdr_len(&pi);
 		}
-		if (rndis_vnet_to_pi(&f[i].vnet, f[i].data, f[i].len, RNDIS_TO_GUEST, &pi)) {
-			b_bad++;
-			continue;
-		}
-		hl = rndis_packet_hdr_len(&pi);
-		if (netvsp_rxbuf_alloc(&v->rx, hl + f[i].len, &off) < 0)
+		if (netvsp_rxbuf_alloc(&v->rx, hl + fr->len, &off) < 0)
 			break;
-		msg = stage_at(v, off, hl + f[i].len);
-		rndis_encode_packet(msg, hl, &pi, f[i].len);
-		util_copy_small(msg + hl, f[i].data, f[i].len);
-		x.r[x.hdr.range_cnt++] = (struct vmbus_xfer_range){ hl + f[i].len, off };
-		b_frames++;
-		b_bytes += f[i].len;
-		if (x.hdr.range_cnt < NETVSP_XFER_RANGES)
+		msg = stage_at(v, off, hl + fr->len);
+		if (__builtin_expect(!pi.present, 1))
+			rndis_put_plain_packet(msg, fr->len, hl + fr->len);
+		else
+			rndis_encode_packet(msg, hl, &pi, fr->len);
+		util_copy_small(msg + hl, fr->data, fr->len);
+		x.r[nr++] = (struct vmbus_xfer_range){ hl + fr->len, off };
+		b_bytes += fr->len;
+		if (nr < NETVSP_XFER_RANGES)
 			continue;
+		x.hdr.range_cnt = nr;
 		if ((r = xfer_flush(v, &x)))
 			break;
-		v->st.tx_frames += b_frames, v->st.tx_bytes += b_bytes;
+		v->st.tx_frames += nr, v->st.tx_bytes += b_bytes;
 		v->st.tx_filtered += b_filtered, v->st.bad_offload += b_bad;
-		b_frames = b_bytes = b_filtered = b_bad = 0;
+		nr = 0, b_bytes = b_filtered = b_bad = 0;
 		taken = i + 1;
 	}
+	x.hdr.range_cnt = nr;
 	if (!r && !(r = xfer_flush(v, &x))) {
-		v->st.tx_frames += b_frames, v->st.tx_bytes += b_bytes;
+		v->st.tx_frames += nr, v->st.tx_bytes += b_bytes;
 		v->st.tx_filtered += b_filtered, v->st.bad_offload += b_bad;
 		taken = i;
 	}
