@@ -54,8 +54,7 @@ int bench_ep_loop(const struct bench_opts *o, const uint8_t src[6], const uint8_
 
 		if (n < 0)
 			return -1;
-		for (int i = 0; i < n; i++)
-			ep_receive(ep, rx[i].data, rx[i].len, 0);
+		ep_receive_burst(ep, rx, (unsigned int)n, 0);
 	}
 	ep_get_stats(ep, &st);
 	res->rx = st.rx_frames;

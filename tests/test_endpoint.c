@@ -55,23 +55,32 @@ Test(endpoint, in_order_stream_is_clean, .timeout = 10)
 
 /* The same stream in both modes: QUICK (the benchmarks' mode, with the
  * receiver's in-order fast path) checks header and tail only, so the
- * corruption hits the tail there and the body in FULL mode. */
+ * corruption hits the tail there and the body in FULL mode. FULL feeds the
+ * receiver frame by frame, QUICK in one burst. */
 static void loss_reorder_duplicate_corruption(enum util_frame_mode mode, unsigned int flip)
 {
 	static uint8_t buf[10][128];
 	struct ep *tx = mk_mode(128, 1, mode), *rx = mk_mode(128, 1, mode);
 	struct ep_stats st;
 	static const int order[] = { 0, 1, 3, 2, 2, 5, 6, 9 }; /* 4, 7, 8 lost; 2 late + dup */
+	struct port_pkt pk[11];
+	unsigned int n = 0;
 
 	ep_generate(tx, buf[0], 128, 10, 0);
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-		ep_receive(rx, buf[order[i]], 128, 10);
 	buf[4][flip] ^= 1;
-	ep_receive(rx, buf[4], 128, 10);
-	ep_receive(rx, buf[7], 64, 10); /* truncated */
-	ep_receive(rx,
-	           (const uint8_t *)"not a frame of ours at all, too short & wrong type.........",
-	           60, 10);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		pk[n++] = (struct port_pkt){ .data = buf[order[i]], .len = 128 };
+	pk[n++] = (struct port_pkt){ .data = buf[4], .len = 128 };
+	pk[n++] = (struct port_pkt){ .data = buf[7], .len = 64 }; /* truncated */
+	pk[n++] = (struct port_pkt){
+		.data = (uint8_t *)"not a frame of ours at all, too short & wrong type.........",
+		.len = 60
+	};
+	if (mode == UTIL_FRAME_QUICK)
+		ep_receive_burst(rx, pk, n, 10);
+	else
+		for (unsigned int i = 0; i < n; i++)
+			ep_receive(rx, pk[i].data, pk[i].len, 10);
 	ep_get_stats(rx, &st);
 	cr_assert_eq(st.rx_frames, 7);
 	cr_assert_eq(st.rx_bytes, 7 * 128);
@@ -80,6 +89,7 @@ static void loss_reorder_duplicate_corruption(enum util_frame_mode mode, unsigne
 	cr_assert_eq(st.rx_lost, 3);
 	cr_assert_eq(st.rx_bad, 2);
 	cr_assert_eq(st.rx_foreign, 1);
+	cr_assert_eq(ep_latency(rx, 50), 10, "sent at 0, received at 10");
 	ep_get_stats(tx, &st);
 	cr_assert_eq(st.tx_frames, 10);
 	cr_assert_eq(st.tx_bytes, 10 * 128);

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "port/port.h"
 #include "util/frame.h"
 
 #define EP_ETHERTYPE   0x88b5
@@ -59,6 +60,9 @@ void ep_generate(struct ep *ep, uint8_t *buf, uint32_t stride, unsigned int n, u
 
 /* Account one received frame. */
 void ep_receive(struct ep *ep, const uint8_t *frame, uint32_t len, uint64_t now_ns);
+
+/* Account @n received frames (ep_receive for each, with less work per frame). */
+void ep_receive_burst(struct ep *ep, const struct port_pkt *pk, unsigned int n, uint64_t now_ns);
 
 /* Counters so far (rx_lost is computed at the call). */
 void ep_get_stats(const struct ep *ep, struct ep_stats *st);

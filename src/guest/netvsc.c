@@ -65,7 +65,7 @@ struct netvsc_priv {
 	/* the open section */
 	int64_t cur_sec;
 	uint32_t cur_off; /* bytes used (every message padded) */
-	uint32_t pf_off;  /* tx_prefetch asked for the lines of offsets [0, pf_off) */
+	uint32_t pf_off;  /* syn_tx_burst asked for the lines of offsets [0, pf_off) */
 
 	/* transmit batch */
 	struct vmbus_tx tx[TX_BATCH];
@@ -241,6 +241,7 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 	/* the open section and the next one, kept here: nothing in this call
 	 * takes completions, which alone change next_sec otherwise */
 	uint8_t *cur = sec_mem(nv, p->cur_sec), *next = sec_mem(nv, p->next_sec);
+	uint32_t at = p->cur_off, pf = p->pf_off; /* the open section's, here too */
 	uint64_t bytes = 0, sent = 0;
 	unsigned int i;
 	int r;
@@ -248,7 +249,7 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 	for (i = 0; i < n; i++) {
 		const struct port_pkt *pk = &pkts[i];
 		struct rndis_pkt_info pi = { 0 };
-		uint32_t hl = sizeof(struct rndis_packet), need, at;
+		uint32_t hl = sizeof(struct rndis_packet), need;
 
 		if (!pk->len) {
 			nv->st.tx_dropped++;
@@ -263,14 +264,15 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 		}
 		need = (hl + pk->len + RNDIS_ALIGN - 1) & ~(RNDIS_ALIGN - 1); /* padded */
 		if (need > ssz) {
+			p->cur_off = at;
 			close_section(nv);
 			cur = NULL;
 			if (tx_inline(nv, pk, &pi, hl))
 				break;
 			goto out;
 		}
-		at = p->cur_off;
 		if (!cur || at + need > ssz) {
+			p->cur_off = at;
 			close_section(nv);
 			cur = NULL;
 			if (p->next_sec < 0 || !tx_room(nv, vmbus_pkt_space(0, NVSP_MSG_SIZE))) {
@@ -282,9 +284,7 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 			p->next_sec = p->nfree_sec ? (int64_t)p->free_sec[--p->nfree_sec] : -1;
 			cur = next;
 			next = sec_mem(nv, p->next_sec);
-			p->cur_off = 0;
-			p->pf_off = 0;
-			at = 0;
+			at = pf = 0;
 		}
 		/* A frame's lines in the send buffer are asked for, in the state
 		 * for writing, one section ahead: writing at offset X of the open
@@ -297,14 +297,11 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 		 * section's lines TX_AHEAD_OPEN ahead are asked for again, for
 		 * what the first request did not bring in time (measured: +20 %).
 		 * Each line once: frames share lines. */
-		if (at + need > p->pf_off) {
-			for (uint32_t o = p->pf_off; o < at + need; o += 64) {
-				if (next)
-					util_prefetch_w(next + o);
-				if (o + TX_AHEAD_OPEN < ssz)
-					util_prefetch_w(cur + o + TX_AHEAD_OPEN);
-			}
-			p->pf_off = (at + need + 63) & ~63u;
+		for (; pf < at + need; pf += 64) { /* (pf: a multiple of 64) */
+			if (next)
+				util_prefetch_w(next + pf);
+			if (pf + TX_AHEAD_OPEN < ssz)
+				util_prefetch_w(cur + pf + TX_AHEAD_OPEN);
 		}
 		/* Every message padded to RNDIS_ALIGN, the last one too: its pad
 		 * bytes zeroed by one word the frame's tail is then copied over. */
@@ -317,13 +314,15 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 		else
 			rndis_encode_packet(m, hl, &pi, pk->len), rndis_put32(m + 4, need);
 		util_copy_small(m + hl, pk->data, pk->len);
-		p->cur_off = at + need;
+		at += need;
 	out:
 		sent++;
 		bytes += pk->len;
 	}
 	nv->st.tx_packets += sent;
 	nv->st.tx_bytes += bytes;
+	p->cur_off = at;
+	p->pf_off = pf;
 	close_section(nv);
 	r = tx_flush(nv);
 	if (r < 0)

@@ -159,10 +159,7 @@ static void to_guest(struct vmproc *vp, const struct port_pkt *pk, unsigned int 
 		port_tx_burst(vp->tap, pk, n);
 		return;
 	}
-	uint64_t now = util_now_ns();
-
-	for (unsigned int i = 0; i < n; i++)
-		ep_receive(vp->ep, pk[i].data, pk[i].len, now);
+	ep_receive_burst(vp->ep, pk, n, util_now_ns());
 }
 
 static ssize_t tap_fill(void *arg, const struct iovec *iov, unsigned int iovcnt)
