@@ -8,7 +8,7 @@
 #include "guest/endpoint.h"
 #include "util/util.h"
 
-#define INFLIGHT_MAX 4096u
+#define INFLIGHT_MAX 4096u /* plus a burst: see netvsp.h, "Back-pressure" */
 
 int bench_ep_loop(const struct bench_opts *o, const uint8_t src[6], const uint8_t dst[6],
                   const struct bench_dev *dev, struct bench_ep_result *res)
