@@ -884,8 +884,9 @@ static int xfer_flush(struct netvsp *v, struct xfer_out *x)
 int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 {
 	struct xfer_out x; /* only the ranges named by hdr.range_cnt are sent */
-	uint64_t b_bytes = 0, b_filtered = 0, b_bad = 0; /* the open batch... */
-	uint32_t nr = 0;                                  /* ...and its ranges (frames) */
+	/* the open batch: its bytes, frames refused, and its ranges (frames) */
+	uint64_t b_bytes = 0, b_filtered = 0, b_bad = 0;
+	uint32_t nr = 0;
 	unsigned int i, taken = 0; /* frames [0, taken) are final */
 	int r = 0;
 
