@@ -5,8 +5,11 @@
  * round trip of two such wake-ups (process A wakes B, B wakes A).
  *
  * The waker's cost is measured as its own CPU time (CLOCK_THREAD_CPUTIME_ID)
- * over a loop of "sleep 50 us, write" minus the same loop without the write,
- * so the sleeper is asleep at every write and its own run is not counted.
+ * around each write, in a loop of "sleep 50 us, write", minus the same
+ * reading around nothing: the sleeper is asleep at every write and its own
+ * run is not counted. (Measured around the write alone, not as the
+ * difference of two whole loops: the loops' own CPU time — the sleeps — is
+ * noisier than a wake-up is dear, and that difference came out 0 at times.)
  * This is the figure that decides how often the datapath can afford to sleep
  * (SPIN_NS in hostd and vmproc) and what bench scale's host cost is made of.
  */
@@ -69,7 +72,7 @@ static void reap(pid_t pid)
 static double wake_cost(int cpu, unsigned int n)
 {
 	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	uint64_t one = 1, t0, base, with;
+	uint64_t one = 1, t0, base = 0, with = 0;
 	pid_t pid;
 
 	if (efd < 0)
@@ -81,16 +84,14 @@ static double wake_cost(int cpu, unsigned int n)
 	}
 	util_pin_cpu(0);
 	usleep(100000);
-	t0 = thread_cpu_ns();
-	for (unsigned int i = 0; i < n; i++)
-		usleep(GAP_US);
-	base = thread_cpu_ns() - t0;
-	t0 = thread_cpu_ns();
 	for (unsigned int i = 0; i < n; i++) {
 		usleep(GAP_US);
+		t0 = thread_cpu_ns();
+		base += thread_cpu_ns() - t0; /* the reading's own cost */
+		t0 = thread_cpu_ns();
 		(void)!write(efd, &one, sizeof(one));
+		with += thread_cpu_ns() - t0;
 	}
-	with = thread_cpu_ns() - t0;
 	reap(pid);
 	close(efd);
 	return with > base ? (double)(with - base) / n : 0;
