@@ -309,10 +309,12 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 
 		if (need != hl + pk->len)
 			rndis_put64(m + need - 8, 0);
-		if (__builtin_expect(!pi.present, 1))
+		if (__builtin_expect(!pi.present, 1)) {
 			rndis_put_plain_packet(m, pk->len, need);
-		else
-			rndis_encode_packet(m, hl, &pi, pk->len), rndis_put32(m + 4, need);
+		} else {
+			rndis_encode_packet(m, hl, &pi, pk->len);
+			rndis_put32(m + 4, need); /* msg_len, padded */
+		}
 		util_copy_small(m + hl, pk->data, pk->len);
 		at += need;
 	out:
