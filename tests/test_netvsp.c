@@ -806,3 +806,41 @@ Test(rxbuf, wrap_abort_complete, .timeout = 10)
 	cr_assert_eq(netvsp_rxbuf_used(&rb), 960, "the skipped end counts until reclaimed");
 	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 64, &off), -ENOSPC);
 }
+
+/* The burst window (netvsp_rxbuf_contig/take): the free bytes at the head up
+ * to the buffer's end, never more than is free, none when every record slot
+ * is in flight; what is taken is allocated like netvsp_rxbuf_alloc's. */
+Test(rxbuf, contig_window_take, .timeout = 10)
+{
+	struct netvsp_rxbuf rb;
+	uint32_t off, id, n = 0;
+
+	netvsp_rxbuf_init(&rb, 960);
+	cr_assert_eq(netvsp_rxbuf_contig(&rb, &off), 960);
+	cr_assert_eq(off, 0);
+	netvsp_rxbuf_take(&rb, 640);
+	cr_assert_eq(netvsp_rxbuf_contig(&rb, &off), 320, "to the end");
+	cr_assert_eq(off, 640);
+	cr_assert_eq(netvsp_rxbuf_alloc(&rb, 64, &off), 0);
+	cr_assert_eq(off, 640, "after what was taken");
+	id = netvsp_rxbuf_commit(&rb);
+	cr_assert_neq(id, 0);
+	netvsp_rxbuf_take(&rb, 256); /* up to the end: the head back at 0 */
+	cr_assert_eq(netvsp_rxbuf_used(&rb), 960);
+	cr_assert_eq(netvsp_rxbuf_contig(&rb, &off), 0, "nothing free");
+	cr_assert_eq(off, 0);
+	netvsp_rxbuf_abort(&rb);
+	cr_assert_eq(netvsp_rxbuf_contig(&rb, &off), 256, "an abort gives the take back");
+	cr_assert_eq(off, 704);
+	cr_assert_eq(netvsp_rxbuf_complete(&rb, id), 0);
+	cr_assert_eq(netvsp_rxbuf_contig(&rb, &off), 256, "free at the start, not contiguous");
+	netvsp_rxbuf_take(&rb, 256);
+	cr_assert_eq(netvsp_rxbuf_contig(&rb, &off), 960 - 256, "wrapped: what is free");
+	cr_assert_eq(off, 0);
+	/* every record slot in flight: no window */
+	netvsp_rxbuf_init(&rb, 1u << 20);
+	while (netvsp_rxbuf_alloc(&rb, 64, &off) == 0 && netvsp_rxbuf_commit(&rb))
+		n++;
+	cr_assert_eq(n, UTIL_XID_SLOTS);
+	cr_assert_eq(netvsp_rxbuf_contig(&rb, &off), 0);
+}

@@ -844,6 +844,34 @@ static uint8_t *stage_at(struct netvsp *v, uint32_t off, uint32_t len)
 	return at;
 }
 
+/* The burst's window: free receive-buffer bytes at the head that the stage
+ * stands for (stage_off = the window's offset), which netvsp_send fills with
+ * frames back to back without an allocation or a stage check per frame. */
+struct window {
+	uint32_t off, len, used;
+};
+
+/* Give the window's used bytes to the stage and the allocator; none left. */
+static void window_close(struct netvsp *v, struct window *w)
+{
+	if (w->used) {
+		v->stage_len += w->used;
+		netvsp_rxbuf_take(&v->rx, w->used);
+	}
+	*w = (struct window){ 0 };
+}
+
+/* A window at the head of the receive buffer: the stage emptied first. */
+static void window_open(struct netvsp *v, struct window *w)
+{
+	stage_flush(v);
+	w->len = netvsp_rxbuf_contig(&v->rx, &w->off);
+	if (w->len > STAGE_SIZE)
+		w->len = STAGE_SIZE;
+	w->used = 0;
+	v->stage_off = w->off;
+}
+
 struct xfer_out {
 	struct vmbus_xfer_hdr hdr;
 	struct vmbus_xfer_range r[NETVSP_XFER_RANGES];
@@ -884,6 +912,7 @@ static int xfer_flush(struct netvsp *v, struct xfer_out *x)
 int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 {
 	struct xfer_out x; /* only the ranges named by hdr.range_cnt are sent */
+	struct window w = { 0 };
 	/* the open batch: its bytes, frames refused, and its ranges (frames) */
 	uint64_t b_bytes = 0, b_filtered = 0, b_bad = 0;
 	uint32_t nr = 0;
@@ -898,7 +927,7 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 	for (i = 0; i < n; i++) {
 		const struct vsw_frame *fr = &f[i];
 		struct rndis_pkt_info pi = { 0 };
-		uint32_t hl = sizeof(struct rndis_packet), off;
+		uint32_t hl = sizeof(struct rndis_packet), off, need;
 		uint8_t *msg;
 
 		if (fr->len < 14 || !filter_pass(v, fr->data)) {
@@ -917,9 +946,21 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 			}
 			hl = rndis_packet_hdr_len(&pi);
 		}
-		if (netvsp_rxbuf_alloc(&v->rx, hl + fr->len, &off) < 0)
-			break;
-		msg = stage_at(v, off, hl + fr->len);
+		need = (uint32_t)netvsp_rxbuf_span(hl + fr->len);
+		if (__builtin_expect(w.len - w.used < need || need > STAGE_MSG_MAX, 0)) {
+			window_close(v, &w);
+			if (need <= STAGE_MSG_MAX)
+				window_open(v, &w);
+		}
+		if (__builtin_expect(w.len - w.used >= need, 1)) {
+			off = w.off + w.used;
+			msg = v->stage + w.used;
+			w.used += need;
+		} else { /* a large message, or the buffer's end: one by one */
+			if (netvsp_rxbuf_alloc(&v->rx, hl + fr->len, &off) < 0)
+				break;
+			msg = stage_at(v, off, hl + fr->len);
+		}
 		if (__builtin_expect(!pi.present, 1))
 			rndis_put_plain_packet(msg, fr->len, hl + fr->len);
 		else
@@ -930,6 +971,7 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 		if (nr < NETVSP_XFER_RANGES)
 			continue;
 		x.hdr.range_cnt = nr;
+		window_close(v, &w);
 		if ((r = xfer_flush(v, &x)))
 			break;
 		v->st.tx_frames += nr, v->st.tx_bytes += b_bytes;
@@ -938,6 +980,7 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 		taken = i + 1;
 	}
 	x.hdr.range_cnt = nr;
+	window_close(v, &w);
 	if (!r && !(r = xfer_flush(v, &x))) {
 		v->st.tx_frames += nr, v->st.tx_bytes += b_bytes;
 		v->st.tx_filtered += b_filtered, v->st.bad_offload += b_bad;
