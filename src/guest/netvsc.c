@@ -242,6 +242,11 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 	 * takes completions, which alone change next_sec otherwise */
 	uint8_t *cur = sec_mem(nv, p->cur_sec), *next = sec_mem(nv, p->next_sec);
 	uint32_t at = p->cur_off, pf = p->pf_off; /* the open section's, here too */
+	/* where the lines one section ahead are asked for (with no next
+	 * section: the open one's again, which costs nothing), and up to
+	 * where the open section's own lines ahead are */
+	const uint8_t *ask = next ? next : cur;
+	const uint32_t ahead_end = ssz > TX_AHEAD_OPEN ? ssz - TX_AHEAD_OPEN : 0;
 	uint64_t bytes = 0, sent = 0;
 	unsigned int i;
 	int r;
@@ -284,6 +289,7 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 			p->next_sec = p->nfree_sec ? (int64_t)p->free_sec[--p->nfree_sec] : -1;
 			cur = next;
 			next = sec_mem(nv, p->next_sec);
+			ask = next ? next : cur;
 			at = pf = 0;
 		}
 		/* A frame's lines in the send buffer are asked for, in the state
@@ -298,9 +304,8 @@ static int syn_tx_burst(struct netvsc *nv, const struct port_pkt *pkts, unsigned
 		 * what the first request did not bring in time (measured: +20 %).
 		 * Each line once: frames share lines. */
 		for (; pf < at + need; pf += 64) { /* (pf: a multiple of 64) */
-			if (next)
-				util_prefetch_w(next + pf);
-			if (pf + TX_AHEAD_OPEN < ssz)
+			util_prefetch_w(ask + pf);
+			if (pf < ahead_end)
 				util_prefetch_w(cur + pf + TX_AHEAD_OPEN);
 		}
 		/* Every message padded to RNDIS_ALIGN, the last one too: its pad
