@@ -21,10 +21,12 @@ struct nvsp__type {
 	const char *name;
 };
 
+/* Indexed by the type: one look per message (a type past the end fails
+ * to compile: raise the size with it). */
 /* clang-format off */
-#define T(t, v, s) { NVSP_TYPE_##t, NVSP_VERSION_##v, sizeof(struct s), #t }
+#define T(t, v, s) [NVSP_TYPE_##t] = { NVSP_TYPE_##t, NVSP_VERSION_##v, sizeof(struct s), #t }
 /* clang-format on */
-static const struct nvsp__type nvsp__types[] = {
+static const struct nvsp__type nvsp__types[NVSP_TYPE_SEND_INDIRECTION_TABLE + 1] = {
 	T(INIT, 1, nvsp_init),
 	T(INIT_COMPLETE, 1, nvsp_init_complete),
 	T(SEND_NDIS_VER, 1, nvsp_ndis_ver),
@@ -46,10 +48,9 @@ static const struct nvsp__type nvsp__types[] = {
 
 static const struct nvsp__type *__nvsp_type(uint32_t type)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(nvsp__types); i++)
-		if (nvsp__types[i].type == type)
-			return &nvsp__types[i];
-	return NULL;
+	if (type >= ARRAY_SIZE(nvsp__types) || !nvsp__types[type].name)
+		return NULL;
+	return &nvsp__types[type];
 }
 
 uint32_t nvsp_type_min_version(uint32_t type)
