@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/frame.h"
+#include "util/util.h"
 #include "vmbus/vmbus_ring.h"
 
 #define RSIZE 4096u
@@ -596,4 +597,24 @@ Test(ring, in_place_abandon_batch_and_full, .timeout = 10)
 	cr_assert_eq(vmbus_ring_read(&p->cons, p->rx, 8, p->buf, sizeof(p->buf)), 3);
 	cr_assert_eq(p->cons_signals, 1, "the consumer made room and said so");
 	pair_free(p);
+}
+
+/* util_copy_small (the ring's and the datapath's copy of headers and small
+ * frames): every length up to past its inline cases, at odd alignments,
+ * exactly @n bytes written, the end pointer returned. */
+Test(util, copy_small_every_length, .timeout = 10)
+{
+	uint8_t src[160], dst[160];
+
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 7 + 1);
+	for (size_t n = 0; n <= 100; n++)
+		for (size_t a = 0; a < 3; a++) {
+			memset(dst, 0xee, sizeof(dst));
+			cr_assert_eq(util_copy_small(dst + a, src + 2 * a, n), dst + a + n);
+			cr_assert_eq(memcmp(dst + a, src + 2 * a, n), 0, "n %zu a %zu", n, a);
+			for (size_t i = 0; i < sizeof(dst); i++)
+				if (i < a || i >= a + n)
+					cr_assert_eq(dst[i], 0xee, "n %zu: byte %zu written", n, i);
+		}
 }

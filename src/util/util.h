@@ -113,24 +113,32 @@ void util_cpus_self(char *buf, size_t len);
 /* Copy @n bytes to @dst, returning @dst + @n: up to 64 bytes with a few
  * overlapping fixed-size moves the compiler inlines (packet headers and
  * small frames: a call would cost more than the copy), more with memcpy. */
+typedef uint8_t util_v16 __attribute__((vector_size(16))); /* one SSE register */
+
 static inline uint8_t *util_copy_small(uint8_t *dst, const void *src, size_t n)
 {
 	const uint8_t *s = src;
 
+	/* every load before the first store (@dst may lie on @src), into
+	 * vector variables: byte arrays were spilled to the stack and back */
 	if (n >= 16 && n <= 32) {
-		uint8_t a[16], b[16];
+		util_v16 a, b;
 
-		memcpy(a, s, 16);
-		memcpy(b, s + n - 16, 16);
-		memcpy(dst, a, 16);
-		memcpy(dst + n - 16, b, 16);
+		memcpy(&a, s, 16);
+		memcpy(&b, s + n - 16, 16);
+		memcpy(dst, &a, 16);
+		memcpy(dst + n - 16, &b, 16);
 	} else if (n > 32 && n <= 64) {
-		uint8_t a[32], b[32];
+		util_v16 a0, a1, b0, b1;
 
-		memcpy(a, s, 32);
-		memcpy(b, s + n - 32, 32);
-		memcpy(dst, a, 32);
-		memcpy(dst + n - 32, b, 32);
+		memcpy(&a0, s, 16);
+		memcpy(&a1, s + 16, 16);
+		memcpy(&b0, s + n - 32, 16);
+		memcpy(&b1, s + n - 16, 16);
+		memcpy(dst, &a0, 16);
+		memcpy(dst + 16, &a1, 16);
+		memcpy(dst + n - 32, &b0, 16);
+		memcpy(dst + n - 16, &b1, 16);
 	} else if (n) {
 		memcpy(dst, s, n);
 	}
