@@ -269,6 +269,89 @@ Test(netvsp, offload_metadata_both_ways, .timeout = 30)
 	host_stop();
 }
 
+/* Send a frame to @dst, then a marker to @marker (one that passes); true
+ * when the first came back before the marker (the loopback keeps order). */
+static bool delivered(struct netvsc *nv, const uint8_t dst[6], const uint8_t marker[6])
+{
+	static uint8_t f[2][64];
+	struct port_pkt tx[2] = { { .data = f[0], .len = 64 }, { .data = f[1], .len = 64 } };
+	struct port_pkt pk[PORT_BURST];
+	bool got = false;
+
+	for (int i = 0; i < 2; i++) {
+		mkframe(f[i], nv, 64, (uint64_t)i);
+		memcpy(f[i], i ? marker : dst, 6);
+	}
+	for (int t = 0; netvsc_tx_burst(nv, tx, 2) != 2; t++) {
+		cr_assert(t < 100000, "back-pressure never ends");
+		netvsc_poll(nv);
+	}
+	for (int t = 0; t < 4000; t++) {
+		int r = netvsc_rx_burst(nv, pk, PORT_BURST);
+
+		cr_assert(r >= 0, "rx: %s", netvsc_last_error(nv));
+		for (int i = 0; i < r; i++) {
+			uint64_t seq;
+			uint32_t flow;
+
+			cr_assert_eq(util_frame_check(pk[i].data + 14, 50, &seq, &flow,
+			                              UTIL_FRAME_FULL),
+			             0);
+			if (seq == 1)
+				return got;
+			cr_assert_arr_eq(pk[i].data, dst, 6);
+			got = true;
+		}
+		if (!r)
+			netvsc_wait(nv, NETVSC_EV_RX, 5);
+	}
+	cr_assert_fail("the marker never came back");
+	return false;
+}
+
+static void set_filter(struct netvsc *nv, uint32_t f)
+{
+	cr_assert_eq(netvsc_set(nv, RNDIS_OID_GEN_CURRENT_PACKET_FILTER, &f, 4), 0, "%s",
+	             netvsc_last_error(nv));
+}
+
+/* The RNDIS packet filter the guest set decides what NetVSP delivers to it:
+ * its own address (DIRECTED), broadcast, multicast (no list: every group),
+ * all of them with PROMISCUOUS; what does not pass is counted. */
+Test(netvsp, packet_filter_decides_delivery, .timeout = 60)
+{
+	host_start(0);
+	struct netvsc *nv = guest_ok("vm-a");
+	const uint8_t *own = nv->mac, bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const uint8_t other[6] = { 0x02, 0x00, 0x5e, 0x10, 0x00, 0x99 };
+	const uint8_t mcast[6] = { 0x01, 0x00, 0x5e, 0x00, 0x00, 0x01 };
+	uint8_t near[6]; /* own but the last byte: the whole address is compared */
+
+	memcpy(near, own, 6);
+	near[5] ^= 0x80;
+	/* what NetVSC sets: DIRECTED | MULTICAST | BROADCAST */
+	cr_expect(delivered(nv, own, own));
+	cr_expect(!delivered(nv, other, own));
+	cr_expect(!delivered(nv, near, own));
+	near[5] ^= 0x80, near[0] ^= 0x04;
+	cr_expect(!delivered(nv, near, own));
+	cr_expect(delivered(nv, bcast, own));
+	cr_expect(delivered(nv, mcast, own));
+	cr_expect_eq(host_stats(0, NULL, 0).tx_filtered, 3);
+	set_filter(nv, RNDIS_PACKET_TYPE_BROADCAST);
+	cr_expect(!delivered(nv, own, bcast), "DIRECTED off");
+	cr_expect(!delivered(nv, mcast, bcast));
+	set_filter(nv, RNDIS_PACKET_TYPE_DIRECTED);
+	cr_expect(!delivered(nv, bcast, own));
+	cr_expect(delivered(nv, own, own));
+	set_filter(nv, RNDIS_PACKET_TYPE_PROMISCUOUS);
+	cr_expect(delivered(nv, other, own));
+	cr_expect(delivered(nv, mcast, own));
+	cr_expect_eq(host_stats(0, NULL, 0).tx_filtered, 6);
+	netvsc_close(nv);
+	host_stop();
+}
+
 Test(netvsp, bring_up_query_keepalive_close, .timeout = 30)
 {
 	host_start(0);
