@@ -534,14 +534,13 @@ static unsigned int take_ranges(struct netvsc *nv, const struct vmbus_xfer_range
 		const struct vmbus_xfer_range *x = &r[i]; /* (a copy: pkbuf or a stash) */
 		struct rndis_pkt_view m;
 
-		/* The host wrote these lines: ask for a later frame's now. */
-		if (i + RX_AHEAD < nr) {
-			const struct vmbus_xfer_range *y = &r[i + RX_AHEAD];
+		/* The host wrote these lines: ask for a later frame's now (its
+		 * first line and the next; a bad offset is only asked for) */
+		if (i + RX_AHEAD < nr && r[i + RX_AHEAD].byte_offset < size) {
+			const uint8_t *y = mem + r[i + RX_AHEAD].byte_offset;
 
-			if ((uint64_t)y->byte_offset + y->byte_count <= size && y->byte_count) {
-				__builtin_prefetch(mem + y->byte_offset);
-				__builtin_prefetch(mem + y->byte_offset + y->byte_count - 1);
-			}
+			__builtin_prefetch(y);
+			__builtin_prefetch(y + 64);
 		}
 		if ((uint64_t)x->byte_offset + x->byte_count > size ||
 		    rndis_decode_packet(mem + x->byte_offset, x->byte_count, &m, NULL, 0) ||
