@@ -294,9 +294,8 @@ static bool delivered(struct netvsc *nv, const uint8_t dst[6], const uint8_t mar
 			uint64_t seq;
 			uint32_t flow;
 
-			cr_assert_eq(util_frame_check(pk[i].data + 14, 50, &seq, &flow,
-			                              UTIL_FRAME_FULL),
-			             0);
+			cr_assert_eq(
+			    util_frame_check(pk[i].data + 14, 50, &seq, &flow, UTIL_FRAME_FULL), 0);
 			if (seq == 1)
 				return got;
 			cr_assert_arr_eq(pk[i].data, dst, 6);

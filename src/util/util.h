@@ -110,11 +110,11 @@ uint64_t util_spin_ns(uint64_t ns);
  * @buf (truncated to @len). */
 void util_cpus_self(char *buf, size_t len);
 
+typedef uint8_t util_v16 __attribute__((vector_size(16))); /* one SSE register */
+
 /* Copy @n bytes to @dst, returning @dst + @n: up to 64 bytes with a few
  * overlapping fixed-size moves the compiler inlines (packet headers and
  * small frames: a call would cost more than the copy), more with memcpy. */
-typedef uint8_t util_v16 __attribute__((vector_size(16))); /* one SSE register */
-
 static inline uint8_t *util_copy_small(uint8_t *dst, const void *src, size_t n)
 {
 	const uint8_t *s = src;
