@@ -977,6 +977,9 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 			if (netvsp_rxbuf_alloc(&v->rx, hl + fr->len, &off) < 0)
 				break;
 			msg = stage_at(v, off, hl + fr->len);
+			/* the allocation may have skipped the buffer's end: the
+			 * window (empty) no longer lies at the head */
+			w = (struct window){ 0 };
 		}
 		if (__builtin_expect(!pi.present, 1))
 			rndis_put_plain_packet(msg, fr->len, hl + fr->len);
