@@ -1201,11 +1201,10 @@ int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max)
 int netvsc_poll(struct netvsc *nv)
 {
 	struct netvsc_priv *p = nv->p;
-	int n, r;
+	int n = 0, r = 0;
 
-	if ((r = flush_done(nv)) < 0)
-		return r;
-	n = 0;
+	/* (no flush_done here: the transfers the last netvsc_rx_burst handed
+	 * out are the application's until its next netvsc_rx_burst) */
 	if (p->ctl_check || ++p->ctl_tick % CTL_EVERY == 0) {
 		p->ctl_check = false;
 		if ((n = ctl_poll(nv)) < 0)

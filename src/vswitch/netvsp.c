@@ -68,6 +68,7 @@ struct netvsp {
 		const uint8_t *buf;
 		uint32_t len;
 		size_t pos;
+		size_t scanned; /* parsed (and reported) up to here */
 		uint32_t trans_id;
 		uint32_t status;
 		bool want_comp;
@@ -345,17 +346,26 @@ static int deliver_xfer(struct netvsp *v)
 			/* -ENOMSG: another type, "..., not a PACKET" */
 			int r = rndis_next_packet(v->xf.buf, v->xf.len, &pos, &rm, err, sizeof(err));
 
+			/* a message is reported once, though a transfer that waited
+			 * for ops.rx is parsed again from the first frame not taken */
+			bool fresh = at >= v->xf.scanned;
+
 			if (r == 0) {
 				end = 1;
 				break;
 			}
 			if (r < 0) {
-				report(v, 0, &v->st.bad_rndis,
-				       "data transfer dropped from byte %zu: %s", at, err);
+				if (fresh) {
+					report(v, 0, &v->st.bad_rndis,
+					       "data transfer dropped from byte %zu: %s", at, err);
+					v->xf.scanned = at + 1;
+				}
 				v->xf.status = NVSP_STATUS_INVALID_RNDIS_PKT;
 				end = 1;
 				break;
 			}
+			if (fresh)
+				v->xf.scanned = pos;
 			struct vsw_frame *f = &fr[k];
 
 			f->data = rm.data; /* (the vnet header: rndis_pi_to_vnet) */
@@ -369,8 +379,9 @@ static int deliver_xfer(struct netvsp *v)
 			}
 			if (rndis_pi_to_vnet(&rm.pi, rm.data, rm.data_len, RNDIS_TO_HOST,
 			                     &f->vnet)) {
-				report(v, 0, &v->st.bad_offload,
-				       "frame dropped: offload info does not fit the frame");
+				if (fresh)
+					report(v, 0, &v->st.bad_offload,
+					       "frame dropped: offload info does not fit the frame");
 				continue;
 			}
 			start[k++] = at;
@@ -535,7 +546,7 @@ static int handle_rndis_pkt(struct netvsp *v, const struct vmbus_rx *p, const st
 	v->xf.active = true;
 	v->xf.buf = buf;
 	v->xf.len = len;
-	v->xf.pos = 0;
+	v->xf.pos = v->xf.scanned = 0;
 	v->xf.trans_id = p->trans_id;
 	v->xf.status = NVSP_STATUS_SUCCESS;
 	v->xf.want_comp = p->flags & VMBUS_PKT_F_COMPLETION_REQUESTED;
@@ -681,11 +692,13 @@ static int handle_packet(struct netvsp *v, const struct vmbus_rx *p)
 
 /* Handle every control message waiting. Returns how many, or -EPROTO (the
  * channel is closed). */
+/* Handle up to NETVSP_CTL_BUDGET control messages: a VM that floods its socket
+ * gets bounded work per call like its ring (the rest at the next poll). */
 static int drain_ctl(struct netvsp *v)
 {
-	int n = 0, r;
+	int n = 0, r = 0;
 
-	for (;;) {
+	while (n < (int)NETVSP_CTL_BUDGET) {
 		struct vmbus_ctl_msg m;
 		int fds[VMBUS_CTL_MAX_FDS], nfds = 0;
 
@@ -698,6 +711,8 @@ static int drain_ctl(struct netvsp *v)
 	}
 	if (r == -EPROTO)
 		return fail(v, vmbus_chan_error(v->ch));
+	if (n == (int)NETVSP_CTL_BUDGET)
+		v->ctl_check = true; /* there may be more: look again next poll */
 	return n;
 }
 

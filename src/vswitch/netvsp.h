@@ -41,9 +41,11 @@
  *     channel is closed (netvsp_poll returns -EPROTO); the daemon removes the
  *     adapter. Every other VM is untouched: one netvsp owns nothing shared.
  *   - a flood: netvsp_poll does bounded work per call (NETVSP_POLL_BUDGET
- *     packets) and stops reading control requests while its answers can't be
- *     sent (the ring is full), so memory stays bounded and the caller can
- *     serve other VMs between calls.
+ *     ring packets, NETVSP_CTL_BUDGET messages from the control socket) and
+ *     stops reading control requests while its answers can't be sent (the
+ *     ring is full), so memory stays bounded and the caller can serve other
+ *     VMs between calls. A data transfer that waits for ops.rx is parsed
+ *     again when offered again; a bad message in it is reported once.
  *
  * Back-pressure. ops.rx returns how many frames it took; when it takes fewer
  * the rest of the transfer waits (not completed, not dropped) and is offered
@@ -78,6 +80,7 @@
 #include "vswitch/vsw.h"
 
 #define NETVSP_POLL_BUDGET   64u   /* ring packets handled per netvsp_poll */
+#define NETVSP_CTL_BUDGET    64u   /* control-socket messages handled per netvsp_poll */
 #define NETVSP_XFER_RANGES   64u   /* frames per host-to-guest transfer packet */
 #define NETVSP_SECTION_SIZE  6144u /* send-buffer section size the host assigns */
 #define NETVSP_MAX_GPADLS    4u
@@ -138,9 +141,9 @@ struct netvsp *netvsp_create(struct vmbus_chan *ch, const struct netvsp_config *
                              const struct netvsp_ops *ops, void *ctx);
 void netvsp_destroy(struct netvsp *v);
 
-/* Handle what the VM sent: control messages on the socket, then up to
- * NETVSP_POLL_BUDGET ring packets. Returns the work done (0: idle), -EPROTO,
- * -EPIPE. */
+/* Handle what the VM sent: up to NETVSP_CTL_BUDGET control messages on the
+ * socket, then up to NETVSP_POLL_BUDGET ring packets. Returns the work done
+ * (messages and packets handled, 0: idle), -EPROTO, -EPIPE. */
 int netvsp_poll(struct netvsp *v);
 
 /* Before sleeping on the channel: false when work is waiting already. The
