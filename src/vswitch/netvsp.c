@@ -380,8 +380,9 @@ static int deliver_xfer(struct netvsp *v)
 			if (rndis_pi_to_vnet(&rm.pi, rm.data, rm.data_len, RNDIS_TO_HOST,
 			                     &f->vnet)) {
 				if (fresh)
-					report(v, 0, &v->st.bad_offload,
-					       "frame dropped: offload info does not fit the frame");
+					report(
+					    v, 0, &v->st.bad_offload,
+					    "frame dropped: offload info does not fit the frame");
 				continue;
 			}
 			start[k++] = at;
