@@ -68,7 +68,10 @@ struct netvsp {
 		const uint8_t *buf;
 		uint32_t len;
 		size_t pos;
-		size_t scanned; /* parsed (and reported) up to here */
+		/* past the last bad message reported: one that waited for
+		 * ops.rx is parsed again from the first frame not taken, and
+		 * what was bad before it is not reported twice */
+		size_t reported;
 		uint32_t trans_id;
 		uint32_t status;
 		bool want_comp;
@@ -346,26 +349,20 @@ static int deliver_xfer(struct netvsp *v)
 			/* -ENOMSG: another type, "..., not a PACKET" */
 			int r = rndis_next_packet(v->xf.buf, v->xf.len, &pos, &rm, err, sizeof(err));
 
-			/* a message is reported once, though a transfer that waited
-			 * for ops.rx is parsed again from the first frame not taken */
-			bool fresh = at >= v->xf.scanned;
-
 			if (r == 0) {
 				end = 1;
 				break;
 			}
 			if (r < 0) {
-				if (fresh) {
+				if (at >= v->xf.reported) {
 					report(v, 0, &v->st.bad_rndis,
 					       "data transfer dropped from byte %zu: %s", at, err);
-					v->xf.scanned = at + 1;
+					v->xf.reported = at + 1;
 				}
 				v->xf.status = NVSP_STATUS_INVALID_RNDIS_PKT;
 				end = 1;
 				break;
 			}
-			if (fresh)
-				v->xf.scanned = pos;
 			struct vsw_frame *f = &fr[k];
 
 			f->data = rm.data; /* (the vnet header: rndis_pi_to_vnet) */
@@ -379,10 +376,11 @@ static int deliver_xfer(struct netvsp *v)
 			}
 			if (rndis_pi_to_vnet(&rm.pi, rm.data, rm.data_len, RNDIS_TO_HOST,
 			                     &f->vnet)) {
-				if (fresh)
-					report(
-					    v, 0, &v->st.bad_offload,
-					    "frame dropped: offload info does not fit the frame");
+				if (at >= v->xf.reported) {
+					report(v, 0, &v->st.bad_offload,
+					       "frame dropped: offload info does not fit the frame");
+					v->xf.reported = at + 1;
+				}
 				continue;
 			}
 			start[k++] = at;
@@ -547,7 +545,7 @@ static int handle_rndis_pkt(struct netvsp *v, const struct vmbus_rx *p, const st
 	v->xf.active = true;
 	v->xf.buf = buf;
 	v->xf.len = len;
-	v->xf.pos = v->xf.scanned = 0;
+	v->xf.pos = v->xf.reported = 0;
 	v->xf.trans_id = p->trans_id;
 	v->xf.status = NVSP_STATUS_SUCCESS;
 	v->xf.want_comp = p->flags & VMBUS_PKT_F_COMPLETION_REQUESTED;
