@@ -1117,3 +1117,81 @@ Test(rxbuf, contig_window_take, .timeout = 10)
 	cr_assert_eq(n, UTIL_XID_SLOTS);
 	cr_assert_eq(netvsp_rxbuf_contig(&rb, &off), 0);
 }
+
+/* The allocator against a model: every byte handed out (alloc or take) is
+ * owned by its record until the guest completes that record, in any order;
+ * no new range may overlap a byte still owned, nor leave the buffer. */
+#define MODEL_MAX 8192
+static uint32_t owner[MODEL_MAX]; /* 0: free; else record tag */
+
+Test(rxbuf, model_out_of_order, .timeout = 60)
+{
+	for (unsigned int seed = 1; seed <= 100; seed++) {
+		unsigned int rs = seed; /* rand_r's state: not the loop's counter */
+		struct netvsp_rxbuf *rb = malloc(sizeof(*rb));
+		uint32_t size = 1024 + (uint32_t)(rand_r(&rs) % (MODEL_MAX - 1024));
+		uint32_t ids[64], tags[64], nout = 0, opentag = 1, nexttag = 2;
+
+		cr_assert(rb);
+		netvsp_rxbuf_init(rb, size);
+		memset(owner, 0, sizeof(owner));
+		for (int step = 0; step < 5000; step++) {
+			int op = rand_r(&rs) % 10;
+			uint32_t off, len;
+
+			if (op < 3) {
+				len = 1 + (uint32_t)(rand_r(&rs) % (size / 3));
+				if (netvsp_rxbuf_alloc(rb, len, &off) == 0) {
+					uint32_t sp = (uint32_t)netvsp_rxbuf_span(len);
+					cr_assert(off + sp <= rb->size, "seed %u: out of buffer",
+					          seed);
+					for (uint32_t b = off; b < off + sp; b++) {
+						cr_assert_eq(owner[b], 0,
+						             "seed %u step %d: alloc [%u,+%u) over "
+						             "byte %u of record %u",
+						             seed, step, off, sp, b, owner[b]);
+						owner[b] = opentag;
+					}
+				}
+			} else if (op < 5) {
+				uint32_t c = netvsp_rxbuf_contig(rb, &off);
+				if (c >= 64) {
+					uint32_t n = 64 * (1 + (uint32_t)(rand_r(&rs) % (c / 64)));
+					for (uint32_t b = off; b < off + n; b++) {
+						cr_assert(b < rb->size);
+						cr_assert_eq(
+						    owner[b], 0,
+						    "seed %u step %d: take [%u,+%u) over byte %u",
+						    seed, step, off, n, b);
+						owner[b] = opentag;
+					}
+					netvsp_rxbuf_take(rb, n);
+				}
+			} else if (op == 5) {
+				netvsp_rxbuf_abort(rb);
+				for (uint32_t b = 0; b < rb->size; b++)
+					if (owner[b] == opentag)
+						owner[b] = 0;
+			} else if (op < 8) {
+				if (nout < 64) {
+					uint32_t id = netvsp_rxbuf_commit(rb);
+					if (id) {
+						ids[nout] = id;
+						tags[nout++] = opentag;
+						opentag = nexttag++;
+					}
+				}
+			} else if (nout) {
+				uint32_t k = (uint32_t)rand_r(&rs) % nout;
+				cr_assert_eq(netvsp_rxbuf_complete(rb, ids[k]), 0);
+				cr_assert_eq(netvsp_rxbuf_complete(rb, ids[k]), -ENOENT);
+				for (uint32_t b = 0; b < rb->size; b++)
+					if (owner[b] == tags[k])
+						owner[b] = 0;
+				ids[k] = ids[nout - 1];
+				tags[k] = tags[--nout];
+			}
+		}
+		free(rb);
+	}
+}
