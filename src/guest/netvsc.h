@@ -190,8 +190,10 @@ int netvsc_tx_fill(struct netvsc *nv, netvsc_fill_fn fill, void *arg, unsigned i
 int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max);
 
 /* Handle completions and control traffic (VPCI messages on the socket
- * included) without taking frames, and advance the VF's state. Returns the
- * packets handled or a negative errno. */
+ * included) without taking frames, and advance the VF's state. The frames
+ * the last netvsc_rx_burst handed out stay valid (their transfers are
+ * completed by the next netvsc_rx_burst). Returns the packets handled or a
+ * negative errno. */
 int netvsc_poll(struct netvsc *nv);
 
 /* Live migration (host/migrate.h): true once after the host sent MIGRATE
