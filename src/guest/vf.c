@@ -81,7 +81,7 @@ void vf_stop(struct vf *vf)
 {
 	if (!vf)
 		return;
-	if (vf->bar)
+	if (vf->bar && !vfbar_was_reset(vf->bar)) /* after an FLR the queues are the NIC's */
 		__rx_release(vf);
 	vfbar_destroy(vf->bar);
 	free(vf->rxbuf);
@@ -184,6 +184,8 @@ int vf_tx_reserve(struct vf *vf, uint32_t max, struct vmbus_slot *s)
 
 void vf_tx_commit(struct vf *vf, const struct vmbus_slot *s, uint32_t len)
 {
+	if (vfbar_was_reset(vf->bar)) /* reset since the reserve: the queue is the NIC's */
+		return;
 	vmbus_ring_commit(&vf->bar->tx[0], s, VMBUS_PKT_DATA_INBAND, len);
 	vf->st.tx_packets++;
 	vf->st.tx_bytes += len;
@@ -191,6 +193,8 @@ void vf_tx_commit(struct vf *vf, const struct vmbus_slot *s, uint32_t len)
 
 void vf_tx_publish(struct vf *vf)
 {
+	if (vfbar_was_reset(vf->bar))
+		return;
 	vmbus_ring_publish(&vf->bar->tx[0]);
 }
 

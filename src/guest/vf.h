@@ -54,7 +54,8 @@ int vf_tx_burst(struct vf *vf, const struct port_pkt *pkts, unsigned int n);
  * frame. 1; 0 when the queue has no room; -ENOTSUP when frames need a VLAN
  * tag inserted (a VF on an access VLAN: use vf_tx_burst); -ENODEV after a
  * function level reset; -EPROTO. vf_tx_commit queues the slot as a frame of
- * @len bytes; vf_tx_publish hands every queued frame to the NIC. */
+ * @len bytes; vf_tx_publish hands every queued frame to the NIC (after a
+ * reset both do nothing: the frames are lost with the function). */
 int vf_tx_reserve(struct vf *vf, uint32_t max, struct vmbus_slot *s);
 void vf_tx_commit(struct vf *vf, const struct vmbus_slot *s, uint32_t len);
 void vf_tx_publish(struct vf *vf);

@@ -139,8 +139,11 @@ static void __privatize(struct nicdp *dp, struct batch *b)
 }
 
 /* Deliver @n frames into @vport's receive queue pair (chosen by a hash of
- * the addresses when the VPort has several). Returns frames taken. */
-static unsigned int __to_vf(struct nicdp *dp, unsigned int vport, const struct batch *b)
+ * the addresses when the VPort has several). Returns frames taken, their
+ * bytes added to *@bytes; a frame the queue can never hold is dropped alone
+ * (the frames after it still go), a full queue drops the rest. */
+static unsigned int __to_vf(struct nicdp *dp, unsigned int vport, const struct batch *b,
+                            uint64_t *bytes)
 {
 	const struct port_pkt *pkts = b->pkts;
 	unsigned int n = b->n, taken = 0;
@@ -167,9 +170,21 @@ static unsigned int __to_vf(struct nicdp *dp, unsigned int vport, const struct b
 			                   .iovcnt = b->head[i] ? 2 : 1 };
 	}
 	if (bar->num_qp == 1) {
-		int r = vmbus_ring_write(&bar->rx[0], tx, n);
+		for (unsigned int at = 0; at < n;) {
+			int r = vmbus_ring_write(&bar->rx[0], tx + at, n - at);
 
-		return r > 0 ? (unsigned int)r : 0;
+			if (r == -EMSGSIZE) { /* tx[at] can never fit */
+				at++;
+				continue;
+			}
+			if (r <= 0)
+				break; /* full (or broken) */
+			for (unsigned int i = at; i < at + (unsigned int)r; i++)
+				*bytes += pkts[i].len;
+			taken += (unsigned int)r;
+			at += (unsigned int)r;
+		}
+		return taken;
 	}
 	for (unsigned int i = 0; i < n; i++) {
 		const uint8_t *f = b->head[i] ? b->head[i] : pkts[i].data;
@@ -177,8 +192,10 @@ static unsigned int __to_vf(struct nicdp *dp, unsigned int vport, const struct b
 
 		for (int k = 0; k < 12; k++) /* destination and source MAC */
 			h = h * 31 + f[k];
-		if (vmbus_ring_write(&bar->rx[h & (bar->num_qp - 1)], &tx[i], 1) == 1)
+		if (vmbus_ring_write(&bar->rx[h & (bar->num_qp - 1)], &tx[i], 1) == 1) {
 			taken++;
+			*bytes += pkts[i].len;
+		}
 	}
 	return taken;
 }
@@ -202,10 +219,11 @@ static void __flush(struct nicdp *dp)
 			dp->ops.pf_rx(dp->arg, b->pkts, b->n);
 			taken = b->n;
 		} else {
-			taken = __to_vf(dp, port, b);
+			taken = __to_vf(dp, port, b, &bytes);
 		}
-		for (unsigned int i = 0; i < taken; i++)
-			bytes += b->pkts[i].len;
+		if (port == NIC_PORT_WIRE || port == NIC_DEFAULT_VPORT) /* a prefix */
+			for (unsigned int i = 0; i < taken; i++)
+				bytes += b->pkts[i].len;
 		if (taken)
 			nic_vport_count(dp->nic, port, NIC_CTR_RX, taken, bytes);
 		if (taken < b->n)
@@ -378,9 +396,15 @@ int nicdp_arm(struct nicdp *dp, struct pollfd *pfd, int max)
 			continue;
 		/* Arm, then look once more. A doorbell rung while we were busy
 		 * wakes the poll once; nicdp_ack then drains it (no syscall per
-		 * VF here: with many VFs that cost dominated every sleep). */
-		for (uint32_t q = 0; q < bar->num_qp; q++)
-			if (!vmbus_ring_arm(&bar->tx[q]))
+		 * VF here: with many VFs that cost dominated every sleep). The
+		 * queues nicdp_poll does not read — an inactive VPort's, a broken
+		 * queue's — are not looked at: what waits there stays until an FLR
+		 * or D0, and must not keep the engine from sleeping. */
+		struct nic_vport_info vi;
+		bool active = nic_vport_get(dp->nic, v, &vi) == 0 && vi.active;
+
+		for (uint32_t q = 0; active && q < bar->num_qp; q++)
+			if (!bar->tx[q].broken && !vmbus_ring_arm(&bar->tx[q]))
 				return -1;
 		if (READ_ONCE(bar->mbox->req_seq) != bar->mbox_seen)
 			return -1;
