@@ -283,8 +283,12 @@ static void __mailbox(struct nicdp *dp, unsigned int vport, struct vfbar *bar)
 	uint8_t out[VFBAR_MBOX_DATA];
 	int rc;
 
-	if (vfbar_mbox_take(bar, &req) != 1 || nic_vport_get(dp->nic, vport, &vi) || vi.vf < 0)
+	if (vfbar_mbox_take(bar, &req) != 1)
 		return;
+	if (nic_vport_get(dp->nic, vport, &vi) || vi.vf < 0) { /* taken: answered too */
+		vfbar_mbox_reply(bar, &req, -ENODEV, NULL, 0);
+		return;
+	}
 	switch (req.op) {
 	case VFBAR_OP_READ_CONFIG:
 		rc = nic_vf_cfg_read(dp->nic, (unsigned int)vi.vf, req.arg0, out, req.arg1);
