@@ -346,6 +346,38 @@ Test(vsw, migrating_vm_mac_learned_and_released, .timeout = 10)
 	cr_assert_eq(vsw_port_release_macs(T.sw, 200), -ENOENT);
 }
 
+/* A spoof-protected VM's MAC, once learned on its port, is never learned on
+ * another, though its entry expired (a VM that only receives) or was swept:
+ * frames to it still reach it. Before it is learned there (a VM arriving by
+ * migration), the MAC follows the wire (the test above). */
+Test(vsw, protected_mac_stays_after_ageing, .timeout = 10)
+{
+	int e = add_port(0, VSW_PORT_EXTERNAL, 0, NULL);
+	int i = add_port(1, VSW_PORT_INTERNAL, 0, NULL);
+	int v = add_port(2, VSW_PORT_VM, 0, MAC_A);
+
+	cr_assert_eq(vsw_port_learn_macs(T.sw, (unsigned int)v), 0);
+	T.now += 301 * SEC; /* expired, still in the table */
+	send1(e, BCAST, MAC_A, NOTAG);
+	cr_assert_neq(vsw_mac_lookup(T.sw, MAC_A, 0), e, "moved to the wire once expired");
+	clear_sinks();
+	send1(i, MAC_A, MAC_Y, NOTAG);
+	cr_assert(got() & P(v), "the VM did not get its own unicast (got %#x)", got());
+	cr_assert_eq(vsw_mac_age(T.sw), 1, "A swept (Y was just seen)");
+	send1(e, BCAST, MAC_A, NOTAG);
+	cr_assert_eq(vsw_mac_lookup(T.sw, MAC_A, 0), -ENOENT, "learned on the wire once swept");
+	clear_sinks();
+	send1(i, MAC_A, MAC_Y, NOTAG);
+	cr_assert(got() & P(v));
+	cr_assert_geq(stats().mac_move_refused, 2);
+	/* it speaks: found on its port again; released (moved away): free to go */
+	send1(v, BCAST, MAC_A, NOTAG);
+	cr_assert_eq(vsw_mac_lookup(T.sw, MAC_A, 0), v);
+	cr_assert_eq(vsw_port_release_macs(T.sw, (unsigned int)v), 0);
+	send1(e, BCAST, MAC_A, NOTAG);
+	cr_assert_eq(vsw_mac_lookup(T.sw, MAC_A, 0), e);
+}
+
 Test(vsw, table_limit, .timeout = 10)
 {
 	const uint8_t *srcs[] = { MAC_A, MAC_B, MAC_C, MAC_X, MAC_Y, MAC_Z };

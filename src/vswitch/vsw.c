@@ -238,6 +238,7 @@ int vsw_port_set_macs(struct vsw *sw, unsigned int port, const uint8_t macs[][6]
 	rc = vsw__macs_set(p, macs, nmacs, allow_mac_spoofing);
 	if (rc)
 		return rc;
+	p->claimed = false; /* until they are learned on it */
 	vsw__mac_forget_port(sw, port);
 	return 0;
 }
@@ -264,6 +265,7 @@ int vsw_port_release_macs(struct vsw *sw, unsigned int port)
 	if (!p)
 		return rc;
 	p->nmacs = 0; /* spoof_check stays: it may send nothing now */
+	p->claimed = false;
 	return 0;
 }
 

@@ -57,9 +57,10 @@
  * age out mac_age_ns after the last frame (lazily: a lookup never returns an
  * expired entry, vsw_mac_age() sweeps). A MAC seen on another port moves
  * there, except a MAC that a spoof-protected VM port owns (one of its MACs):
- * once learned on its own port it stays there while that port exists (the
- * frame is still forwarded; the refusal is counted), so nothing else can draw
- * a VM's unicast traffic away from it. A full table learns nothing new and
+ * once learned on its own port it is learned on no other while that port
+ * owns it — its entry may expire or be swept (frames to it then flood and
+ * still reach it) — (the frame is still forwarded; the refusal is counted),
+ * so nothing else can draw a VM's unicast traffic away from it. A full table learns nothing new and
  * counts it (vsw_stats.mac_table_full); frames still flood.
  *
  * Extensions (Hyper-V's extensible switch model): capture extensions see

@@ -112,6 +112,34 @@ int vsw__mac_port(const struct vsw *sw, uint64_t key, uint64_t now)
 	return e && !vsw__mac_expired(sw, e, now) ? e->port : -1;
 }
 
+/* Whether a spoof-protected VM port other than @port owns @key's MAC in
+ * @key's VLAN and has claimed it (learned it on itself): such a MAC is then
+ * learned on its owner only, though its entry was swept. (Looked at when an
+ * entry is created: at most max_macs times per age, the table full then.) */
+static bool vsw__protected_elsewhere(const struct vsw *sw, uint64_t key, unsigned int port)
+{
+	const uint64_t *members = sw->members[key & VSW__VID_MASK];
+
+	for (unsigned int w = 0; w < VSW_PORT_WORDS; w++)
+		for (uint64_t m = members[w]; m; m &= m - 1) {
+			unsigned int i = w * 64 + (unsigned int)__builtin_ctzll(m);
+			const struct vsw__port *p = &sw->ports[i];
+
+			if (i != port && p->used && p->claimed && vsw__port_owns(p, key >> 12))
+				return true;
+		}
+	return false;
+}
+
+/* A spoof-protected VM port learning one of its own MACs claims them. */
+static void vsw__mac_claim(struct vsw *sw, uint64_t key, unsigned int port)
+{
+	struct vsw__port *self = &sw->ports[port];
+
+	if (self->spoof_check && vsw__port_owns(self, key >> 12))
+		self->claimed = true;
+}
+
 void vsw__mac_learn(struct vsw *sw, uint64_t key, unsigned int port, uint64_t now)
 {
 	struct vsw__mac *e = vsw__mac_find(sw, key);
@@ -122,8 +150,9 @@ void vsw__mac_learn(struct vsw *sw, uint64_t key, unsigned int port, uint64_t no
 			const struct vsw__port *owner = &sw->ports[e->port];
 			bool live = !vsw__mac_expired(sw, e, now);
 
-			/* A spoof-protected VM keeps its own MAC. */
-			if (live && owner->spoof_check && vsw__port_owns(owner, key >> 12)) {
+			/* A spoof-protected VM keeps its own MAC, its entry expired
+			 * or not (expired, frames to it flood and still reach it). */
+			if (owner->spoof_check && vsw__port_owns(owner, key >> 12)) {
 				sw->st.mac_move_refused++;
 				return;
 			}
@@ -132,6 +161,7 @@ void vsw__mac_learn(struct vsw *sw, uint64_t key, unsigned int port, uint64_t no
 			else
 				sw->st.mac_learned++;
 			e->port = (uint16_t)port;
+			vsw__mac_claim(sw, key, port);
 		}
 		e->seen = now;
 		return;
@@ -147,6 +177,10 @@ void vsw__mac_learn(struct vsw *sw, uint64_t key, unsigned int port, uint64_t no
 			return;
 		}
 	}
+	if (unlikely(vsw__protected_elsewhere(sw, key, port))) { /* swept, or never seen */
+		sw->st.mac_move_refused++;
+		return;
+	}
 	idx = sw->free_head;
 	e = &sw->macs[idx];
 	sw->free_head = e->next;
@@ -157,6 +191,7 @@ void vsw__mac_learn(struct vsw *sw, uint64_t key, unsigned int port, uint64_t no
 	sw->buckets[b] = idx;
 	sw->nmacs++;
 	sw->st.mac_learned++;
+	vsw__mac_claim(sw, key, port);
 }
 
 void vsw__mac_forget_port(struct vsw *sw, unsigned int port)

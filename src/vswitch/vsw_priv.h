@@ -20,6 +20,7 @@ struct vsw__capture; /* vsw_capture.c */
 struct vsw__port {
 	bool used;
 	bool spoof_check; /* a VM port without allow_mac_spoofing */
+	bool claimed;     /* spoof_check, and its MACs were learned on it: no other port learns them */
 	bool allow_mac_spoofing;
 	bool tx_vlan_offload;
 	enum vsw_port_kind kind;
