@@ -378,6 +378,43 @@ Test(vsw, protected_mac_stays_after_ageing, .timeout = 10)
 	cr_assert_eq(vsw_mac_lookup(T.sw, MAC_A, 0), e);
 }
 
+/* Frames never cross VLANs through stacked tags: a VM on the untagged
+ * network (access VLAN 0, the trunk's native VLAN) sends a priority tag with
+ * a VLAN 10 tag behind it, which would leave the trunk untagged on VLAN 0
+ * with VLAN 10's tag first (a hop, found by an audit); a trunk sends VLAN 10
+ * with an 802.1ad tag behind it; an offloading owner sends a tag in vlan_tci
+ * with one in the bytes. All dropped and counted; plain ones pass. */
+Test(vsw, stacked_tags_do_not_hop_vlans, .timeout = 10)
+{
+	static const uint16_t t10[] = { 10, 0 };
+	static uint8_t buf[FBYTES];
+	struct vsw_frame f = { .data = buf };
+	int tr = add_trunk(0, t10, 0, false);
+	int v0 = add_port(1, VSW_PORT_VM, 0, MAC_A);
+	int v10 = add_port(2, VSW_PORT_VM, 10, MAC_B);
+
+	f.len = mkframe(buf, MAC_B, MAC_A, 0x0000, 0x8100, 0);
+	buf[18] = 0x00, buf[19] = 0x0a, buf[20] = 0x08, buf[21] = 0x00;
+	vsw_input(T.sw, (unsigned int)v0, &f, 1);
+	cr_assert_eq(got(), 0, "a VLAN 0 VM's double-tagged frame went out (%#x)", got());
+	cr_assert_eq(drops(v0, VSW_DROP_VLAN), 1);
+	f.len = mkframe(buf, MAC_B, MAC_X, 10, 0x88a8, 0);
+	vsw_input(T.sw, (unsigned int)tr, &f, 1);
+	cr_assert_eq(got(), 0);
+	cr_assert_eq(drops(tr, VSW_DROP_VLAN), 1);
+	f.len = mkframe(buf, MAC_B, MAC_X, NOTAG, 0x8100, 0);
+	f.flags = VSW_F_VLAN, f.vlan_tci = 10;
+	vsw_input(T.sw, (unsigned int)tr, &f, 1);
+	cr_assert_eq(got(), 0);
+	cr_assert_eq(drops(tr, VSW_DROP_VLAN), 2);
+	f.flags = 0;
+	send1(tr, MAC_B, MAC_X, 10);
+	cr_assert_eq(got(), P(v10), "a plain VLAN 10 frame");
+	clear_sinks();
+	send1(v0, BCAST, MAC_A, 0);
+	cr_assert_eq(got(), P(tr), "a plain priority-tagged one");
+}
+
 Test(vsw, table_limit, .timeout = 10)
 {
 	const uint8_t *srcs[] = { MAC_A, MAC_B, MAC_C, MAC_X, MAC_Y, MAC_Z };

@@ -296,6 +296,15 @@ static enum vsw_drop vsw__classify(const struct vsw *sw, const struct vsw__port 
 	vid = tci & VSW__VID_MASK;
 	if (unlikely(vid == VSW__VID_MASK || (d[6] & 1)))
 		return VSW_DROP_MALFORMED;
+	/* A tag behind the one the switch reads would be the frame's VLAN
+	 * wherever that one is taken off (a trunk's native VLAN): stacked tags
+	 * are not switched, or a frame could hop VLANs. */
+	{
+		uint16_t inner = vsw__be16(d + (pk->inband ? 16 : 12)); /* (length checked) */
+
+		if (unlikely(inner == VSW__ETH_P_8021Q || inner == VSW__ETH_P_8021AD))
+			return VSW_DROP_VLAN;
+	}
 
 	if (ip->spoof_check && unlikely(!vsw__port_owns(ip, vsw__mac48(d + 6))))
 		return VSW_DROP_SPOOF;

@@ -49,7 +49,9 @@
  * except on the native VLAN (untagged). A tag's priority bits (PCP, DEI) are
  * kept when a frame leaves tagged. A tag comes either in the bytes (ethertype
  * 0x8100 at offset 12) or, from an offloading owner, in vsw_frame.vlan_tci
- * with VSW_F_VLAN (then an 0x8100 in the bytes is an inner tag: payload).
+ * with VSW_F_VLAN. A frame with a second tag (0x8100 or 0x88a8) behind the
+ * one the switch reads is dropped (VSW_DROP_VLAN): where the outer tag comes
+ * off (a trunk's native VLAN) the inner one would put it on another VLAN.
  * On egress the tag goes into the bytes, or into vlan_tci for a port with
  * tx_vlan_offload.
  *

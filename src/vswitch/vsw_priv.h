@@ -10,6 +10,7 @@
 #define VSW__ETH_HLEN    14u
 #define VSW__VLAN_HLEN   4u
 #define VSW__ETH_P_8021Q 0x8100u
+#define VSW__ETH_P_8021AD 0x88a8u
 #define VSW__VID_MASK    0x0fffu
 #define VSW__NVLANS      (VSW_VLAN_MAX + 1u) /* switch VLANs 0..4094 */
 #define VSW__NIL         UINT32_MAX
