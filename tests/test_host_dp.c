@@ -17,6 +17,8 @@
 #include "guest/netvsc.h"
 #include "harness.h"
 #include "host/host_dp.h"
+#include "proto/nvsp.h"
+#include "proto/rndis.h"
 #include "util/util.h"
 
 static const uint8_t MAC_X[6] = { 0x02, 0, 0x5e, 0, 0, 0xee }; /* behind the wire */
@@ -306,4 +308,62 @@ Test(host_dp, a_leaving_vms_frames_are_forwarded, .init = setup, .fini = teardow
 	pthread_mutex_unlock(&H.mu);
 	cr_expect_eq(took, 1);
 	cr_expect_eq(vm_count(1, 0x52, 300), 1);
+}
+
+/* A move called off after the VM halted (hostd's cancel: the forwarding
+ * ends, host_dp_vm_forward(NULL)), and the VM opens its adapter again with
+ * an RNDIS INITIALIZE: its port has its MAC back and what it sends passes
+ * the spoof check (found by an audit: the MAC and the NIC filter the halt
+ * gave up were never given back). */
+Test(host_dp, a_vm_that_stays_after_a_cancelled_move_gets_its_mac_back, .init = setup,
+     .fini = teardown, .timeout = 30)
+{
+	uint8_t a[6], m[NVSP_MSG_SIZE + 64];
+	struct vsw_port_info pi;
+	unsigned int port;
+	int n;
+
+	mac_of(0, a);
+	pthread_mutex_lock(&H.mu);
+	host_dp_vm_forward(H.h, H.vm[0], fwd_count, NULL);
+	port = (unsigned int)host_dp_vm_port(H.h, H.vm[0]);
+	pthread_mutex_unlock(&H.mu);
+	cr_assert_eq(netvsc_halt(G[0]), 0, "%s", netvsc_last_error(G[0]));
+	for (int t = 0; t < 2000; t++) { /* host_dp_poll sees the halt */
+		pthread_mutex_lock(&H.mu);
+		vsw_port_get(host_dp_vsw(H.h), port, &pi);
+		pthread_mutex_unlock(&H.mu);
+		if (!pi.nmacs)
+			break;
+		usleep(1000);
+	}
+	cr_assert_eq(pi.nmacs, 0, "the halt gave up the MAC");
+	pthread_mutex_lock(&H.mu);
+	host_dp_vm_forward(H.h, H.vm[0], NULL, NULL); /* called off: it stays */
+	pthread_mutex_unlock(&H.mu);
+	memset(m, 0, sizeof(m));
+	nvsp_encode_rndis_pkt(m, NVSP_MSG_SIZE, NVSP_CHANNEL_CONTROL, NVSP_SECTION_NONE, 0);
+	n = rndis_encode_init(m + NVSP_MSG_SIZE, 64, 77, 1, 0, 0x4000);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(netvsc_send_raw(G[0], VMBUS_PKT_DATA_INBAND, VMBUS_PKT_F_COMPLETION_REQUESTED,
+	                             0x7777, m, NVSP_MSG_SIZE + (uint32_t)n),
+	             0);
+	for (int t = 0; t < 2000; t++) {
+		netvsc_poll(G[0]);
+		pthread_mutex_lock(&H.mu);
+		vsw_port_get(host_dp_vsw(H.h), port, &pi);
+		pthread_mutex_unlock(&H.mu);
+		if (pi.nmacs)
+			break;
+		usleep(1000);
+	}
+	cr_assert_eq(pi.nmacs, 1, "the VM that stays has no MAC on its port");
+	cr_assert_arr_eq(pi.macs[0], a, 6);
+	for (int i = 0; i < 5; i++)
+		vm_send(0, MAC_X, a, 0x61);
+	cr_expect_eq(far_count(0x61, 300, NULL), 5, "the VM that stays can't send");
+	pthread_mutex_lock(&H.mu);
+	vsw_port_get(host_dp_vsw(H.h), port, &pi);
+	pthread_mutex_unlock(&H.mu);
+	cr_expect_eq(pi.stats.drops[VSW_DROP_SPOOF], 0);
 }

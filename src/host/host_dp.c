@@ -412,6 +412,25 @@ static void fwd_release(struct vm *vm)
 	vm->released = true;
 }
 
+/* A VM whose move was called off after it halted (it stays, and opens its
+ * adapter again): its port takes its MAC back, its filter returns to the
+ * NIC, as vm_up had them. */
+static void fwd_reclaim(struct vm *vm)
+{
+	struct vsw_port_info pi;
+	uint8_t macs[1][6];
+
+	memcpy(macs[0], vm->mac, 6);
+	vsw_port_set_macs(vm->h->sw, (unsigned int)vm->port, macs, 1,
+	                  vsw_port_get(vm->h->sw, (unsigned int)vm->port, &pi) == 0 &&
+	                      pi.allow_mac_spoofing);
+	vm->released = false;
+	if (vm->up) {
+		vm->filter = nic_filter_set(vm->h->nic, NIC_DEFAULT_VPORT, vm->mac, vm->vlan) == 0;
+		vsw_port_learn_macs(vm->h->sw, (unsigned int)vm->port);
+	}
+}
+
 void host_dp_vm_forward(struct host_dp *h, int id, host_dp_fwd_fn fn, void *ctx)
 {
 	struct vm *vm = vm_get(h, id);
@@ -477,6 +496,8 @@ int host_dp_poll(struct host_dp *h, int *broken)
 			vm_up(vm);
 		if (vm->fwd && !vm->released && netvsp_adapter(vm->vsp)->halted)
 			fwd_release(vm);
+		else if (!vm->fwd && vm->released && !netvsp_adapter(vm->vsp)->halted)
+			fwd_reclaim(vm); /* the move was called off: it stays */
 		if (vm->vf_state != HOST_VF_REMOVING)
 			continue;
 		if (!now)
