@@ -462,3 +462,37 @@ Test(migrate, forwarding_cancelled)
 	close(sv[0]);
 	migr_fwd_free(dst);
 }
+
+/* The listener's reader (migr_recv_some) never waits: one byte from a peer
+ * that has proved nothing is "not yet" at once (an audit found the old
+ * blocking read held the daemon's datapath thread 200 ms per connection);
+ * a message that comes a byte at a time is whole when its last byte is;
+ * a length of 0 or over MIGR_MSG_MAX is refused; a closed peer is -EPIPE. */
+Test(migrate, listener_reads_without_waiting)
+{
+	static struct migr_rd rd;
+	const char *json = "{\"x\":1}";
+	uint8_t msg[4 + 7] = { 0, 0, 0, 7 };
+	int sv[2];
+
+	memcpy(msg + 4, json, 7);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(migr_recv_some(sv[1], &rd), 0, "nothing yet");
+	for (unsigned int i = 0; i < sizeof(msg) - 1; i++) {
+		cr_assert_eq(write(sv[0], msg + i, 1), 1);
+		cr_assert_eq(migr_recv_some(sv[1], &rd), 0, "whole after %u bytes?", i + 1);
+	}
+	cr_assert_eq(write(sv[0], msg + sizeof(msg) - 1, 1), 1);
+	cr_assert_eq(migr_recv_some(sv[1], &rd), 7);
+	cr_assert_str_eq(rd.buf, json);
+	memset(&rd, 0, sizeof(rd));
+	cr_assert_eq(write(sv[0], "\0\0\0\0", 4), 4);
+	cr_assert_eq(migr_recv_some(sv[1], &rd), -EMSGSIZE);
+	memset(&rd, 0, sizeof(rd));
+	cr_assert_eq(write(sv[0], "\0\1\0\0", 4), 4); /* 65536 > MIGR_MSG_MAX */
+	cr_assert_eq(migr_recv_some(sv[1], &rd), -EMSGSIZE);
+	memset(&rd, 0, sizeof(rd));
+	close(sv[0]);
+	cr_assert_eq(migr_recv_some(sv[1], &rd), -EPIPE);
+	close(sv[1]);
+}

@@ -103,6 +103,8 @@ struct hostd {
 	int migr_fd;
 	char migr_addr[32];
 	struct pending mpend[MIGR_PENDING];
+	struct migr_rd mrd[MIGR_PENDING]; /* each one's request, as far as it came */
+	uint64_t mrd_for[MIGR_PENDING];   /* the connection's (its deadline, set at accept) */
 	struct {
 		uint8_t token[MIGR_TOKEN_LEN];
 		uint64_t deadline; /* 0: free */
@@ -1296,7 +1298,7 @@ static bool token_take(struct hostd *d, const uint8_t *token)
 static void migr_serve(struct hostd *d, unsigned int i)
 {
 	int fd = d->mpend[i].fd, n;
-	char buf[MIGR_MSG_MAX + 1], why[160];
+	char *buf = d->mrd[i].buf, why[160];
 	struct migr_request rq = { 0 };
 	struct migr_reply rp = { 0 };
 	struct mgmt_err me = { 0 };
@@ -1304,8 +1306,17 @@ static void migr_serve(struct hostd *d, unsigned int i)
 	size_t len;
 	char *out;
 
+	/* Read what came, never wait: anyone can connect here, and the
+	 * datapath runs on this thread (the slot's deadline ends a slow one). */
+	if (d->mrd_for[i] != d->mpend[i].deadline) { /* a new connection in this slot */
+		d->mrd_for[i] = d->mpend[i].deadline;
+		d->mrd[i].got = 0;
+	}
+	n = migr_recv_some(fd, &d->mrd[i]);
+	if (n == 0)
+		return; /* more to come */
 	d->mpend[i].fd = -1;
-	n = migr_recv(fd, buf, HS_STEP_MS);
+	d->mrd_for[i] = 0;
 	if (n < 0) {
 		log_warn(MOD, "a migration connection sent no request: %s", strerror(-n));
 		close(fd);

@@ -378,6 +378,33 @@ int migr_recv(int fd, char *buf, int timeout_ms)
 	return (int)len;
 }
 
+int migr_recv_some(int fd, struct migr_rd *rd)
+{
+	for (;;) {
+		uint32_t len = rd->got >= 4 ? get32(rd->hdr) : 0;
+		size_t want;
+		uint8_t *at;
+		ssize_t n;
+
+		if (rd->got >= 4 && (!len || len > MIGR_MSG_MAX))
+			return -EMSGSIZE;
+		if (rd->got >= 4 && rd->got == 4 + len) {
+			rd->buf[len] = '\0';
+			return (int)len;
+		}
+		if (rd->got < 4)
+			at = rd->hdr + rd->got, want = 4 - rd->got;
+		else
+			at = (uint8_t *)rd->buf + (rd->got - 4), want = 4 + len - rd->got;
+		n = recv(fd, at, want, MSG_DONTWAIT);
+		if (n == 0)
+			return -EPIPE;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		rd->got += (uint32_t)n;
+	}
+}
+
 /* ---- run-time state ---- */
 
 void migr_counters_add(json_t *acc, json_t *add, int depth)

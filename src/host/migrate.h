@@ -116,6 +116,19 @@ int migr_reply_decode(const void *buf, size_t len, struct migr_reply *p, char *e
 int migr_send(int fd, const char *json, size_t len);
 int migr_recv(int fd, char *buf, int timeout_ms);
 
+/* The same message read without waiting, a piece at a time as the socket
+ * has it (a listener must not wait for a peer that has proved nothing):
+ * migr_recv_some reads what @fd has now into @rd and returns the message's
+ * length once it is whole (the JSON NUL-terminated in rd->buf), 0 while it
+ * is not, or a negative errno (-EMSGSIZE, -EPIPE: closed). Start @rd zeroed. */
+struct migr_rd {
+	uint32_t got; /* bytes of the 4-byte length and the message so far */
+	uint8_t hdr[4];
+	char buf[MIGR_MSG_MAX + 1];
+};
+
+int migr_recv_some(int fd, struct migr_rd *rd);
+
 /* ---- frames forwarded while the VM moves ---- */
 
 #define MIGR_FRAME_BIT    0x80000000u
