@@ -12,8 +12,8 @@
  *
  * Besides ASan/UBSan (each frame is in a buffer of exactly its length), every
  * frame handed to a port is checked against a model of the rules in vsw.h:
- * it is an admitted input frame (not malformed, spoofed, on a VLAN the
- * ingress port isn't in, or filtered), in input order, never back to the
+ * it is an admitted input frame (not malformed, spoofed, double-tagged, on a
+ * VLAN the ingress port isn't in, or filtered), in input order, never back to the
  * ingress port, to a port in the frame's VLAN, with exactly the bytes, tag and
  * offload offsets that port must see; a broadcast reaches every other port of
  * its VLAN; the counters add up. */
@@ -259,6 +259,12 @@ static void classify(unsigned int port, const struct vsw_frame *f, struct model 
 	vid = tci & 0xfff;
 	if (vid == 0xfff || (d[6] & 1))
 		return;
+	{ /* a second tag behind the one read: not switched */
+		const uint8_t *e = d + (m->inband ? 16 : 12);
+
+		if ((e[0] == 0x81 && e[1] == 0x00) || (e[0] == 0x88 && e[1] == 0xa8))
+			return;
+	}
 	for (unsigned int i = 0; i < F.nmacs[port]; i++)
 		owned |= !memcmp(d + 6, F.macs[port][i], 6);
 	if (F.protect[port] && !owned)
