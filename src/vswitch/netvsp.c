@@ -331,6 +331,16 @@ static int handle_ctl(struct netvsp *v, const struct vmbus_ctl_msg *m, int *fds,
 
 /* ---- data: VM -> host ---- */
 
+/* A bad message at byte @at of the current transfer: true the first time
+ * (report it), false when a parse again after a wait for ops.rx meets it. */
+static bool xf_first_report(struct netvsp *v, size_t at)
+{
+	if (at < v->xf.reported)
+		return false;
+	v->xf.reported = at + 1;
+	return true;
+}
+
 /* Walk the current transfer from xf.pos: frames to ops.rx, in bursts.
  * Returns 1 when the transfer is done, 0 when it waits for ops.rx. */
 static int deliver_xfer(struct netvsp *v)
@@ -354,11 +364,9 @@ static int deliver_xfer(struct netvsp *v)
 				break;
 			}
 			if (r < 0) {
-				if (at >= v->xf.reported) {
+				if (xf_first_report(v, at))
 					report(v, 0, &v->st.bad_rndis,
 					       "data transfer dropped from byte %zu: %s", at, err);
-					v->xf.reported = at + 1;
-				}
 				v->xf.status = NVSP_STATUS_INVALID_RNDIS_PKT;
 				end = 1;
 				break;
@@ -376,11 +384,9 @@ static int deliver_xfer(struct netvsp *v)
 			}
 			if (rndis_pi_to_vnet(&rm.pi, rm.data, rm.data_len, RNDIS_TO_HOST,
 			                     &f->vnet)) {
-				if (at >= v->xf.reported) {
+				if (xf_first_report(v, at))
 					report(v, 0, &v->st.bad_offload,
 					       "frame dropped: offload info does not fit the frame");
-					v->xf.reported = at + 1;
-				}
 				continue;
 			}
 			start[k++] = at;
@@ -689,10 +695,9 @@ static int handle_packet(struct netvsp *v, const struct vmbus_rx *p)
 	return 0;
 }
 
-/* Handle every control message waiting. Returns how many, or -EPROTO (the
- * channel is closed). */
-/* Handle up to NETVSP_CTL_BUDGET control messages: a VM that floods its socket
- * gets bounded work per call like its ring (the rest at the next poll). */
+/* Handle up to NETVSP_CTL_BUDGET control messages waiting: a VM that floods
+ * its socket gets bounded work per call like its ring (the rest at the next
+ * poll). Returns how many, or -EPROTO (the channel is closed). */
 static int drain_ctl(struct netvsp *v)
 {
 	int n = 0, r = 0;
