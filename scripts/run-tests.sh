@@ -38,7 +38,9 @@ for t in "$BUILD"/tests/test_*; do
 		[ -z "$line" ] && failed=$((failed + 1))
 		sanitizer_report "$log" && { failed=$((failed + 1)); echo "   sanitizer report in $name"; }
 		failures+=("$name")
-		grep -vE '^\[----\] *$' "$log" | grep -E 'FAIL|CRASH|Assertion|ERROR|runtime error|SUMMARY|#[0-9]+ ' | head -40
+		echo "$name:" >>"$LOGDIR/why"
+		grep -vE '^\[----\] *$' "$log" | grep -E 'FAIL|CRASH|Assertion|ERROR|runtime error|SUMMARY|#[0-9]+ |^\[----\]   |^bench' | head -40 |
+			tee -a "$LOGDIR/why"
 	fi
 	echo "   $line"
 done
@@ -60,6 +62,7 @@ for s in tests/*.sh; do
 		failed=$((failed + 1))
 		failures+=("$name")
 		tail -n 30 "$LOGDIR/$name.log"
+		tail -n 8 "$LOGDIR/$name.log" | sed "s/^/$name: /" >>"$LOGDIR/why"
 	fi
 done
 
@@ -90,12 +93,18 @@ if [ "$SANITIZE" != 1 ] && [ "$FUZZ_SECONDS" -gt 0 ]; then
 		else
 			failed=$((failed + 1))
 			failures+=("fuzz_$name")
-			grep -E 'ERROR|SUMMARY|artifact|#[0-9]+ ' "$log" | head -30
+			echo "fuzz_$name:" >>"$LOGDIR/why"
+			grep -E 'ERROR|SUMMARY|artifact|#[0-9]+ ' "$log" | head -30 | tee -a "$LOGDIR/why"
 		fi
 	done
 fi
 
 echo
+# A failure's reasons again at the end, where a log's tail shows them.
+if [ -s "$LOGDIR/why" ]; then
+	echo "why (the first lines of each failure's report):"
+	head -n 20 "$LOGDIR/why" | cut -c1-300
+fi
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]} (logs in $LOGDIR)"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ ${#failures[@]} -eq 0 ]
