@@ -981,6 +981,39 @@ Test(hostile, message_before_init_closes_only_that_channel, .timeout = 30)
 	host_stop();
 }
 
+/* A GPADL announced with a handle the VM already has, in a slot before the
+ * one that holds it (a teardown freed an earlier slot): the host closes A's
+ * channel (two buffers behind one handle), B is served. */
+Test(hostile, gpadl_handle_used_twice_in_a_freed_slot, .timeout = 30)
+{
+	struct vmbus_gpadl g[3];
+	uint32_t h = 0x5100;
+
+	host_start(0);
+	A = guest_ok("vm-hostile");
+	B = guest_ok("vm-good");
+	/* A holds its two buffers' GPADLs; two more, the first torn down */
+	cr_assert_eq(vmbus_gpadl_create(netvsc_chan(A), 0x5100, 4096, &g[0]), 0);
+	cr_assert_eq(vmbus_gpadl_create(netvsc_chan(A), 0x5101, 4096, &g[1]), 0);
+	cr_assert_eq(netvsc_keepalive(A), 0, "%s", netvsc_last_error(A));
+	cr_assert_eq(vmbus_chan_send_ctl(netvsc_chan(A), VMBUS_CTL_GPADL_TEARDOWN, 0, &h, 4, NULL,
+	                                 0),
+	             0);
+	cr_assert_eq(netvsc_keepalive(A), 0, "%s", netvsc_last_error(A));
+	cr_assert_eq(vmbus_gpadl_create(netvsc_chan(A), 0x5101, 4096, &g[2]), 0);
+	for (int i = 0; i < 200 && H.rc[0] >= 0; i++) {
+		netvsc_poll(A);
+		usleep(10000);
+	}
+	cr_expect_eq(H.rc[0], -EPROTO, "the host kept A's channel");
+	cr_expect(strstr(netvsp_last_error(H.v[0]), "used twice"), "%s",
+	          netvsp_last_error(H.v[0]));
+	roundtrip(B, 50, 300);
+	for (int i = 0; i < 3; i++)
+		vmbus_gpadl_release(&g[i]);
+	hostile_teardown();
+}
+
 /* A burst whose first small message does not fit before the receive
  * buffer's end (so it is placed at the start) and whose second would: both
  * arrive whole, in order (found in review: the burst's window stayed at the

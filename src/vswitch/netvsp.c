@@ -243,12 +243,19 @@ static int send_inband(struct netvsp *v, const void *msg, uint32_t len)
 
 /* ---- control messages on the socket: GPADLs ---- */
 
-static struct vmbus_gpadl *gpadl_lookup(struct netvsp *v, uint32_t handle)
+/* The VM's GPADL with @handle other than @skip (NULL: any), or NULL. */
+static struct vmbus_gpadl *gpadl_other(struct netvsp *v, uint32_t handle,
+                                       const struct vmbus_gpadl *skip)
 {
 	for (unsigned int i = 0; i < NETVSP_MAX_GPADLS; i++)
-		if (v->gpadl[i].fd >= 0 && v->gpadl[i].handle == handle)
+		if (v->gpadl[i].fd >= 0 && v->gpadl[i].handle == handle && &v->gpadl[i] != skip)
 			return &v->gpadl[i];
 	return NULL;
+}
+
+static struct vmbus_gpadl *gpadl_lookup(struct netvsp *v, uint32_t handle)
+{
+	return gpadl_other(v, handle, NULL);
 }
 
 static int drain_ctl(struct netvsp *v);
@@ -285,7 +292,7 @@ static int handle_ctl(struct netvsp *v, const struct vmbus_ctl_msg *m, int *fds,
 		}
 		if (vmbus_gpadl_map(m, fds[0], slot, err, sizeof(err)))
 			return fail(v, err);
-		if (gpadl_lookup(v, slot->handle) != slot) {
+		if (gpadl_other(v, slot->handle, slot)) { /* in any slot, before or after */
 			vmbus_gpadl_release(slot);
 			return fail(v, "GPADL handle used twice");
 		}
