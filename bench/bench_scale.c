@@ -142,7 +142,7 @@ static double run_case(const char *bin, unsigned int nvms, unsigned int nvfs, ui
 	}
 	snprintf(rate, sizeof(rate), "%llu", (unsigned long long)(pps / (nvms / 2)));
 	for (unsigned int i = 0; i < nvms; i++) {
-		char name[16], mac[18], to[18];
+		char name[16], mac[24], to[24];
 		json_t *res;
 
 		snprintf(name, sizeof(name), "vm%u", i);
@@ -189,7 +189,22 @@ static double run_case(const char *bin, unsigned int nvms, unsigned int nvfs, ui
 			goto out;
 		json_decref(res);
 	}
-	usleep(500000); /* every sender on its VF, the streams steady */
+	/* Every sender on its VF and sending (each sink has frames; a loaded
+	 * machine can take seconds to attach 63 VFs), then the streams steady. */
+	for (unsigned int k = 0, quiet = 1; quiet; k++) {
+		sink_frames(&r, f0, s0);
+		quiet = 0;
+		for (unsigned int i = 1; i < nvms; i += 2)
+			quiet += !f0[i];
+		if (quiet && k == 100) {
+			fprintf(stderr, "bench scale: %u of %u sinks received nothing in 20 s\n",
+			        quiet, nvms / 2);
+			goto out;
+		}
+		if (quiet)
+			usleep(200000);
+	}
+	usleep(500000);
 	/* CPU over [w0, w1]; frames over the same span, from each sink's rate
 	 * between its own two samples. */
 	sink_frames(&r, f0, s0);
@@ -211,6 +226,8 @@ static double run_case(const char *bin, unsigned int nvms, unsigned int nvfs, ui
 	if (frames >= 1) {
 		cost = (double)(t1 - t0) / frames;
 		*host_cost = (double)(h1 - h0) / frames;
+	} else {
+		fprintf(stderr, "bench scale: no frames in the %.1f s window\n", window);
 	}
 	*frames_out = (uint64_t)frames;
 out:
