@@ -63,6 +63,7 @@ struct bench_dev {
 	int (*tx)(void *dev, const struct port_pkt *pkts, unsigned int n);
 	int (*rx)(void *dev, struct port_pkt *pkts, unsigned int n);
 	void *dev;
+	unsigned int inflight; /* frames in flight at most (0: bench_ep's default) */
 };
 
 struct bench_ep_result {

@@ -20,6 +20,8 @@ int bench_ep_loop(const struct bench_opts *o, const uint8_t src[6], const uint8_
 	struct ep *ep;
 	uint64_t t0, end;
 	unsigned int pending = 0, next = 0; /* frames generated and not yet accepted */
+	unsigned int inflight =
+	    dev->inflight && dev->inflight < INFLIGHT_MAX ? dev->inflight : INFLIGHT_MAX;
 
 	memcpy(cfg.src_mac, src, 6);
 	memcpy(cfg.dst_mac, dst, 6);
@@ -34,7 +36,7 @@ int bench_ep_loop(const struct bench_opts *o, const uint8_t src[6], const uint8_
 	 * every 64 idle turns: in a VM a clock read can cost more than a frame. */
 	for (uint64_t now = t0, turns = 0; now < end; turns++) {
 		ep_get_stats(ep, &st);
-		if (!pending && st.tx_frames - st.rx_frames < INFLIGHT_MAX) {
+		if (!pending && st.tx_frames - st.rx_frames < inflight) {
 			now = util_now_ns();
 			ep_generate(ep, frames, o->size, o->burst, now);
 			pending = o->burst;

@@ -281,7 +281,7 @@ double bench_ring_echo_mpps(const struct bench_opts *o)
 	static const uint8_t mac[6] = { 0x02, 0x00, 0x5e, 0, 0, 0x02 };
 	struct vmbus_client_opts co = { .name = "bench-echo", .ring_size = { o->ring, o->ring } };
 	struct echo_dev e = { .buflen = (size_t)PORT_BURST * ((size_t)o->size + 64) };
-	struct bench_dev dev = { echo_tx, echo_rx, &e };
+	struct bench_dev dev = { .tx = echo_tx, .rx = echo_rx, .dev = &e };
 	struct bench_ep_result r = { 0 };
 	char path[108], err[256];
 	int lfd, rc = -1;

@@ -28,8 +28,10 @@
 #include "bench.h"
 #include "guest/endpoint.h"
 #include "guest/netvsc.h"
+#include "proto/rndis.h"
 #include "util/util.h"
 #include "vswitch/netvsp.h"
+#include "vswitch/netvsp_rxbuf.h"
 
 static const uint8_t MAC_VM[6] = { 0x02, 0x00, 0x5e, 0, 0, 0x01 };
 
@@ -86,7 +88,7 @@ int bench_netvsc_guest(const char *path, const uint8_t *dst, const struct bench_
 	struct netvsc_config c = { .path = path, .name = "bench-vm" };
 	char err[256];
 	struct netvsc *nv;
-	struct bench_dev dev = { nv_tx, nv_rx, NULL };
+	struct bench_dev dev = { .tx = nv_tx, .rx = nv_rx };
 	int r;
 
 	util_pin_cpu(0);
@@ -98,6 +100,11 @@ int bench_netvsc_guest(const char *path, const uint8_t *dst, const struct bench_
 		return -1;
 	}
 	dev.dev = nv;
+	/* Half the receive buffer at most (netvsp.h, "Back-pressure"): a loopback
+	 * that fills it waits for completions queued behind its own transfer. */
+	dev.inflight =
+	    (unsigned int)(NETVSC_RECV_BUF_SIZE / 2 /
+	                   netvsp_rxbuf_span((uint32_t)sizeof(struct rndis_packet) + o->size));
 	r = bench_ep_loop(o, nv->mac, dst ? dst : nv->mac, &dev, res);
 	netvsc_close(nv);
 	return r;

@@ -116,7 +116,7 @@ static int vf_endpoint(struct vfbar *bar, uint32_t serial, const struct bench_op
 	struct vf *vf = vf_start(dup(bar->memfd), dup(bar->efd_nic), dup(bar->efd_vf), serial, err,
 	                         sizeof(err));
 	struct bench_ep_result res = { 0 };
-	struct bench_dev dev = { vf_tx, vf_rx, vf };
+	struct bench_dev dev = { .tx = vf_tx, .rx = vf_rx, .dev = vf };
 
 	if (!vf) {
 		fprintf(stderr, "bench vf: %s\n", err);
