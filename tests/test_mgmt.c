@@ -125,14 +125,40 @@ static int op_stats(void *ctx, json_t *args, json_t **result, struct mgmt_err *e
 	return 0;
 }
 
+/* test.defer keeps its request for a later test.answer (both on the
+ * server's thread, as the daemon's loop would answer). */
+static uint64_t g_ticket;
+
+static int op_defer(void *ctx, json_t *args, json_t **result, struct mgmt_err *err)
+{
+	struct srv *v = ctx;
+
+	g_ticket = mgmt_defer(v->s);
+	return g_ticket ? MGMT_DEFERRED : mgmt_err_set(err, EIO, NULL, "no ticket");
+}
+
+/* Answer the kept request with {"answered": value}, or with ENOENT when
+ * "fail" is given; the result says what mgmt_answer returned. */
+static int op_answer(void *ctx, json_t *args, json_t **result, struct mgmt_err *err)
+{
+	struct srv *v = ctx;
+	struct mgmt_err e = { 0 };
+	json_t *val = json_object_get(args, "value");
+	int rc;
+
+	if (json_object_get(args, "fail"))
+		rc = mgmt_answer(v->s, g_ticket,
+		                 mgmt_err_set(&e, ENOENT, "a hint", "the answer is no"), NULL, &e);
+	else
+		rc = mgmt_answer(v->s, g_ticket, 0, json_pack("{s:O}", "answered", val), NULL);
+	*result = json_pack("{s:i}", "rc", rc);
+	return 0;
+}
+
 static const struct mgmt_op test_ops[] = {
-	{ "test.echo", op_echo },
-	{ "test.fail", op_fail },
-	{ "test.sleep", op_sleep },
-	{ "test.publish", op_publish },
-	{ "test.big", op_big },
-	{ "test.stats", op_stats },
-	{ NULL, NULL },
+	{ "test.defer", op_defer }, { "test.answer", op_answer }, { "test.echo", op_echo },
+	{ "test.fail", op_fail },   { "test.sleep", op_sleep },   { "test.publish", op_publish },
+	{ "test.big", op_big },     { "test.stats", op_stats },   { NULL, NULL },
 };
 
 static void *srv_main(void *arg)
@@ -257,6 +283,90 @@ static void expect_echo_works(int fd)
 }
 
 /* ---- requests ---- */
+
+/* Nothing to read on @fd for @ms. */
+static bool silent(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 0;
+}
+
+/* The next datagram on @fd, as JSON (the test decrefs). */
+static json_t *raw_next(int fd)
+{
+	static char rbuf[MGMT_MSG_MAX];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	cr_assert_eq(poll(&p, 1, CALL_TO_MS), 1, "no reply");
+	n = recv(fd, rbuf, sizeof(rbuf), 0);
+	cr_assert(n > 0, "recv: %zd", n);
+	return json_loadb(rbuf, (size_t)n, 0, NULL);
+}
+
+/* A deferred request is answered when the daemon says, the client's next
+ * request after it (replies in order); others are served meanwhile; an
+ * error answer reaches the client as a handler's would; an answer for a
+ * client that went away is dropped. */
+Test(mgmt, deferred_answer, .init = setup, .fini = teardown, .timeout = 20)
+{
+	static const char defer[] = "{\"v\":1,\"id\":1,\"op\":\"test.defer\"}";
+	static const char echo[] = "{\"v\":1,\"id\":2,\"op\":\"test.echo\",\"args\":{\"k\":1}}";
+	struct srv v;
+	struct mgmt_client *b;
+	struct mgmt_err me;
+	json_t *r = NULL, *m;
+	int a;
+
+	srv_start(&v, MGMT_NO_GROUP);
+	a = raw_connect();
+	b = client();
+	cr_assert_eq(send(a, defer, sizeof(defer) - 1, 0), (ssize_t)sizeof(defer) - 1);
+	cr_assert_eq(send(a, echo, sizeof(echo) - 1, 0), (ssize_t)sizeof(echo) - 1);
+	cr_expect(silent(a, 200), "a deferred request was answered before its time");
+	/* another client is served meanwhile: it answers A's request */
+	cr_assert_eq(
+	    mgmt_call(b, "test.answer", json_pack("{s:i}", "value", 7), &r, &me, CALL_TO_MS), 0,
+	    "%s", me.message);
+	cr_expect_eq(json_integer_value(json_object_get(r, "rc")), 0);
+	json_decref(r);
+	m = raw_next(a);
+	cr_assert(m);
+	cr_expect_eq(json_integer_value(json_object_get(m, "id")), 1, "the deferred reply first");
+	cr_expect_eq(json_integer_value(json_object_get(json_object_get(m, "result"), "answered")),
+	             7);
+	json_decref(m);
+	m = raw_next(a);
+	cr_assert(m);
+	cr_expect_eq(json_integer_value(json_object_get(m, "id")), 2, "then the next request's");
+	json_decref(m);
+	/* an error answer */
+	cr_assert_eq(send(a, defer, sizeof(defer) - 1, 0), (ssize_t)sizeof(defer) - 1);
+	cr_expect(silent(a, 100));
+	cr_assert_eq(
+	    mgmt_call(b, "test.answer", json_pack("{s:b}", "fail", 1), &r, &me, CALL_TO_MS), 0);
+	json_decref(r);
+	m = raw_next(a);
+	cr_assert(m);
+	cr_expect(json_is_false(json_object_get(m, "ok")));
+	cr_expect_str_eq(json_string_value(json_object_get(json_object_get(m, "error"), "code")),
+	                 "ENOENT");
+	cr_expect_str_eq(json_string_value(json_object_get(json_object_get(m, "error"), "hint")),
+	                 "a hint");
+	json_decref(m);
+	/* the client goes before its answer: dropped */
+	cr_assert_eq(send(a, defer, sizeof(defer) - 1, 0), (ssize_t)sizeof(defer) - 1);
+	cr_expect(silent(a, 100));
+	close(a);
+	cr_expect_eq(stat_wait(b, "clients", 1), 1);
+	cr_assert_eq(
+	    mgmt_call(b, "test.answer", json_pack("{s:i}", "value", 8), &r, &me, CALL_TO_MS), 0);
+	cr_expect_eq(json_integer_value(json_object_get(r, "rc")), -ENOTCONN);
+	json_decref(r);
+	mgmt_close(b);
+	srv_stop(&v);
+}
 
 Test(mgmt, request_round_trip, .init = setup, .fini = teardown, .timeout = 20)
 {

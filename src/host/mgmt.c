@@ -485,6 +485,10 @@ struct mgmt_conn {
 	uint32_t epmask; /* what the epoll set watches for it now */
 	struct ucred cred;
 	struct mgmt_buf *reply; /* waiting for room in the socket */
+	uint64_t ticket;        /* a deferred request's (0: none): no reading until answered */
+	bool def_has_id;        /* ...its id and op, for the answer */
+	json_int_t def_id;
+	char def_op[MGMT_NAME_MAX];
 	uint32_t ev_head;       /* free-running: [ev_tail, ev_head) are queued */
 	uint32_t ev_tail;
 	uint64_t ev_lost;     /* dropped since the last events.dropped went out */
@@ -507,6 +511,7 @@ struct mgmt_server {
 	unsigned int ntables;
 	struct mgmt_table tables[MGMT_MAX_TABLES];
 	struct mgmt_conn *cur; /* the connection whose request is being handled */
+	uint64_t tickets;      /* deferred requests so far (the last ticket) */
 	uint64_t ev_seq;       /* of the last event published */
 	struct mgmt_stats st;
 	struct mgmt_conn conns[MGMT_MAX_CLIENTS];
@@ -573,7 +578,7 @@ static void __conn_watch(struct mgmt_server *s, struct mgmt_conn *c)
 	uint32_t want = 0;
 	struct epoll_event ev;
 
-	if (!c->reply)
+	if (!c->reply && !c->ticket)
 		want |= EPOLLIN;
 	if (c->reply || c->ev_lost || c->ev_head != c->ev_tail)
 		want |= EPOLLOUT;
@@ -926,13 +931,44 @@ static void __accept(struct mgmt_server *s)
 
 /* ---- requests ---- */
 
+/* Answer @c's request (@has_id, @id, @op) with what its handler gave. */
+static void __conn_reply(struct mgmt_server *s, struct mgmt_conn *c, bool has_id, json_int_t id,
+                         const char *op, int rc, json_t *result, struct mgmt_err *err)
+{
+	size_t blen = 0;
+	char *buf = NULL;
+
+	if (rc >= 0) {
+		buf = mgmt_reply_encode(has_id, id, result, NULL, &blen);
+		if (!buf)
+			rc = errno == EMSGSIZE
+			         ? mgmt_err_set(err, E2BIG, "ask for less (one VM, one port)",
+			                        "the result of %s does not fit in one reply of %u "
+			                        "bytes",
+			                        op, MGMT_MSG_MAX)
+			         : mgmt_err_set(err, ENOMEM, NULL, "out of memory");
+	}
+	json_decref(result);
+	if (rc < 0) {
+		if (!err->code[0] || !err->message[0])
+			mgmt_err_set(err, -rc, err->hint, "%s", strerror(-rc));
+		log_dbg("mgmt", "pid %d: %s: %s: %s", (int)c->cred.pid, op[0] ? op : "(request)",
+		        err->code, err->message);
+		s->st.errors++;
+		buf = mgmt_reply_encode(has_id, id, NULL, err, &blen);
+	}
+	s->st.requests++;
+	c->reply = __buf_wrap(buf, blen);
+	if (!c->reply)
+		c->dead = true; /* cannot even say so */
+	__conn_flush(s, c);
+}
+
 static void __conn_request(struct mgmt_server *s, struct mgmt_conn *c, size_t len)
 {
 	struct mgmt_err err = { 0 };
 	json_t *result = NULL;
 	struct mgmt_req req;
-	size_t blen = 0;
-	char *buf = NULL;
 	void *ctx = NULL;
 	int rc;
 
@@ -948,36 +984,56 @@ static void __conn_request(struct mgmt_server *s, struct mgmt_conn *c, size_t le
 			s->cur = NULL;
 		}
 	}
-	if (rc >= 0) {
-		buf = mgmt_reply_encode(req.has_id, req.id, result, NULL, &blen);
-		if (!buf)
-			rc = errno == EMSGSIZE
-			         ? mgmt_err_set(&err, E2BIG, "ask for less (one VM, one port)",
-			                        "the result of %s does not fit in one reply of %u "
-			                        "bytes",
-			                        req.op, MGMT_MSG_MAX)
-			         : mgmt_err_set(&err, ENOMEM, NULL, "out of memory");
+	if (rc == MGMT_DEFERRED && c->ticket) { /* answered by mgmt_answer */
+		c->def_has_id = req.has_id;
+		c->def_id = req.id;
+		snprintf(c->def_op, sizeof(c->def_op), "%s", req.op);
+		json_decref(result);
+		mgmt_req_release(&req);
+		__conn_watch(s, c);
+		return;
+	}
+	if (rc > 0) /* MGMT_DEFERRED without mgmt_defer: a handler's bug */
+		rc = mgmt_err_set(&err, EIO, NULL, "%s deferred its answer without a ticket",
+		                  req.op);
+	__conn_reply(s, c, req.has_id, req.id, req.op, rc, result, &err);
+	mgmt_req_release(&req);
+}
+
+uint64_t mgmt_defer(struct mgmt_server *s)
+{
+	if (!s->cur)
+		return 0;
+	s->cur->ticket = ++s->tickets;
+	return s->cur->ticket;
+}
+
+int mgmt_answer(struct mgmt_server *s, uint64_t ticket, int rc, json_t *result,
+                const struct mgmt_err *err)
+{
+	struct mgmt_err e = { 0 };
+
+	if (err)
+		e = *err;
+	for (unsigned int i = 0; ticket && i < MGMT_MAX_CLIENTS; i++) {
+		struct mgmt_conn *c = &s->conns[i];
+
+		if (c->fd < 0 || c->ticket != ticket)
+			continue;
+		c->ticket = 0;
+		if (c->dead) /* gone: reaped at the next poll */
+			break;
+		__conn_reply(s, c, c->def_has_id, c->def_id, c->def_op, rc < 0 ? rc : 0, result,
+		             &e);
+		return 0;
 	}
 	json_decref(result);
-	if (rc < 0) {
-		if (!err.code[0] || !err.message[0])
-			mgmt_err_set(&err, -rc, err.hint, "%s", strerror(-rc));
-		log_dbg("mgmt", "pid %d: %s: %s: %s", (int)c->cred.pid,
-		        req.op[0] ? req.op : "(request)", err.code, err.message);
-		s->st.errors++;
-		buf = mgmt_reply_encode(req.has_id, req.id, NULL, &err, &blen);
-	}
-	mgmt_req_release(&req);
-	s->st.requests++;
-	c->reply = __buf_wrap(buf, blen);
-	if (!c->reply)
-		c->dead = true; /* cannot even say so */
-	__conn_flush(s, c);
+	return -ENOTCONN;
 }
 
 static void __conn_read(struct mgmt_server *s, struct mgmt_conn *c)
 {
-	for (int i = 0; i < REQUEST_BURST && !c->dead && !c->reply; i++) {
+	for (int i = 0; i < REQUEST_BURST && !c->dead && !c->reply && !c->ticket; i++) {
 		ssize_t n = recv(c->fd, s->rbuf, sizeof(s->rbuf), MSG_DONTWAIT | MSG_TRUNC);
 		struct pollfd p = { .fd = c->fd, .events = POLLRDHUP };
 

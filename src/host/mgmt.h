@@ -147,6 +147,22 @@ int mgmt_fd(const struct mgmt_server *s);
  * Returns the number of ready descriptors handled, or -errno. */
 int mgmt_poll_once(struct mgmt_server *s, int timeout_ms);
 
+/* A request answered later. A handler that would have to wait (for another
+ * host, say) calls mgmt_defer, keeps the ticket and returns MGMT_DEFERRED;
+ * the daemon answers with mgmt_answer when it can, from its poll loop. The
+ * connection's later requests wait meanwhile (replies stay in request
+ * order); if the client goes first, the answer is dropped (-ENOTCONN). */
+#define MGMT_DEFERRED 1
+
+/* Only inside a handler: the ticket for its request (> 0), or 0 outside. */
+uint64_t mgmt_defer(struct mgmt_server *s);
+
+/* Answer the deferred request @ticket as a handler would have: @rc 0 with
+ * @result (consumed; NULL: {}), or a negative errno with @err (may be NULL).
+ * Returns 0, or -ENOTCONN (no such request waits: its client went away). */
+int mgmt_answer(struct mgmt_server *s, uint64_t ticket, int rc, json_t *result,
+                const struct mgmt_err *err);
+
 /* Send event @event (a dotted name) with @data (an object, consumed; NULL:
  * {}) to every subscriber. Returns the number of subscribers it was queued
  * for, -EINVAL (bad name, data not an object), -EMSGSIZE, -ENOMEM. */
