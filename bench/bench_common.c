@@ -257,7 +257,7 @@ json_t *bench_call(const char *who, struct mgmt_client *c, const char *op, json_
 {
 	json_t *res = NULL;
 	struct mgmt_err e;
-	int rc = mgmt_call(c, op, args, &res, &e, 5000);
+	int rc = mgmt_call(c, op, args, &res, &e, strcmp(op, "vm.migrate") ? 5000 : 8000);
 
 	json_decref(args);
 	if (rc) {

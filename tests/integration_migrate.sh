@@ -80,6 +80,36 @@ has vm.migrate_failed $CLI events --host h1 || fail "h1's timeline has no vm.mig
 nsx vm1 ping -c 2 -i 0.2 -W 2 198.18.1.12 >/dev/null || fail "vm1 lost after a refused migration"
 ok "refused migrations (own host, name taken) leave vm1 working on h1"
 
+# ---- a destination that takes the connection and never answers: the source
+# answers others and forwards vm1's frames meanwhile, then says it timed out
+python3 - "$IOVPATH_RUN_DIR/h1.mgmt" ip netns exec "${NS}vm1" ping -c 10 -i 0.1 -W 1 -q 198.18.1.12 <<'EOF' || fail "a silent destination held up the source"
+import json, socket, subprocess, sys, time
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(4)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+t0 = time.time()
+s.send(json.dumps({"v": 1, "id": 1, "op": "vm.migrate", "args": {
+    "name": "vm1", "address": "127.0.0.1:%d" % l.getsockname()[1], "token": "07" * 32}}).encode())
+c, _ = l.accept()  # and never a word
+o = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+o.connect(sys.argv[1])
+t1 = time.time()
+o.send(json.dumps({"v": 1, "id": 2, "op": "vm.show"}).encode())
+r = json.loads(o.recv(65536))
+assert r["ok"] and time.time() - t1 < 1, ("another request waited", time.time() - t1, r)
+p = subprocess.run(sys.argv[2:], capture_output=True, text=True)
+assert p.returncode == 0 and " 0% packet loss" in p.stdout, ("the datapath waited", p.stdout)
+r = json.loads(s.recv(65536))
+el = time.time() - t0
+assert not r["ok"] and r["error"]["code"] == "ETIMEDOUT", r
+assert "no answer in time" in r["error"]["message"] and 2.5 < el < 5, (el, r)
+print("timed out after %.1f s:" % el, r["error"]["message"])
+EOF
+[ "$(on_host vm1 h1)" = 1 ] || fail "vm1 left h1 after a silent destination"
+ok "a destination that never answers: the source serves on, says so after 3 s"
+
 # ---- a live migration under TCP and ping, VF attached
 $CLI vm attach-vf vm1 --host h1 >/dev/null
 sleep 0.3

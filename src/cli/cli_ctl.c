@@ -15,6 +15,9 @@
 #include "host/hostd.h"
 
 #define CALL_TIMEOUT_MS 5000
+/* vm.migrate: the source daemon waits up to 3 s for a connection to the
+ * destination and 3 s for its answer (MIGR_WAIT_MS, hostd.c) */
+#define MIGRATE_TIMEOUT_MS 8000
 
 int cli_opts_parse(struct cli_opts *o, int argc, char **argv)
 {
@@ -110,7 +113,8 @@ struct mgmt_client *cli_connect(struct cli_opts *o)
 int cli_call(struct mgmt_client *c, const char *op, json_t *args, json_t **res)
 {
 	struct mgmt_err e = { 0 };
-	int r = mgmt_call(c, op, args, res, &e, CALL_TIMEOUT_MS);
+	int r = mgmt_call(c, op, args, res, &e,
+	                  strcmp(op, "vm.migrate") ? CALL_TIMEOUT_MS : MIGRATE_TIMEOUT_MS);
 
 	if (r == 0)
 		return 0;

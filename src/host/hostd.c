@@ -41,7 +41,9 @@
 #define MIGR_PENDING  4u     /* migration connections waiting for their request */
 #define MIGR_TOKENS   8u     /* migration tokens outstanding */
 #define MIGR_TOKEN_MS 30000u /* a token's life */
-#define MIGR_WAIT_MS  3000   /* the source waits this long for the destination */
+#define MIGR_WAIT_MS      3000   /* the source waits this long for the destination, per step */
+#define MIGR_OUT_MAX      8u     /* vm.migrate requests waiting for their destinations */
+#define MIGR_OUT_CHECK_MS 50     /* ...the loop looks at their deadlines this often */
 #define FWD_CHECK_MS  10     /* while forwarding, the loop looks at least this often */
 
 /* A connection accepted and waiting, without blocking the loop, for its
@@ -84,6 +86,21 @@ struct adapter {
 	uint64_t migr_deadline; /* out: the VM has left by then, or it stays (MIGR_HALT_MS) */
 	int fwd_err;            /* out: the connection failed (negative errno) */
 	bool came;              /* a VM connected to this adapter on this host */
+	struct migr_out *mo;    /* out: its vm.migrate, waiting for the destination */
+};
+
+/* A vm.migrate waiting for its destination without holding up the loop (the
+ * datapath, other requests): the connection, then the reply, each within
+ * MIGR_WAIT_MS; its request is answered then (mgmt_answer). */
+struct migr_out {
+	int fd;
+	bool sent;         /* the request is out: the reply is awaited */
+	uint64_t ticket;   /* of the vm.migrate request */
+	uint64_t deadline; /* of this step */
+	char addr[32];     /* where to */
+	char *req;         /* the request, sent once connected */
+	size_t len;
+	struct migr_rd rd; /* the reply, as far as it came */
 };
 
 struct hostd {
@@ -98,6 +115,7 @@ struct hostd {
 	struct mgmt_server *mgmt;
 	struct adapter ad[HOSTD_MAX_ADAPTERS];
 	unsigned int nfwd; /* adapters with a forwarding connection */
+	unsigned int nmo;  /* adapters with a vm.migrate waiting (a->mo) */
 	/* live migration in: the listener, its connections waiting for their
 	 * request, and the one-time tokens vm.migrate_accept handed out */
 	int migr_fd;
@@ -418,6 +436,9 @@ static int adapter_add(struct hostd *d, const char *name, const uint8_t mac[6], 
 	return 0;
 }
 
+static void migr_out_end(struct hostd *d, struct adapter *a, int r, const struct migr_reply *rp,
+                         const char *why);
+
 /* Forget adapter @a (its VM's channel closed first). Its credential file
  * goes too, unless it holds another's now (a migrated VM's new host may
  * share the run directory). */
@@ -426,6 +447,8 @@ static void adapter_remove(struct hostd *d, struct adapter *a)
 	char path[256], hex[2 * VMBUS_SECRET_LEN + 2] = "", mine[2 * VMBUS_SECRET_LEN + 1];
 	int fd;
 
+	if (a->mo)
+		migr_out_end(d, a, -ECANCELED, NULL, "the VM was deleted");
 	if (a->vm >= 0)
 		host_dp_vm_remove(d->dp, a->vm);
 	if (a->fwd_vm >= 0)
@@ -978,12 +1001,11 @@ static int op_vm_migrate_accept(void *ctx, json_t *args, json_t **res, struct mg
 	return *res ? 0 : -ENOMEM;
 }
 
-/* A TCP connection to @sa within MIGR_WAIT_MS: the fd or -errno. */
+/* A TCP connection to @sa, under way: the fd (writable once connected) or
+ * -errno. */
 static int migr_connect(const struct sockaddr_in *sa)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), e = 0;
-	socklen_t el = sizeof(e);
-	struct pollfd pfd;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), e;
 
 	if (fd < 0)
 		return -errno;
@@ -991,12 +1013,6 @@ static int migr_connect(const struct sockaddr_in *sa)
 		e = errno;
 		close(fd);
 		return -e;
-	}
-	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
-	if (poll(&pfd, 1, MIGR_WAIT_MS) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) ||
-	    e) {
-		close(fd);
-		return -(e ? e : ETIMEDOUT);
 	}
 	return fd;
 }
@@ -1179,40 +1195,170 @@ static int fwd_service(struct hostd *d)
 	return work;
 }
 
-/* The source's side: the destination is asked (request, reply), then the
- * VM is told where its adapter lives now. */
-static int op_vm_migrate(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+/* vm.migrate on the source failed (@r, @why: "" for strerror): said on
+ * the timeline and in @err. Returns the error for the request. */
+static int migr_failed(struct hostd *d, struct adapter *a, const char *addr, int r, const char *why,
+                       struct mgmt_err *err)
 {
-	static const char *const known[] = { "name", "address", "token", NULL };
-	struct hostd *d = ctx;
-	struct adapter *a;
-	const char *addr = NULL, *token = NULL;
-	struct host_vf_info vi = { .vf = -1 };
-	struct migr_request rq = { 0 };
-	struct migr_reply rp;
-	struct vmbus_migrate vm;
-	struct sockaddr_in sa;
-	char buf[MIGR_MSG_MAX + 1], why[160] = "";
-	size_t len;
-	char *req;
-	int r, fd;
+	char w[160];
 
-	if ((r = mgmt_args_only(args, known, err)) || (r = need_vm(d, args, &a, err)) ||
-	    (r = mgmt_arg_str(args, "address", true, &addr, err)) ||
-	    (r = mgmt_arg_str(args, "token", true, &token, err)))
-		return r;
+	snprintf(w, sizeof(w), "%s", why[0] ? why : strerror(-r));
+	publish(d, "vm.migrate_failed",
+	        json_pack("{s:s, s:s, s:s}", "vm", a->name, "to", addr, "reason", w));
+	return mgmt_err_set(err, -r, "the VM stays on this host; iovpath events tells on both",
+	                    "migration of %s to %s: %s", a->name, addr, w);
+}
+
+/* The destination said yes (@rp) on connection @fd: the VM is told where its
+ * adapter lives now, and frames that still come here follow it on @fd. */
+static int migr_go(struct hostd *d, struct adapter *a, int fd, const struct migr_reply *rp,
+                   json_t **res, struct mgmt_err *err)
+{
+	struct vmbus_migrate vm;
+	int r;
+
+	memset(&vm, 0, sizeof(vm));
+	snprintf(vm.host, sizeof(vm.host), "%s", rp->host);
+	snprintf(vm.name, sizeof(vm.name), "%s", a->name);
+	memcpy(vm.secret, rp->secret, VMBUS_SECRET_LEN);
+	snprintf(vm.channel, sizeof(vm.channel), "%s", rp->channel);
+	fwd_start(d, a, fd); /* before the VM can halt */
+	r = vmbus_chan_send_ctl(netvsp_chan(host_dp_netvsp(d->dp, a->vm)), VMBUS_CTL_MIGRATE, 0,
+	                        &vm, sizeof(vm), NULL, 0);
+	if (r < 0) {
+		fwd_end(d, a, "the VM could not be told");
+		return mgmt_err_set(err, -r, "iovpath vm delete VM on host the destination",
+		                    "VM %s could not be told (%s); host %s made its port already",
+		                    a->name, strerror(-r), rp->host);
+	}
+	snprintf(a->migrating_to, sizeof(a->migrating_to), "%s", rp->host);
+	a->migr_deadline = util_now_ns() + MIGR_HALT_MS * 1000000ull;
+	log_info(MOD, "VM %s: migrating to host %s", a->name, rp->host);
+	publish(d, "vm.migrate_out", json_pack("{s:s, s:s}", "vm", a->name, "to", rp->host));
+	*res = json_pack("{s:s, s:s, s:s, s:s}", "vm", a->name, "from", d->cfg.name, "to", rp->host,
+	                 "channel", rp->channel);
+	return *res ? 0 : -ENOMEM;
+}
+
+/* Why VM @a can't move now (an error in @err), or 0. Asked when vm.migrate
+ * comes and again when the destination has answered. */
+static int migr_blocked(struct hostd *d, struct adapter *a, struct mgmt_err *err)
+{
+	struct host_vf_info vi = { .vf = -1 };
+
 	if (a->vm < 0)
 		return mgmt_err_set(err, ENOTCONN, "start its VM process first",
 		                    "VM %s is not connected: there is nothing to migrate", a->name);
-	if (a->migrating_to[0])
-		return mgmt_err_set(err, EALREADY, NULL, "VM %s is migrating to host %s already",
-		                    a->name, a->migrating_to);
 	host_dp_vf_info(d->dp, a->vm, &vi);
 	if (vi.state != HOST_VF_NONE || vi.datapath == NVSP_DATAPATH_VF)
 		return mgmt_err_set(err, EBUSY,
 		                    "take the VF back first (iovpath vm migrate does): iovpath vm "
 		                    "detach-vf VM",
 		                    "VM %s has a VF (%s)", a->name, host_vf_state_name(vi.state));
+	return 0;
+}
+
+/* The vm.migrate of @a is over: @r < 0 failed (@why, "" for strerror; the
+ * connection closed), else the reply @rp came. Its request is answered. */
+static void migr_out_end(struct hostd *d, struct adapter *a, int r, const struct migr_reply *rp,
+                         const char *why)
+{
+	struct migr_out *mo = a->mo;
+	struct mgmt_err err = { 0 };
+	json_t *res = NULL;
+
+	a->mo = NULL;
+	d->nmo--;
+	if (r >= 0 && !rp->ok) /* the destination said no */
+		why = rp->error, r = -EPERM;
+	if (r >= 0 && migr_blocked(d, a, &err) < 0) { /* while the destination answered */
+		r = -err.errnum;
+		why = err.message;
+	}
+	if (r < 0) {
+		close(mo->fd);
+		r = migr_failed(d, a, mo->addr, r, why, &err);
+	} else {
+		r = migr_go(d, a, mo->fd, rp, &res, &err);
+	}
+	mgmt_answer(d->mgmt, mo->ticket, r, res, &err);
+	free(mo->req);
+	free(mo);
+}
+
+/* The next step of @a's vm.migrate: its connection is ready (or its time
+ * is up). */
+static void migr_out_step(struct hostd *d, struct adapter *a)
+{
+	struct migr_out *mo = a->mo;
+	bool late = util_now_ns() >= mo->deadline;
+	struct migr_reply rp;
+	char why[160] = "";
+	socklen_t el = sizeof(int);
+	int e = 0, r;
+
+	if (!mo->sent) {
+		struct pollfd p = { .fd = mo->fd, .events = POLLOUT };
+
+		if (poll(&p, 1, 0) != 1) {
+			if (late)
+				migr_out_end(d, a, -ETIMEDOUT, NULL, "no connection in time");
+			return;
+		}
+		if (getsockopt(mo->fd, SOL_SOCKET, SO_ERROR, &e, &el) || e ||
+		    (e = -migr_send(mo->fd, mo->req, mo->len))) {
+			migr_out_end(d, a, -(e ? e : EIO), NULL, "");
+			return;
+		}
+		mo->sent = true;
+		mo->deadline = util_now_ns() + MIGR_WAIT_MS * 1000000ull;
+		return;
+	}
+	r = migr_recv_some(mo->fd, &mo->rd);
+	if (r == 0) {
+		if (late)
+			migr_out_end(d, a, -ETIMEDOUT, NULL, "no answer in time");
+		return;
+	}
+	if (r > 0)
+		r = migr_reply_decode(mo->rd.buf, (size_t)r, &rp, why, sizeof(why));
+	migr_out_end(d, a, r, &rp, why);
+}
+
+/* Every vm.migrate waiting: a step each (nothing waits). */
+static void migr_out_service(struct hostd *d)
+{
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS && d->nmo; i++)
+		if (d->ad[i].used && d->ad[i].mo)
+			migr_out_step(d, &d->ad[i]);
+}
+
+/* The source's side: the destination is asked (request, reply), then the
+ * VM is told where its adapter lives now. The request is answered when the
+ * destination has (migr_out_step), the loop going on meanwhile. */
+static int op_vm_migrate(void *ctx, json_t *args, json_t **res, struct mgmt_err *err)
+{
+	static const char *const known[] = { "name", "address", "token", NULL };
+	struct hostd *d = ctx;
+	struct adapter *a;
+	const char *addr = NULL, *token = NULL;
+	struct migr_request rq = { 0 };
+	struct migr_out *mo;
+	struct sockaddr_in sa;
+	int r;
+
+	(void)res;
+	if ((r = mgmt_args_only(args, known, err)) || (r = need_vm(d, args, &a, err)) ||
+	    (r = mgmt_arg_str(args, "address", true, &addr, err)) ||
+	    (r = mgmt_arg_str(args, "token", true, &token, err)))
+		return r;
+	if (a->vm < 0)
+		return migr_blocked(d, a, err);
+	if (a->migrating_to[0] || a->mo)
+		return mgmt_err_set(err, EALREADY, NULL, "VM %s is migrating to %s already",
+		                    a->name, a->mo ? a->mo->addr : a->migrating_to);
+	if ((r = migr_blocked(d, a, err)))
+		return r;
 	if (migr_addr_parse(addr, &sa))
 		return mgmt_err_set(err, EINVAL, "host show tells a host's migration address",
 		                    "bad address \"%s\": want A.B.C.D:PORT", addr);
@@ -1222,6 +1368,9 @@ static int op_vm_migrate(void *ctx, json_t *args, json_t **res, struct mgmt_err 
 	if (migr_unhex(token, rq.token, MIGR_TOKEN_LEN))
 		return mgmt_err_set(err, EINVAL, "vm.migrate_accept on the destination gives one",
 		                    "bad token: want %u hex digits", 2 * MIGR_TOKEN_LEN);
+	if (d->nmo >= MIGR_OUT_MAX)
+		return mgmt_err_set(err, EBUSY, "try again when one of them is over",
+		                    "%u migrations are waiting for their destinations", d->nmo);
 	snprintf(rq.source, sizeof(rq.source), "%s", d->cfg.name);
 	snprintf(rq.name, sizeof(rq.name), "%s", a->name);
 	memcpy(rq.mac, a->mac, 6);
@@ -1229,50 +1378,27 @@ static int op_vm_migrate(void *ctx, json_t *args, json_t **res, struct mgmt_err 
 	rq.connects = a->connects;
 	rq.migrations = a->migrations;
 	rq.stats = vm_counters_all(d, a);
-	req = migr_request_encode(&rq, &len);
-	json_decref(rq.stats);
-	if (!req)
+	if (!(mo = calloc(1, sizeof(*mo))))
 		return -ENOMEM;
-	fd = migr_connect(&sa);
-	r = fd < 0 ? fd : migr_send(fd, req, len);
-	free(req);
-	if (!r && (r = migr_recv(fd, buf, MIGR_WAIT_MS)) >= 0) {
-		r = migr_reply_decode(buf, (size_t)r, &rp, why, sizeof(why));
-		if (!r && !rp.ok)
-			snprintf(why, sizeof(why), "%.150s", rp.error), r = -ECONNREFUSED;
+	mo->req = migr_request_encode(&rq, &mo->len);
+	json_decref(rq.stats);
+	if (!mo->req) {
+		free(mo);
+		return -ENOMEM;
 	}
-	if (r < 0) {
-		if (fd >= 0)
-			close(fd);
-		if (!why[0])
-			snprintf(why, sizeof(why), "%s", strerror(-r));
-		publish(d, "vm.migrate_failed",
-		        json_pack("{s:s, s:s, s:s}", "vm", a->name, "to", addr, "reason", why));
-		return mgmt_err_set(err, r == -ECONNREFUSED ? EPERM : -r,
-		                    "the VM stays on this host; iovpath events tells on both",
-		                    "migration of %s to %s: %s", a->name, addr, why);
+	snprintf(mo->addr, sizeof(mo->addr), "%s", addr);
+	mo->fd = migr_connect(&sa);
+	if (mo->fd < 0) {
+		r = migr_failed(d, a, addr, mo->fd, "", err);
+		free(mo->req);
+		free(mo);
+		return r;
 	}
-	memset(&vm, 0, sizeof(vm));
-	snprintf(vm.host, sizeof(vm.host), "%s", rp.host);
-	snprintf(vm.name, sizeof(vm.name), "%s", a->name);
-	memcpy(vm.secret, rp.secret, VMBUS_SECRET_LEN);
-	snprintf(vm.channel, sizeof(vm.channel), "%s", rp.channel);
-	fwd_start(d, a, fd); /* before the VM can halt */
-	r = vmbus_chan_send_ctl(netvsp_chan(host_dp_netvsp(d->dp, a->vm)), VMBUS_CTL_MIGRATE, 0,
-	                        &vm, sizeof(vm), NULL, 0);
-	if (r < 0) {
-		fwd_end(d, a, "the VM could not be told");
-		return mgmt_err_set(err, -r, "iovpath vm delete VM on host the destination",
-		                    "VM %s could not be told (%s); host %s made its port already",
-		                    a->name, strerror(-r), rp.host);
-	}
-	snprintf(a->migrating_to, sizeof(a->migrating_to), "%s", rp.host);
-	a->migr_deadline = util_now_ns() + MIGR_HALT_MS * 1000000ull;
-	log_info(MOD, "VM %s: migrating to host %s", a->name, rp.host);
-	publish(d, "vm.migrate_out", json_pack("{s:s, s:s}", "vm", a->name, "to", rp.host));
-	*res = json_pack("{s:s, s:s, s:s, s:s}", "vm", a->name, "from", d->cfg.name, "to", rp.host,
-	                 "channel", rp.channel);
-	return *res ? 0 : -ENOMEM;
+	mo->deadline = util_now_ns() + MIGR_WAIT_MS * 1000000ull;
+	mo->ticket = mgmt_defer(d->mgmt);
+	a->mo = mo;
+	d->nmo++;
+	return MGMT_DEFERRED;
 }
 
 /* A token vm.migrate_accept handed out, unexpired: used up. */
@@ -1561,6 +1687,9 @@ static void stop(struct hostd *d)
 		snprintf(path, sizeof(path), "%s/%s.secret", d->run_dir, d->ad[i].name);
 		unlink(path);
 	}
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
+		if (d->ad[i].mo)
+			migr_out_end(d, &d->ad[i], -ECANCELED, NULL, "the host stops");
 	host_dp_destroy(d->dp); /* every VM's channel closes */
 	if (d->nic)
 		nic_pf_halt(d->nic);
@@ -1594,7 +1723,8 @@ static void stop(struct hostd *d)
 /* The control descriptors: management, new VMs, migrations in, signals. */
 static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int ndp)
 {
-	struct pollfd pfd[MAX_PFD + PENDING_MAX + MIGR_PENDING + HOSTD_MAX_ADAPTERS + 1];
+	struct pollfd
+	    pfd[MAX_PFD + PENDING_MAX + MIGR_PENDING + HOSTD_MAX_ADAPTERS + MIGR_OUT_MAX + 1];
 	int n = 0, npend = 0, nmig = 0, fixed;
 	unsigned int pidx[PENDING_MAX], midx[MIGR_PENDING];
 
@@ -1620,6 +1750,15 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 		else if (a->used && a->fwd && !a->fwd_out && !migr_fwd_pending(a->fwd))
 			pfd[n++] = (struct pollfd){ .fd = migr_fwd_fd(a->fwd), .events = POLLIN };
 	}
+	for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS && d->nmo; i++) {
+		struct migr_out *mo = d->ad[i].used ? d->ad[i].mo : NULL;
+
+		if (mo)
+			pfd[n++] =
+			    (struct pollfd){ .fd = mo->fd, .events = mo->sent ? POLLIN : POLLOUT };
+	}
+	if (d->nmo && (timeout_ms < 0 || timeout_ms > (int)MIGR_OUT_CHECK_MS))
+		timeout_ms = MIGR_OUT_CHECK_MS; /* their deadlines */
 	if ((npend || nmig) && (timeout_ms < 0 || timeout_ms > (int)PENDING_MS))
 		timeout_ms = PENDING_MS; /* to expire the silent ones */
 	if (d->nfwd && (timeout_ms < 0 || timeout_ms > (int)FWD_CHECK_MS))
@@ -1629,8 +1768,10 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 		pfd[n++] = dp_fds[i];
 	if (poll(pfd, (nfds_t)n, timeout_ms) <= 0) {
 		expire_pending(d);
+		migr_out_service(d);
 		return;
 	}
+	migr_out_service(d);
 	if (ndp)
 		host_dp_ack(d->dp, pfd + fixed, n - fixed);
 	if (pfd[0].revents)

@@ -52,8 +52,10 @@
  * Migrations in: a TCP listener (cfg.migrate_listen, default 127.0.0.1 on a free port);
  * a connection must send its one request within PENDING_MS, with a token this daemon
  * handed out (vm.migrate_accept, one use, MIGR_TOKEN_MS); the request is validated as
- * hostile input (migrate.h). The source's vm.migrate blocks its loop for at most
- * 2 x MIGR_WAIT_MS while the destination answers.
+ * hostile input (migrate.h). The source's vm.migrate is answered when the
+ * destination has (a connection, then its reply, each within MIGR_WAIT_MS): the
+ * loop, the datapath and other requests go on meanwhile (mgmt_defer); at most
+ * MIGR_OUT_MAX wait at once.
  *
  * Loop: poll the datapath (NIC engine, every NetVSP) while there is work;
  * when idle (after SPIN_NS), arm everything and sleep in poll() on every
