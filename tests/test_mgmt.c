@@ -317,6 +317,8 @@ Test(mgmt, deferred_answer, .init = setup, .fini = teardown, .timeout = 20)
 	struct mgmt_client *b;
 	struct mgmt_err me;
 	json_t *r = NULL, *m;
+	json_t *args[3] = { json_pack("{s:i}", "value", 7), json_pack("{s:b}", "fail", 1),
+		            json_pack("{s:i}", "value", 8) }; /* mgmt_call borrows them */
 	int a;
 
 	srv_start(&v, MGMT_NO_GROUP);
@@ -326,9 +328,8 @@ Test(mgmt, deferred_answer, .init = setup, .fini = teardown, .timeout = 20)
 	cr_assert_eq(send(a, echo, sizeof(echo) - 1, 0), (ssize_t)sizeof(echo) - 1);
 	cr_expect(silent(a, 200), "a deferred request was answered before its time");
 	/* another client is served meanwhile: it answers A's request */
-	cr_assert_eq(
-	    mgmt_call(b, "test.answer", json_pack("{s:i}", "value", 7), &r, &me, CALL_TO_MS), 0,
-	    "%s", me.message);
+	cr_assert_eq(mgmt_call(b, "test.answer", args[0], &r, &me, CALL_TO_MS), 0, "%s",
+	             me.message);
 	cr_expect_eq(json_integer_value(json_object_get(r, "rc")), 0);
 	json_decref(r);
 	m = raw_next(a);
@@ -344,8 +345,7 @@ Test(mgmt, deferred_answer, .init = setup, .fini = teardown, .timeout = 20)
 	/* an error answer */
 	cr_assert_eq(send(a, defer, sizeof(defer) - 1, 0), (ssize_t)sizeof(defer) - 1);
 	cr_expect(silent(a, 100));
-	cr_assert_eq(
-	    mgmt_call(b, "test.answer", json_pack("{s:b}", "fail", 1), &r, &me, CALL_TO_MS), 0);
+	cr_assert_eq(mgmt_call(b, "test.answer", args[1], &r, &me, CALL_TO_MS), 0);
 	json_decref(r);
 	m = raw_next(a);
 	cr_assert(m);
@@ -360,10 +360,11 @@ Test(mgmt, deferred_answer, .init = setup, .fini = teardown, .timeout = 20)
 	cr_expect(silent(a, 100));
 	close(a);
 	cr_expect_eq(stat_wait(b, "clients", 1), 1);
-	cr_assert_eq(
-	    mgmt_call(b, "test.answer", json_pack("{s:i}", "value", 8), &r, &me, CALL_TO_MS), 0);
+	cr_assert_eq(mgmt_call(b, "test.answer", args[2], &r, &me, CALL_TO_MS), 0);
 	cr_expect_eq(json_integer_value(json_object_get(r, "rc")), -ENOTCONN);
 	json_decref(r);
+	for (int i = 0; i < 3; i++)
+		json_decref(args[i]);
 	mgmt_close(b);
 	srv_stop(&v);
 }
