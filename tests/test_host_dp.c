@@ -11,10 +11,12 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "guest/netvsc.h"
+#include "guest/vmproc.h"
 #include "harness.h"
 #include "host/host_dp.h"
 #include "proto/nvsp.h"
@@ -366,4 +368,94 @@ Test(host_dp, a_vm_that_stays_after_a_cancelled_move_gets_its_mac_back, .init = 
 	vsw_port_get(host_dp_vsw(H.h), port, &pi);
 	pthread_mutex_unlock(&H.mu);
 	cr_expect_eq(pi.stats.drops[VSW_DROP_SPOOF], 0);
+}
+
+/* iovpath-vm's process (vmproc_run, endpoint mode) in a child: the adapter
+ * on this host's channel, RUN_DIR/h.vmbus. */
+static char vp_dir[64];
+
+static int vmproc_child(void *arg)
+{
+	char secf[128];
+	struct vmproc_config c = { .run_dir = vp_dir,
+		                   .host = "h",
+		                   .name = "vm",
+		                   .secret_file = secf,
+		                   .mode = VMPROC_ENDPOINT };
+
+	(void)arg;
+	snprintf(secf, sizeof(secf), "%s/vm.secret", vp_dir);
+	return vmproc_run(&c);
+}
+
+/* A MIGRATE to a host whose channel can't be opened: the VM process says so
+ * and exits with 1 (found by an audit: it crashed printing the endpoint's
+ * counters from the adapter it no longer had). */
+Test(host_dp, vm_process_survives_a_move_the_new_host_refuses, .timeout = 30)
+{
+	struct nic_caps caps = { .max_vfs = 2,
+		                 .max_vports = 3,
+		                 .total_queue_pairs = 4,
+		                 .max_qps_per_vport = 1,
+		                 .mac_filters_per_vport = 4 };
+	struct vmbus_migrate m = { .host = "h2", .name = "vm" };
+	char spec[200], err[256], wpath[160], path[160];
+	static char vpath[160];
+	struct vsw_port_info pi = { 0 };
+	FILE *f;
+	pid_t pid;
+	int rc;
+
+	snprintf(vp_dir, sizeof(vp_dir), "/tmp/iovpath-vmproc.XXXXXX");
+	cr_assert(mkdtemp(vp_dir));
+	snprintf(path, sizeof(path), "%s/vm.secret", vp_dir);
+	f = fopen(path, "w");
+	cr_assert(f);
+	for (int i = 0; i < VMBUS_SECRET_LEN; i++)
+		fprintf(f, "00");
+	fprintf(f, "\n");
+	fclose(f);
+	snprintf(wpath, sizeof(wpath), "%s", th_sock_path());
+	memset(&H, 0, sizeof(H));
+	pthread_mutex_init(&H.mu, NULL);
+	H.nic = nic_create(&caps);
+	cr_assert(H.nic && !nic_switch_create(H.nic, 1));
+	snprintf(spec, sizeof(spec), "shm-listen:%s", wpath);
+	H.wire = port_open(spec, err, sizeof(err));
+	cr_assert(H.wire, "%s", err);
+	H.h = host_dp_create(H.nic, H.wire, err, sizeof(err));
+	cr_assert(H.h, "%s", err);
+	snprintf(vpath, sizeof(vpath), "%s/h.vmbus", vp_dir);
+	H.path = vpath;
+	H.lfd = vmbus_listen(H.path);
+	cr_assert(H.lfd >= 0);
+	H.nvm = 2; /* the host thread takes one VM: this one */
+	pthread_create(&H.th, NULL, host_main, NULL);
+	pid = th_spawn(vmproc_child, NULL);
+	for (int t = 0; t < 5000 && !pi.nmacs; t++) { /* its adapter is up: a MAC on its port */
+		usleep(1000);
+		pthread_mutex_lock(&H.mu);
+		if (H.nvm == 3)
+			vsw_port_get(host_dp_vsw(H.h), (unsigned int)host_dp_vm_port(H.h, H.vm[2]),
+			             &pi);
+		pthread_mutex_unlock(&H.mu);
+	}
+	cr_assert_eq(pi.nmacs, 1, "the VM process did not come up");
+	snprintf(m.channel, sizeof(m.channel), "%s/nosuchhost.vmbus", vp_dir);
+	pthread_mutex_lock(&H.mu);
+	rc = vmbus_chan_send_ctl(netvsp_chan(host_dp_netvsp(H.h, H.vm[2])), VMBUS_CTL_MIGRATE, 0,
+	                         &m, sizeof(m), NULL, 0);
+	pthread_mutex_unlock(&H.mu);
+	cr_assert_eq(rc, 0);
+	rc = th_wait(pid);
+	cr_expect_eq(rc, 1, "the VM process ended with %d (128 + a signal: it crashed)", rc);
+	H.stop = 1;
+	pthread_join(H.th, NULL);
+	host_dp_destroy(H.h);
+	port_close(H.wire);
+	nic_destroy(H.nic);
+	close(H.lfd);
+	unlink(vpath);
+	unlink(path);
+	rmdir(vp_dir);
 }

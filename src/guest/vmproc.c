@@ -254,7 +254,7 @@ static int pump_endpoint(struct vmproc *vp)
 
 static void print_endpoint(struct vmproc *vp)
 {
-	struct ep_stats s;
+	struct ep_stats s; /* (no adapter: a move's new host refused it) */
 	double secs = (double)(util_now_ns() - vp->t_start) / 1e9;
 
 	ep_get_stats(vp->ep, &s);
@@ -268,7 +268,7 @@ static void print_endpoint(struct vmproc *vp)
 	       (unsigned long long)s.rx_reordered, (unsigned long long)s.rx_dup,
 	       (unsigned long long)s.rx_foreign, (unsigned long long)ep_latency(vp->ep, 50),
 	       (unsigned long long)ep_latency(vp->ep, 99),
-	       (unsigned long long)vp->nv->st.tx_send_full);
+	       (unsigned long long)(vp->nv ? vp->nv->st.tx_send_full : 0));
 	fflush(stdout);
 }
 
