@@ -75,6 +75,7 @@ struct shared {
 	volatile uint64_t tx_sent;  /* stream frames sent */
 	volatile uint64_t rx_count; /* distinct stream frames received */
 	volatile uint64_t turns;    /* guest loop turns done, each after st was copied */
+	volatile uint64_t arms;     /* turns whose netvsc_arm let the guest sleep */
 	volatile uint64_t rx_dup, rx_bad, bc_rx;
 	volatile uint64_t fill_fallbacks; /* CMD_FILL frames sent by netvsc_tx_burst */
 	volatile int vf_state;
@@ -330,6 +331,8 @@ static int guest_main(void *arg)
 		struct pollfd pfd[8];
 		int n = netvsc_arm(nv, pfd, 8);
 
+		if (n >= 0)
+			S->arms++;
 		if (n > 0 && !S->tx_on && poll(pfd, (nfds_t)n, 1) >= 0)
 			netvsc_disarm(nv, pfd);
 		else
@@ -1010,5 +1013,50 @@ Test(vfattach, access_vlan_on_the_vf_path, .timeout = 60)
 	stream(1000);
 	no_loss();
 	vf_gone(vf);
+	h_stop();
+}
+
+/* The PF invalidates config blocks (SPEC §6): the guest's VF driver re-reads
+ * them and the adapter goes back to sleeping when idle (found by an audit:
+ * nothing took the invalidation, so netvsc_arm said "work waiting" forever
+ * and the VM's process spun on a CPU while idle). */
+Test(vfattach, invalidated_config_blocks_are_read_again, .timeout = 60)
+{
+	struct nicdp *dp;
+	struct netvsp *v;
+	struct nicdp_vf vf;
+	struct vmbus_vpci_add add = { .vendor_id = NIC_PCI_VENDOR_ID,
+		                      .device_id = NIC_PCI_VF_DEVICE_ID,
+		                      .num_qp = 1 };
+	char err[256];
+	uint32_t seq;
+	uint64_t arms;
+	int fds[3];
+
+	h_start(2, 0, 0);
+	dp = host_dp_nicdp(H.h);
+	v = host_dp_netvsp(H.h, H.vm);
+	cr_assert_eq(nicdp_vf_create(dp, MAC_VM, 0, 0, 1, 1u << 16, &vf, err, sizeof(err)), 0, "%s",
+	             err);
+	add.serial = vf.serial;
+	add.bar_size = vf.bar->size;
+	fds[0] = vf.bar->memfd, fds[1] = vf.bar->efd_nic, fds[2] = vf.bar->efd_vf;
+	cr_assert_eq(vmbus_vpci_add(netvsp_chan(v), &add, fds), 0);
+	/* unbound (another serial): the VF stays ADDED, its driver running */
+	cr_assert_eq(netvsp_vf_assoc(v, true, vf.serial + 7), 0);
+	RUN_UNTIL(S->st.vf_assoc_mismatch == 1, 5000, "no mismatch seen");
+	arms = S->arms;
+	RUN_UNTIL(S->arms > arms + 5, 3000, "an idle guest with a VF does not sleep");
+	seq = READ_ONCE(vf.bar->mbox->req_seq);
+	vfbar_invalidate(vf.bar, 1ull << NIC_BLOCK_MTU);
+	RUN_UNTIL(READ_ONCE(vf.bar->mbox->invalidate) == 0, 3000,
+	          "the guest did not take the invalidation");
+	RUN_UNTIL(READ_ONCE(vf.bar->mbox->req_seq) != seq, 3000, "the blocks were not read again");
+	arms = S->arms;
+	RUN_UNTIL(S->arms > arms + 5, 3000, "the guest no longer sleeps after an invalidation");
+	stream(1000);
+	no_loss();
+	cr_assert_eq(nicdp_vf_destroy(dp, &vf), 0);
+	RUN_UNTIL(S->vf_state == NETVSC_VF_NONE, 5000, "the guest kept a reset VF");
 	h_stop();
 }

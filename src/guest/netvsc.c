@@ -952,6 +952,10 @@ static void vf_progress(struct netvsc *nv)
 
 	if (p->vf && vfbar_was_reset(p->vf->bar))
 		vf_lost(nv, -ENODEV);
+	/* config blocks the PF invalidated: read again (the mailbox's answer
+	 * is the PF's; until they are taken, vf_arm says there is work) */
+	if (p->vf && READ_ONCE(p->vf->bar->mbox->invalidate))
+		vf_refresh(p->vf);
 	if (p->assoc_new && nv->vf_state == NETVSC_VF_NONE)
 		p->assoc_new = false; /* vpci_add looks at it again */
 	if (p->assoc_new &&
