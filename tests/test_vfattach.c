@@ -1060,3 +1060,44 @@ Test(vfattach, invalidated_config_blocks_are_read_again, .timeout = 60)
 	RUN_UNTIL(S->vf_state == NETVSC_VF_NONE, 5000, "the guest kept a reset VF");
 	h_stop();
 }
+
+/* A VF hot-added before its association (SPEC §4: step 5, then 6): the idle
+ * guest sleeps while it waits, and binds when the association comes (found
+ * by an audit: the association looked for at VPCI_ADD stayed "new" while
+ * there was none, so netvsc_arm never let the VM's process sleep). */
+Test(vfattach, vf_waiting_for_its_association_lets_the_guest_sleep, .timeout = 60)
+{
+	struct nicdp *dp;
+	struct netvsp *v;
+	struct nicdp_vf vf;
+	struct vmbus_vpci_add add = { .vendor_id = NIC_PCI_VENDOR_ID,
+		                      .device_id = NIC_PCI_VF_DEVICE_ID,
+		                      .num_qp = 1 };
+	char err[256];
+	uint64_t arms;
+	int fds[3];
+
+	h_start(2, 0, 0);
+	dp = host_dp_nicdp(H.h);
+	v = host_dp_netvsp(H.h, H.vm);
+	cr_assert_eq(nicdp_vf_create(dp, MAC_VM, 0, 0, 1, 1u << 16, &vf, err, sizeof(err)), 0, "%s",
+	             err);
+	add.serial = vf.serial;
+	add.bar_size = vf.bar->size;
+	fds[0] = vf.bar->memfd, fds[1] = vf.bar->efd_nic, fds[2] = vf.bar->efd_vf;
+	cr_assert_eq(vmbus_vpci_add(netvsp_chan(v), &add, fds), 0);
+	RUN_UNTIL(S->vf_state == NETVSC_VF_ADDED, 5000, "the guest did not start the VF");
+	arms = S->arms;
+	RUN_UNTIL(S->arms > arms + 5, 3000, "an idle guest waiting for an association does not sleep");
+	cr_expect_eq(S->vf_state, NETVSC_VF_ADDED);
+	/* the association comes: bound */
+	cr_assert_eq(netvsp_vf_assoc(v, true, vf.serial), 0);
+	RUN_UNTIL(S->vf_state == NETVSC_VF_SWITCHING || S->vf_state == NETVSC_VF_ACTIVE, 5000,
+	          "the association did not bind");
+	/* take it away: the guest sees the reset */
+	cr_assert_eq(nicdp_vf_destroy(dp, &vf), 0);
+	RUN_UNTIL(S->vf_state == NETVSC_VF_NONE, 5000, "the guest kept a reset VF");
+	stream(1000);
+	no_loss();
+	h_stop();
+}

@@ -926,9 +926,11 @@ static void vf_try_bind(struct netvsc *nv)
 	struct netvsc_priv *p = nv->p;
 	const struct vf *vf = p->vf;
 
-	if (!p->assoc_new || !nv->vf_allocated)
+	if (!p->assoc_new)
 		return;
 	p->assoc_new = false;
+	if (!nv->vf_allocated)
+		return; /* none yet, or withdrawn: the next one is new again */
 	if (nv->vf_serial != vf->serial || memcmp(nv->mac, vf->mac, 6)) {
 		nv->st.vf_assoc_mismatch++;
 		vf_event(nv, "vf.mismatch",
