@@ -51,6 +51,7 @@ enum cmd {
 	CMD_PAUSE,        /* stop draining anything until the next command */
 	CMD_FILL,         /* send arg frames in place (netvsc_tx_fill), one a broadcast */
 	CMD_RESUME,
+	CMD_RECEIVE, /* (ends a CMD_PAUSE) one netvsc_rx_burst before anything else */
 };
 
 struct gev {
@@ -76,6 +77,7 @@ struct shared {
 	volatile uint64_t rx_count; /* distinct stream frames received */
 	volatile uint64_t turns;    /* guest loop turns done, each after st was copied */
 	volatile uint64_t arms;     /* turns whose netvsc_arm let the guest sleep */
+	volatile int flr_arm, in_cb, flr_done; /* the next association event waits for an FLR */
 	volatile uint64_t rx_dup, rx_bad, bc_rx;
 	volatile uint64_t fill_fallbacks; /* CMD_FILL frames sent by netvsc_tx_burst */
 	volatile int vf_state;
@@ -285,8 +287,22 @@ static void g_command(struct netvsc *nv, int cmd, uint64_t *sent)
 		store_release(&S->cmd_ack, CMD_PAUSE);
 		while (S->cmd == CMD_PAUSE && !S->stop)
 			usleep(500);
+		if (S->cmd == CMD_RECEIVE)
+			g_receive(nv);
 		break;
 	}
+}
+
+/* An association event (netvsc's callback, from inside its calls): with
+ * flr_arm, stay in it until the host has reset the VF. */
+static void g_assoc(void *arg, struct netvsc *nv, enum netvsc_event ev, uint32_t value)
+{
+	if (ev != NETVSC_EV_VF_ASSOC || !S->flr_arm)
+		return;
+	S->flr_arm = 0;
+	store_release(&S->in_cb, 1);
+	while (!load_acquire(&S->flr_done) && !S->stop)
+		usleep(100);
 }
 
 static int guest_main(void *arg)
@@ -294,6 +310,7 @@ static int guest_main(void *arg)
 	struct netvsc_config c = { .path = arg,
 		                   .name = "vm",
 		                   .vf_event = g_event,
+		                   .event = g_assoc,
 		                   .quirks = S->quirks,
 		                   .timeout_ms = 3000 };
 	struct netvsc *nv = netvsc_open(&c, S->err, sizeof(S->err));
@@ -1097,6 +1114,84 @@ Test(vfattach, vf_waiting_for_its_association_lets_the_guest_sleep, .timeout = 6
 	/* take it away: the guest sees the reset */
 	cr_assert_eq(nicdp_vf_destroy(dp, &vf), 0);
 	RUN_UNTIL(S->vf_state == NETVSC_VF_NONE, 5000, "the guest kept a reset VF");
+	stream(1000);
+	no_loss();
+	h_stop();
+}
+
+/* Wait for @cond without running the host (its datapath stays where it is). */
+#define WAIT_ONLY(cond, ms, ...)                                                                   \
+	do {                                                                                       \
+		uint64_t end_ = util_now_ns() + (uint64_t)(ms)*1000000ull;                         \
+		while (!(cond)) {                                                                  \
+			cr_assert(!S->failed, "guest failed: %s", S->err);                         \
+			cr_assert(util_now_ns() < end_, __VA_ARGS__);                              \
+			usleep(100);                                                               \
+		}                                                                                  \
+	} while (0)
+
+/* The VF is reset while netvsc_rx_burst holds frames the VF indicated, in
+ * the SWITCHING state's look for the completion: the frames stay valid for
+ * the caller (found by an audit: the VF was stopped and its BAR unmapped
+ * under the frames just taken from it, and the guest crashed reading them). */
+Test(vfattach, vf_reset_while_its_frames_are_handed_out, .timeout = 60)
+{
+	static uint8_t f[600];
+	struct nicdp *dp;
+	struct netvsp *v;
+	struct nicdp_vf vf;
+	struct vmbus_vpci_add add = { .vendor_id = NIC_PCI_VENDOR_ID,
+		                      .device_id = NIC_PCI_VF_DEVICE_ID,
+		                      .num_qp = 1 };
+	struct vfbar_ext ext = { 0 };
+	struct iovec iov = { f, sizeof(f) };
+	struct vmbus_tx tx = { .type = VMBUS_PKT_DATA_INBAND,
+		               .ext = &ext,
+		               .ext_len = sizeof(ext),
+		               .iov = &iov,
+		               .iovcnt = 1 };
+	char err[256];
+	int fds[3], st = 0;
+
+	h_start(2, 0, 0);
+	dp = host_dp_nicdp(H.h);
+	v = host_dp_netvsp(H.h, H.vm);
+	cr_assert_eq(nicdp_vf_create(dp, MAC_VM, 0, 0, 1, 1u << 16, &vf, err, sizeof(err)), 0, "%s",
+	             err);
+	add.serial = vf.serial;
+	add.bar_size = vf.bar->size;
+	fds[0] = vf.bar->memfd, fds[1] = vf.bar->efd_nic, fds[2] = vf.bar->efd_vf;
+	cr_assert_eq(vmbus_vpci_add(netvsp_chan(v), &add, fds), 0);
+	RUN_UNTIL(S->vf_state == NETVSC_VF_ADDED, 5000, "the guest did not start the VF");
+	/* bound: SWITCH_DATA_PATH(VF) sent, the host not running to answer it */
+	command(CMD_PAUSE, 0);
+	cr_assert_eq(netvsp_vf_assoc(v, true, vf.serial), 0);
+	S->cmd = CMD_RESUME;
+	WAIT_ONLY(S->cmd_ack == CMD_RESUME && S->vf_state == NETVSC_VF_SWITCHING, 5000,
+	          "the guest did not bind");
+	S->cmd = CMD_PAUSE;
+	WAIT_ONLY(S->cmd_ack == CMD_PAUSE, 5000, "the guest did not pause");
+	/* the guest's ring: an association, then the completion; its VF's: a
+	 * frame (a broadcast, handed out in place) */
+	cr_assert_eq(netvsp_vf_assoc(v, true, vf.serial), 0);
+	build(f, BCAST, MAC_X, 0, 0, FLOW_BC);
+	cr_assert_eq(vmbus_ring_write(&vf.bar->rx[0], &tx, 1), 1);
+	for (int i = 0; i < 200; i++)
+		h_pass();
+	cr_assert_eq(netvsp_datapath(v), NVSP_DATAPATH_VF);
+	/* one rx_burst: the VF's frame, then the ring's association; the VF is
+	 * reset during it, the completion follows */
+	S->flr_arm = 1;
+	S->cmd = CMD_RECEIVE;
+	WAIT_ONLY(S->in_cb, 5000, "the association event did not come");
+	vfbar_reset_queues(vf.bar);
+	store_release(&S->flr_done, 1);
+	RUN_UNTIL(S->cmd_ack == CMD_RECEIVE || waitpid(H.guest, &st, WNOHANG) == H.guest, 5000,
+	          "the guest's rx_burst did not return");
+	cr_assert_eq(S->cmd_ack, CMD_RECEIVE, "the guest died (status %#x)", st);
+	RUN_UNTIL(S->vf_state == NETVSC_VF_NONE, 5000, "the guest kept a reset VF: %s",
+	          netvsc_vf_state_name(S->vf_state));
+	cr_assert_eq(nicdp_vf_destroy(dp, &vf), 0);
 	stream(1000);
 	no_loss();
 	h_stop();

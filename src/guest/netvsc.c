@@ -1144,6 +1144,8 @@ int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max)
 			if (nv->vf_state == NETVSC_VF_LEAVING && done_before)
 				p->vf_drained = true;
 		} else {
+			/* (held from here: what follows may retire the VF) */
+			p->vf_held = p->vf;
 			/* A frame on the VF: the host moved the filter, so its
 			 * completion is in the ring already. Take it first, so the
 			 * VF's counters start after it. */
@@ -1159,7 +1161,6 @@ int netvsc_rx_burst(struct netvsc *nv, struct port_pkt *pkts, unsigned int max)
 				nv->st.vf_rx_bytes += pkts[i].len;
 				pkts[k++] = pkts[i];
 			}
-			p->vf_held = p->vf;
 		}
 	}
 	while (k < max && p->stash_head && p->ndone < DONE_MAX) {
