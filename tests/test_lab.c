@@ -237,6 +237,24 @@ Test(lab_conf, every_error_names_file_line_and_reason, .timeout = 10)
 	}
 }
 
+/* Every fallback device the kernel puts in each new namespace (ip_gre:
+ * gre0, gretap0, erspan0; ip6_gre: ip6gre0; sit, ipip, ip6_tunnel, vti) is
+ * refused as a name: with its module loaded, a bridge or port of that name
+ * could not be made at `lab up`, long after the file was said to be fine. */
+Test(lab_conf, every_fallback_device_name_reserved, .timeout = 10)
+{
+	static const char *const fb[] = { "sit0",    "tunl0",   "ip6tnl0",  "gre0",   "gretap0",
+		                          "erspan0", "ip_vti0", "ip6_vti0", "ip6gre0" };
+	char text[128], want[64];
+
+	for (size_t i = 0; i < sizeof(fb) / sizeof(fb[0]); i++) {
+		snprintf(text, sizeof(text), "network n\nhost %s\n", fb[i]);
+		snprintf(want, sizeof(want), "t.conf:2: the name '%s' is reserved", fb[i]);
+		cr_assert_null(parse(text), "host %s was accepted", fb[i]);
+		cr_assert(strstr(g_err, want), "'%s' should say '%s'", g_err, want);
+	}
+}
+
 Test(lab_conf, binary_and_long_lines, .timeout = 10)
 {
 	static const char nul[] = "network n\nhost h\0\n";

@@ -66,8 +66,8 @@ static bool name_ok(const char *s)
 
 /* Devices a new namespace may start with (loopback, fallback tunnels): a
  * bridge port of that name could not be made. */
-static const char *const reserved[] = { "lo",      "sit0",    "tunl0",   "ip6tnl0", "gre0",
-	                                "gretap0", "erspan0", "ip_vti0", "ip6_vti0" };
+static const char *const reserved[] = { "lo",      "sit0",    "tunl0",   "ip6tnl0",  "gre0",
+	                                "gretap0", "erspan0", "ip_vti0", "ip6_vti0", "ip6gre0" };
 
 static int parse_name(struct parse *p, const char *what, const char *s, char *out)
 {
