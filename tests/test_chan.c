@@ -678,3 +678,41 @@ Test(gpadl, missing_descriptor_refused, .init = setup, .timeout = 20)
 {
 	expect_gpadl_refused(3, "malformed");
 }
+
+/* ---- a peer that does not read its control socket ---- */
+
+static int deaf_client(void *arg)
+{
+	struct vmbus_chan *ch = client_open("deaf", 0);
+
+	(void)arg;
+	if (!ch)
+		return 10;
+	sleep(30); /* connected, never reading: killed by the test */
+	return 0;
+}
+
+/* The host's control messages to a VM (VPCI_ADD/REMOVE, MIGRATE) must not
+ * block the daemon when the VM stops reading: once its socket buffer is full
+ * a send fails with -EAGAIN instead of waiting forever for the VM. */
+Test(chan, deaf_peer_does_not_block_control_sends, .init = setup, .timeout = 20)
+{
+	int lfd = vmbus_listen(g_path);
+	pid_t pid = th_spawn(deaf_client, NULL);
+	struct vmbus_chan *ch = vmbus_chan_accept(lfd, NULL, g_err, sizeof(g_err));
+	uint64_t t0 = util_now_ns();
+	int rc = 0, sent = 0;
+
+	cr_assert(ch, "%s", g_err);
+	alarm(5); /* a send that blocks: the test dies here instead of hanging */
+	for (; sent < 100000 && rc == 0; sent++)
+		rc = vmbus_vpci_send(ch, VMBUS_CTL_VPCI_REMOVE, 1);
+	alarm(0);
+	cr_assert_eq(rc, -EAGAIN, "send %d: %s", sent, strerror(-rc));
+	cr_assert(util_now_ns() - t0 < 5000000000ull);
+	cr_assert(!ch->broken && !ch->peer_gone, "the channel itself is fine");
+	kill(pid, SIGKILL);
+	th_wait(pid);
+	vmbus_chan_close(ch);
+	close(lfd);
+}

@@ -307,6 +307,14 @@ struct vmbus_chan *vmbus_chan_serve(int fd, const struct vmbus_server_opts *o, c
 		rc = __errf(err, errlen, "handshake: expected OPENED, got type %u", m.type);
 	if (rc)
 		goto fail;
+	/* From now on no send may wait for the peer: a VM that stops reading its
+	 * control socket gets -EAGAIN from vmbus_chan_send_ctl, not a stuck host. */
+	rc = fcntl(fd, F_GETFL);
+	if (rc < 0 || fcntl(fd, F_SETFL, rc | O_NONBLOCK)) {
+		rc = -errno;
+		__errf(err, errlen, "socket: %s", strerror(errno));
+		goto fail;
+	}
 	return ch;
 
 fail_refuse:

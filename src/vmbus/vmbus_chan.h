@@ -263,7 +263,8 @@ struct vmbus_ctl_msg {
 };
 
 /* Send one control message with @nfds descriptors (not consumed).
- * Returns 0, -EMSGSIZE, -EPIPE, -EPROTO (channel broken). */
+ * Returns 0, -EMSGSIZE, -EPIPE, -EPROTO (channel broken), or on the server
+ * side (never blocked by the peer) -EAGAIN: its socket buffer is full. */
 int vmbus_chan_send_ctl(struct vmbus_chan *ch, uint16_t type, uint32_t id, const void *payload,
                         uint32_t len, const int *fds, int nfds);
 
