@@ -255,6 +255,21 @@ Test(lab_conf, every_fallback_device_name_reserved, .timeout = 10)
 	}
 }
 
+/* A lab's names start with iovp-LAB-, and `lab down --force` sweeps that
+ * prefix: with a '-' in a lab name, lab "a"'s sweep (iovp-a-) would take
+ * lab "a-b"'s namespaces (iovp-a-b-…) with it, a lab that is up. */
+Test(lab_conf, lab_name_without_dash, .timeout = 10)
+{
+	struct lab_conf *c;
+
+	cr_assert_null(parse("network n\nlab a-b\n"), "lab a-b was accepted");
+	cr_assert(strstr(g_err, "t.conf:2: ") == g_err, "%s", g_err);
+	cr_assert(strstr(g_err, "'-'"), "%s", g_err);
+	c = parse("lab a_b9\nnetwork n\n");
+	cr_assert(c, "%s", g_err);
+	lab_conf_free(c);
+}
+
 Test(lab_conf, binary_and_long_lines, .timeout = 10)
 {
 	static const char nul[] = "network n\nhost h\0\n";

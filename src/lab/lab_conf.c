@@ -344,6 +344,12 @@ static int decl_lab(struct parse *p, char **w, int nw)
 		return perr(p, "expected `lab NAME`");
 	if (p->c->lab[0])
 		return perr(p, "a second `lab` line (the lab is already called '%s')", p->c->lab);
+	/* Its names are LAB_PREFIX "LAB-…": lab a's sweep would take lab a-b's. */
+	if (strchr(w[1], '-'))
+		return perr(p,
+		            "bad lab name '%.40s': no '-' (`lab down --force` of a lab named "
+		            "after the part before it would sweep this lab's %s… names too)",
+		            w[1], LAB_PREFIX);
 	return parse_name(p, "lab", w[1], p->c->lab);
 }
 

@@ -6,7 +6,9 @@
  *
  *   lab NAME                      optional, at most once: every namespace is
  *                                 named iovp-NAME-X instead of iovp-X, so two
- *                                 labs (or a lab and a test) can be up at once
+ *                                 labs (or a lab and a test) can be up at once;
+ *                                 no '-' in NAME (lab a's iovp-a- would also
+ *                                 match lab a-b's names)
  *   network NAME                  the physical network, exactly once: a Linux
  *                                 bridge named NAME in its own namespace
  *   host NAME [port veth|tap] [cpus LIST]
