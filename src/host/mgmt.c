@@ -950,8 +950,12 @@ static void __conn_reply(struct mgmt_server *s, struct mgmt_conn *c, bool has_id
 	}
 	json_decref(result);
 	if (rc < 0) {
-		if (!err->code[0] || !err->message[0])
-			mgmt_err_set(err, -rc, err->hint, "%s", strerror(-rc));
+		if (!err->code[0] || !err->message[0]) {
+			char hint[sizeof(err->hint)]; /* (not formatted onto itself) */
+
+			snprintf(hint, sizeof(hint), "%s", err->hint);
+			mgmt_err_set(err, -rc, hint, "%s", strerror(-rc));
+		}
 		log_dbg("mgmt", "pid %d: %s: %s: %s", (int)c->cred.pid, op[0] ? op : "(request)",
 		        err->code, err->message);
 		s->st.errors++;
