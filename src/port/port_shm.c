@@ -120,6 +120,20 @@ static int shm_rx_burst(struct port *p, struct port_pkt *pkts, unsigned int n)
 	if (!ch)
 		return 0;
 	r = vmbus_chan_recv(ch, s->rx, n, p->rxbuf, (size_t)PORT_BURST * PORT_MAX_FRAME);
+	if (r == -ENOBUFS) {
+		/* The next packet is longer than the whole buffer (the peer's ring
+		 * allows it), so no frame: take it out of the ring into memory as
+		 * large as the ring, drop it, count it. Left there, it would stop
+		 * the wire for good. */
+		void *tmp = malloc(ch->rx.size);
+
+		if (tmp) {
+			r = vmbus_chan_recv(ch, s->rx, 1, tmp, ch->rx.size);
+			free(tmp);
+		}
+		p->st.rx_errors++;
+		return 0;
+	}
 	if (r <= 0) {
 		if (r < 0 && r != -EPIPE)
 			p->st.rx_errors++;
