@@ -359,3 +359,70 @@ Test(port, shm_wire_packet_longer_than_buffer_dropped, .init = setup, .timeout =
 	cr_assert_eq(th_wait(pid), 0);
 	port_close(p);
 }
+
+/* A peer on the wire that sends one frame (sequence number @arg) and goes. */
+static int wire_sends_one(void *arg)
+{
+	struct port *p = NULL;
+	static uint8_t f[214];
+	struct port_pkt pk = { .data = f, .len = sizeof(f) };
+
+	for (int i = 0; i < 200 && !p; i++) {
+		p = port_open(g_path, g_err, sizeof(g_err));
+		if (!p)
+			usleep(10000);
+	}
+	if (!p)
+		return 10;
+	util_frame_fill(f, sizeof(f), (uint64_t)(uintptr_t)arg, 0, UTIL_FRAME_FULL);
+	if (port_tx_burst(p, &pk, 1) != 1 || p->st.tx_frames != 1)
+		return 11;
+	usleep(100 * 1000);
+	port_close(p);
+	return 0;
+}
+
+/* shm-listen: a peer that went away leaves the port unplugged until another
+ * connects, and the next peer is taken (it was never noticed gone: the
+ * next peer's handshake timed out, the wire stayed dead for good). */
+Test(port, shm_wire_listen_takes_next_peer, .init = setup, .timeout = 30)
+{
+	char spec[160], cspec[160];
+	struct port *p;
+	struct port_pkt rx[PORT_BURST], pk = { 0 };
+	static uint8_t f[214];
+	uint64_t seq;
+	uint32_t flow;
+
+	snprintf(spec, sizeof(spec), "shm-listen:%s", g_path);
+	p = port_open(spec, g_err, sizeof(g_err));
+	cr_assert(p, "%s", g_err);
+	snprintf(cspec, sizeof(cspec), "shm-connect:%s", g_path);
+	g_path = cspec;
+	for (uintptr_t peer = 1; peer <= 2; peer++) {
+		pid_t pid = th_spawn(wire_sends_one, (void *)peer);
+		int n = rx_wait(p, rx, PORT_BURST);
+
+		cr_assert_eq(n, 1, "peer %u's frame arrives", (unsigned int)peer);
+		cr_assert_eq(util_frame_check(rx[0].data, rx[0].len, &seq, &flow, UTIL_FRAME_FULL),
+		             0);
+		cr_assert_eq(seq, peer);
+		/* asleep on the port: its leaving wakes us */
+		if (port_arm(p)) {
+			struct pollfd pfd = { .fd = port_wait_fd(p), .events = POLLIN };
+
+			cr_assert_eq(poll(&pfd, 1, 3000), 1, "peer %u's leaving wakes",
+			             (unsigned int)peer);
+		}
+		cr_assert_eq(th_wait(pid), 0, "peer %u", (unsigned int)peer);
+		cr_assert_not(port_arm(p), "peer %u's leaving is noticed", (unsigned int)peer);
+		cr_assert_eq(port_rx_burst(p, rx, PORT_BURST), 0);
+	}
+	/* no peer now: sending drops, counted */
+	pk.data = f;
+	pk.len = sizeof(f);
+	util_frame_fill(f, sizeof(f), 3, 0, UTIL_FRAME_FULL);
+	cr_assert_eq(port_tx_burst(p, &pk, 1), 1);
+	cr_assert_eq(p->st.tx_dropped, 1, "unplugged");
+	port_close(p);
+}

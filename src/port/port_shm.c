@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "port/port.h"
@@ -18,6 +20,7 @@
 
 struct shm {
 	int lfd; /* listening socket (shm-listen), -1 otherwise */
+	int epfd; /* shm-listen's wait_fd: lfd, or the peer's wake-ups and socket */
 	char path[108];
 	struct vmbus_chan *ch;
 	struct vmbus_rx rx[PORT_BURST];
@@ -36,7 +39,7 @@ static int shm_open_common(struct port *p, const char *arg, bool listen_side, ch
 
 	if (!s)
 		return -ENOMEM;
-	s->lfd = -1;
+	s->lfd = s->epfd = -1;
 	if (!*arg || strlen(arg) >= sizeof(s->path)) {
 		snprintf(err, errlen, "shm: socket path '%s' empty or too long", arg);
 		free(s);
@@ -44,11 +47,25 @@ static int shm_open_common(struct port *p, const char *arg, bool listen_side, ch
 	}
 	strcpy(s->path, arg);
 	if (listen_side) {
+		struct epoll_event ev = { .events = EPOLLIN };
+
 		s->lfd = vmbus_listen(arg);
 		if (s->lfd < 0) {
 			int rc = s->lfd;
 
 			snprintf(err, errlen, "shm-listen %s: %s", arg, strerror(-rc));
+			free(s);
+			return rc;
+		}
+		s->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (s->epfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev)) {
+			int rc = -errno;
+
+			snprintf(err, errlen, "shm-listen %s: epoll: %s", arg, strerror(-rc));
+			if (s->epfd >= 0)
+				close(s->epfd);
+			close(s->lfd);
+			unlink(s->path);
 			free(s);
 			return rc;
 		}
@@ -83,11 +100,51 @@ static void shm_close(struct port *p)
 	struct shm *s = p->priv;
 
 	vmbus_chan_close(s->ch);
+	if (s->epfd >= 0)
+		close(s->epfd);
 	if (s->lfd >= 0) {
 		close(s->lfd);
 		unlink(s->path);
 	}
 	free(s);
+}
+
+/* shm-listen's wait set: the listening socket while unplugged; the peer's
+ * wake-ups and its control socket (readable when it goes) while plugged. */
+static void shm_wait_set(struct shm *s, bool plugged)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (plugged) {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+		epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->ch->efd_wait, &ev);
+		epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->ch->sock, &ev);
+	} else {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->ch->efd_wait, NULL);
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->ch->sock, NULL);
+		epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev);
+	}
+}
+
+/* shm-listen, before sleeping: has the peer gone (its control socket hung
+ * up), or sent something a wire never sends? Nothing else tells: the rings
+ * and the wake-ups go on "working" after the peer's end is closed. */
+static bool shm_peer_left(struct vmbus_chan *ch)
+{
+	struct pollfd pfd = { .fd = ch->sock, .events = POLLIN };
+	char c;
+	ssize_t n;
+
+	if (ch->peer_gone || ch->broken)
+		return true;
+	if (poll(&pfd, 1, 0) != 1)
+		return false;
+	n = recv(ch->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0)
+		vmbus_chan_fail(ch, "unexpected message on the control socket");
+	else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		ch->peer_gone = true;
+	return ch->peer_gone || ch->broken;
 }
 
 /* The listening side takes its peer when one is waiting; a peer that went
@@ -100,6 +157,7 @@ static struct vmbus_chan *shm_chan(struct port *p)
 
 	if (s->ch && (s->ch->peer_gone || s->ch->broken) && s->lfd >= 0) {
 		log_warn("port", "%s: peer gone (%s)", p->spec, vmbus_chan_error(s->ch));
+		shm_wait_set(s, false);
 		vmbus_chan_close(s->ch);
 		s->ch = NULL;
 	}
@@ -107,6 +165,8 @@ static struct vmbus_chan *shm_chan(struct port *p)
 		s->ch = vmbus_chan_accept(s->lfd, NULL, err, sizeof(err));
 		if (!s->ch)
 			log_warn("port", "%s: %s", p->spec, err);
+		else
+			shm_wait_set(s, true);
 	}
 	return s->ch;
 }
@@ -206,7 +266,7 @@ static int shm_wait_fd(struct port *p)
 {
 	struct shm *s = p->priv;
 
-	return s->ch ? s->ch->efd_wait : s->lfd;
+	return s->epfd >= 0 ? s->epfd : s->ch->efd_wait;
 }
 
 static bool shm_arm(struct port *p)
@@ -218,6 +278,8 @@ static bool shm_arm(struct port *p)
 	if (!s->ch)
 		return true;
 	(void)!read(s->ch->efd_wait, &cnt, sizeof(cnt)); /* old wake-ups: drain, then arm */
+	if (s->lfd >= 0 && shm_peer_left(s->ch))
+		return false; /* the next rx_burst unplugs it */
 	return vmbus_ring_arm(&s->ch->rx);
 }
 
