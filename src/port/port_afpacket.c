@@ -53,6 +53,7 @@ static int afp_open(struct port *p, const char *arg, char *err, size_t errlen)
 	mr.mr_ifindex = a->ifindex;
 	if (setsockopt(a->fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) ||
 	    setsockopt(a->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) ||
+	    setsockopt(a->fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)) ||
 	    setsockopt(a->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) ||
 	    bind(a->fd, (struct sockaddr *)&sll, sizeof(sll))) {
 		rc = -errno;
@@ -83,17 +84,57 @@ static void afp_close(struct port *p)
 	free(a);
 }
 
+/* The kernel takes an 802.1Q/802.1ad tag out of the bytes before AF_PACKET
+ * sees them (the auxiliary data carry it): put it back where it was on the
+ * wire, and move the offload offsets with it. false: no room for it. */
+static bool afp_vlan_restore(const struct msghdr *mh, struct port_pkt *pk)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+		struct tpacket_auxdata aux;
+		uint16_t tpid;
+
+		if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA ||
+		    c->cmsg_len < CMSG_LEN(sizeof(aux)))
+			continue;
+		memcpy(&aux, CMSG_DATA(c), sizeof(aux));
+		if (!(aux.tp_status & TP_STATUS_VLAN_VALID))
+			return true;
+		if (pk->len + 4 > PORT_MAX_FRAME)
+			return false;
+		tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid : ETH_P_8021Q;
+		memmove(pk->data + 16, pk->data + 12, pk->len - 12);
+		pk->data[12] = (uint8_t)(tpid >> 8);
+		pk->data[13] = (uint8_t)tpid;
+		pk->data[14] = (uint8_t)(aux.tp_vlan_tci >> 8);
+		pk->data[15] = (uint8_t)aux.tp_vlan_tci;
+		pk->len += 4;
+		if (pk->vnet.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+			pk->vnet.csum_start = (uint16_t)(pk->vnet.csum_start + 4);
+		if (pk->vnet.hdr_len)
+			pk->vnet.hdr_len = (uint16_t)(pk->vnet.hdr_len + 4);
+		return true;
+	}
+	return true;
+}
+
 static int afp_rx_burst(struct port *p, struct port_pkt *pkts, unsigned int n)
 {
 	struct afp *a = p->priv;
 	struct mmsghdr msgs[PORT_BURST];
 	struct iovec iov[PORT_BURST][2];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+	} ctl[PORT_BURST];
 	int r, got = 0;
 
 	for (unsigned int i = 0; i < n; i++) {
 		iov[i][0] = (struct iovec){ &pkts[i].vnet, sizeof(pkts[i].vnet) };
 		iov[i][1] = (struct iovec){ p->rxbuf + (size_t)i * PORT_MAX_FRAME, PORT_MAX_FRAME };
-		msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = iov[i], .msg_iovlen = 2 } };
+		msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = iov[i],
+			                                 .msg_iovlen = 2,
+			                                 .msg_control = &ctl[i],
+			                                 .msg_controllen = sizeof(ctl[i]) } };
 	}
 	do
 		r = recvmmsg(a->fd, msgs, n, MSG_DONTWAIT, NULL);
@@ -114,6 +155,10 @@ static int afp_rx_burst(struct port *p, struct port_pkt *pkts, unsigned int n)
 		pkts[got].vnet = pkts[i].vnet;
 		pkts[got].data = p->rxbuf + (size_t)i * PORT_MAX_FRAME;
 		pkts[got].len = len - (uint32_t)sizeof(struct virtio_net_hdr);
+		if (!afp_vlan_restore(&msgs[i].msg_hdr, &pkts[got])) {
+			p->st.rx_errors++;
+			continue;
+		}
 		p->st.rx_frames++;
 		p->st.rx_bytes += pkts[got].len;
 		got++;
