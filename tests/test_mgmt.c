@@ -134,6 +134,8 @@ static int op_defer(void *ctx, json_t *args, json_t **result, struct mgmt_err *e
 	struct srv *v = ctx;
 
 	g_ticket = mgmt_defer(v->s);
+	if (json_object_get(args, "fail_now")) /* took a ticket, answers at once */
+		return mgmt_err_set(err, EINVAL, NULL, "failed at once");
 	return g_ticket ? MGMT_DEFERRED : mgmt_err_set(err, EIO, NULL, "no ticket");
 }
 
@@ -363,6 +365,14 @@ Test(mgmt, deferred_answer, .init = setup, .fini = teardown, .timeout = 20)
 	cr_assert_eq(mgmt_call(b, "test.answer", args[2], &r, &me, CALL_TO_MS), 0);
 	cr_expect_eq(json_integer_value(json_object_get(r, "rc")), -ENOTCONN);
 	json_decref(r);
+	/* a handler that took a ticket and answered at once: the connection
+	 * goes on */
+	json_t *now = json_pack("{s:b}", "fail_now", 1);
+
+	cr_expect_eq(mgmt_call(b, "test.defer", now, NULL, &me, CALL_TO_MS), -EINVAL);
+	cr_expect_eq(mgmt_call(b, "test.echo", now, NULL, &me, CALL_TO_MS), 0,
+	             "the connection stopped after an answered deferral: %s", me.message);
+	json_decref(now);
 	for (int i = 0; i < 3; i++)
 		json_decref(args[i]);
 	mgmt_close(b);

@@ -997,6 +997,7 @@ static void __conn_request(struct mgmt_server *s, struct mgmt_conn *c, size_t le
 		__conn_watch(s, c);
 		return;
 	}
+	c->ticket = 0; /* (a handler that took one and answered at once) */
 	if (rc > 0) /* MGMT_DEFERRED without mgmt_defer: a handler's bug */
 		rc = mgmt_err_set(&err, EIO, NULL, "%s deferred its answer without a ticket",
 		                  req.op);
