@@ -894,28 +894,36 @@ Test(vfattach, surprise_removal_after_the_timeout, .timeout = 60)
 	h_stop();
 }
 
-/* (e) an association that does not match the VF is not bound. */
-Test(vfattach, association_must_match_serial_and_mac, .timeout = 60)
+/* A VF with @mac on the NIC, offered to the guest by VPCI_ADD (no
+ * association yet). */
+static void vf_offer(struct nicdp *dp, struct netvsp *v, const uint8_t *mac, struct nicdp_vf *vf)
 {
-	struct nicdp *dp = NULL;
-	struct netvsp *v;
-	struct nicdp_vf vf;
 	struct vmbus_vpci_add add = { .vendor_id = NIC_PCI_VENDOR_ID,
 		                      .device_id = NIC_PCI_VF_DEVICE_ID,
 		                      .num_qp = 1 };
 	char err[256];
 	int fds[3];
 
+	cr_assert_eq(nicdp_vf_create(dp, mac, 0, 0, 1, 1u << 16, vf, err, sizeof(err)), 0, "%s",
+	             err);
+	add.serial = vf->serial;
+	add.bar_size = vf->bar->size;
+	fds[0] = vf->bar->memfd, fds[1] = vf->bar->efd_nic, fds[2] = vf->bar->efd_vf;
+	cr_assert_eq(vmbus_vpci_add(netvsp_chan(v), &add, fds), 0);
+}
+
+/* (e) an association that does not match the VF is not bound. */
+Test(vfattach, association_must_match_serial_and_mac, .timeout = 60)
+{
+	struct nicdp *dp = NULL;
+	struct netvsp *v;
+	struct nicdp_vf vf;
+
 	h_start(2, 0, 0);
 	dp = host_dp_nicdp(H.h);
 	v = host_dp_netvsp(H.h, H.vm);
 	/* a VF with the VM's MAC, named by a wrong serial */
-	cr_assert_eq(nicdp_vf_create(dp, MAC_VM, 0, 0, 1, 1u << 16, &vf, err, sizeof(err)), 0, "%s",
-	             err);
-	add.serial = vf.serial;
-	add.bar_size = vf.bar->size;
-	fds[0] = vf.bar->memfd, fds[1] = vf.bar->efd_nic, fds[2] = vf.bar->efd_vf;
-	cr_assert_eq(vmbus_vpci_add(netvsp_chan(v), &add, fds), 0);
+	vf_offer(dp, v, MAC_VM, &vf);
 	cr_assert_eq(netvsp_vf_assoc(v, true, vf.serial + 7), 0);
 	RUN_UNTIL(S->st.vf_assoc_mismatch == 1, 5000, "no mismatch seen");
 	cr_expect_eq(S->vf_state, NETVSC_VF_ADDED, "bound to a VF of another serial");
@@ -932,12 +940,7 @@ Test(vfattach, association_must_match_serial_and_mac, .timeout = 60)
 	RUN_UNTIL(S->vf_state == NETVSC_VF_NONE, 5000, "the guest kept a reset VF");
 
 	/* a VF with another MAC, named by its own serial */
-	cr_assert_eq(nicdp_vf_create(dp, MAC_OTHER, 0, 0, 1, 1u << 16, &vf, err, sizeof(err)), 0,
-	             "%s", err);
-	add.serial = vf.serial;
-	add.bar_size = vf.bar->size;
-	fds[0] = vf.bar->memfd, fds[1] = vf.bar->efd_nic, fds[2] = vf.bar->efd_vf;
-	cr_assert_eq(vmbus_vpci_add(netvsp_chan(v), &add, fds), 0);
+	vf_offer(dp, v, MAC_OTHER, &vf);
 	cr_assert_eq(netvsp_vf_assoc(v, true, vf.serial), 0);
 	RUN_UNTIL(S->st.vf_assoc_mismatch == 2, 5000, "no MAC mismatch seen");
 	cr_expect_eq(S->vf_state, NETVSC_VF_ADDED);
@@ -1042,23 +1045,13 @@ Test(vfattach, invalidated_config_blocks_are_read_again, .timeout = 60)
 	struct nicdp *dp;
 	struct netvsp *v;
 	struct nicdp_vf vf;
-	struct vmbus_vpci_add add = { .vendor_id = NIC_PCI_VENDOR_ID,
-		                      .device_id = NIC_PCI_VF_DEVICE_ID,
-		                      .num_qp = 1 };
-	char err[256];
 	uint32_t seq;
 	uint64_t arms;
-	int fds[3];
 
 	h_start(2, 0, 0);
 	dp = host_dp_nicdp(H.h);
 	v = host_dp_netvsp(H.h, H.vm);
-	cr_assert_eq(nicdp_vf_create(dp, MAC_VM, 0, 0, 1, 1u << 16, &vf, err, sizeof(err)), 0, "%s",
-	             err);
-	add.serial = vf.serial;
-	add.bar_size = vf.bar->size;
-	fds[0] = vf.bar->memfd, fds[1] = vf.bar->efd_nic, fds[2] = vf.bar->efd_vf;
-	cr_assert_eq(vmbus_vpci_add(netvsp_chan(v), &add, fds), 0);
+	vf_offer(dp, v, MAC_VM, &vf);
 	/* unbound (another serial): the VF stays ADDED, its driver running */
 	cr_assert_eq(netvsp_vf_assoc(v, true, vf.serial + 7), 0);
 	RUN_UNTIL(S->st.vf_assoc_mismatch == 1, 5000, "no mismatch seen");
@@ -1087,22 +1080,12 @@ Test(vfattach, vf_waiting_for_its_association_lets_the_guest_sleep, .timeout = 6
 	struct nicdp *dp;
 	struct netvsp *v;
 	struct nicdp_vf vf;
-	struct vmbus_vpci_add add = { .vendor_id = NIC_PCI_VENDOR_ID,
-		                      .device_id = NIC_PCI_VF_DEVICE_ID,
-		                      .num_qp = 1 };
-	char err[256];
 	uint64_t arms;
-	int fds[3];
 
 	h_start(2, 0, 0);
 	dp = host_dp_nicdp(H.h);
 	v = host_dp_netvsp(H.h, H.vm);
-	cr_assert_eq(nicdp_vf_create(dp, MAC_VM, 0, 0, 1, 1u << 16, &vf, err, sizeof(err)), 0, "%s",
-	             err);
-	add.serial = vf.serial;
-	add.bar_size = vf.bar->size;
-	fds[0] = vf.bar->memfd, fds[1] = vf.bar->efd_nic, fds[2] = vf.bar->efd_vf;
-	cr_assert_eq(vmbus_vpci_add(netvsp_chan(v), &add, fds), 0);
+	vf_offer(dp, v, MAC_VM, &vf);
 	RUN_UNTIL(S->vf_state == NETVSC_VF_ADDED, 5000, "the guest did not start the VF");
 	arms = S->arms;
 	RUN_UNTIL(S->arms > arms + 5, 3000, "an idle guest waiting for an association does not sleep");
@@ -1140,9 +1123,6 @@ Test(vfattach, vf_reset_while_its_frames_are_handed_out, .timeout = 60)
 	struct nicdp *dp;
 	struct netvsp *v;
 	struct nicdp_vf vf;
-	struct vmbus_vpci_add add = { .vendor_id = NIC_PCI_VENDOR_ID,
-		                      .device_id = NIC_PCI_VF_DEVICE_ID,
-		                      .num_qp = 1 };
 	struct vfbar_ext ext = { 0 };
 	struct iovec iov = { f, sizeof(f) };
 	struct vmbus_tx tx = { .type = VMBUS_PKT_DATA_INBAND,
@@ -1150,18 +1130,12 @@ Test(vfattach, vf_reset_while_its_frames_are_handed_out, .timeout = 60)
 		               .ext_len = sizeof(ext),
 		               .iov = &iov,
 		               .iovcnt = 1 };
-	char err[256];
-	int fds[3], st = 0;
+	int st = 0;
 
 	h_start(2, 0, 0);
 	dp = host_dp_nicdp(H.h);
 	v = host_dp_netvsp(H.h, H.vm);
-	cr_assert_eq(nicdp_vf_create(dp, MAC_VM, 0, 0, 1, 1u << 16, &vf, err, sizeof(err)), 0, "%s",
-	             err);
-	add.serial = vf.serial;
-	add.bar_size = vf.bar->size;
-	fds[0] = vf.bar->memfd, fds[1] = vf.bar->efd_nic, fds[2] = vf.bar->efd_vf;
-	cr_assert_eq(vmbus_vpci_add(netvsp_chan(v), &add, fds), 0);
+	vf_offer(dp, v, MAC_VM, &vf);
 	RUN_UNTIL(S->vf_state == NETVSC_VF_ADDED, 5000, "the guest did not start the VF");
 	/* bound: SWITCH_DATA_PATH(VF) sent, the host not running to answer it */
 	command(CMD_PAUSE, 0);
