@@ -77,17 +77,16 @@ static void *host_main(void *arg)
 	return NULL;
 }
 
-static void setup(void)
+/* The host: its NIC, the wire listening at @wpath, the datapath, and VMs
+ * taken at @vpath (static: H.path points at it). Its thread not started. */
+static void host_up(const char *wpath, const char *vpath)
 {
 	struct nic_caps caps = { .max_vfs = 2,
 		                 .max_vports = 3,
 		                 .total_queue_pairs = 4,
 		                 .max_qps_per_vport = 1,
 		                 .mac_filters_per_vport = 4 };
-	char spec[200], err[256], wpath[160];
-	static char vpath[160];
-
-	snprintf(wpath, sizeof(wpath), "%s", th_sock_path()); /* th_sock_path reuses its buffer */
+	char spec[200], err[256];
 
 	memset(&H, 0, sizeof(H));
 	pthread_mutex_init(&H.mu, NULL);
@@ -98,10 +97,19 @@ static void setup(void)
 	cr_assert(H.wire, "%s", err);
 	H.h = host_dp_create(H.nic, H.wire, err, sizeof(err));
 	cr_assert(H.h, "%s", err);
-	snprintf(vpath, sizeof(vpath), "%s", th_sock_path());
 	H.path = vpath;
 	H.lfd = vmbus_listen(H.path);
 	cr_assert(H.lfd >= 0);
+}
+
+static void setup(void)
+{
+	char spec[200], err[256], wpath[160];
+	static char vpath[160];
+
+	snprintf(wpath, sizeof(wpath), "%s", th_sock_path()); /* th_sock_path reuses its buffer */
+	snprintf(vpath, sizeof(vpath), "%s", th_sock_path());
+	host_up(wpath, vpath);
 	pthread_create(&H.th, NULL, host_main, NULL);
 	snprintf(spec, sizeof(spec), "shm-connect:%s", wpath);
 	far = port_open(spec, err, sizeof(err));
@@ -393,13 +401,8 @@ static int vmproc_child(void *arg)
  * counters from the adapter it no longer had). */
 Test(host_dp, vm_process_survives_a_move_the_new_host_refuses, .timeout = 30)
 {
-	struct nic_caps caps = { .max_vfs = 2,
-		                 .max_vports = 3,
-		                 .total_queue_pairs = 4,
-		                 .max_qps_per_vport = 1,
-		                 .mac_filters_per_vport = 4 };
 	struct vmbus_migrate m = { .host = "h2", .name = "vm" };
-	char spec[200], err[256], wpath[160], path[160];
+	char wpath[160], path[160];
 	static char vpath[160];
 	struct vsw_port_info pi = { 0 };
 	FILE *f;
@@ -416,19 +419,8 @@ Test(host_dp, vm_process_survives_a_move_the_new_host_refuses, .timeout = 30)
 	fprintf(f, "\n");
 	fclose(f);
 	snprintf(wpath, sizeof(wpath), "%s", th_sock_path());
-	memset(&H, 0, sizeof(H));
-	pthread_mutex_init(&H.mu, NULL);
-	H.nic = nic_create(&caps);
-	cr_assert(H.nic && !nic_switch_create(H.nic, 1));
-	snprintf(spec, sizeof(spec), "shm-listen:%s", wpath);
-	H.wire = port_open(spec, err, sizeof(err));
-	cr_assert(H.wire, "%s", err);
-	H.h = host_dp_create(H.nic, H.wire, err, sizeof(err));
-	cr_assert(H.h, "%s", err);
 	snprintf(vpath, sizeof(vpath), "%s/h.vmbus", vp_dir);
-	H.path = vpath;
-	H.lfd = vmbus_listen(H.path);
-	cr_assert(H.lfd >= 0);
+	host_up(wpath, vpath);
 	H.nvm = 2; /* the host thread takes one VM: this one */
 	pthread_create(&H.th, NULL, host_main, NULL);
 	pid = th_spawn(vmproc_child, NULL);
