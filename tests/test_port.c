@@ -248,21 +248,28 @@ static uint32_t tcp_frame(uint8_t *f, uint32_t payload)
 	return 54 + payload;
 }
 
+/* A TAP device @dev in the test's namespace, and an AF_PACKET port on it. */
+static void tap_and_afpacket(const char *dev, struct port **tap, struct port **afp)
+{
+	char spec[160];
+
+	snprintf(spec, sizeof(spec), "tap:%s,netns=%s", dev, g_ns);
+	*tap = port_open(spec, g_err, sizeof(g_err));
+	cr_assert(*tap, "%s", g_err);
+	snprintf(spec, sizeof(spec), "afpacket:%s,netns=%s", dev, g_ns);
+	*afp = port_open(spec, g_err, sizeof(g_err));
+	cr_assert(*afp, "%s", g_err);
+}
+
 Test(port_root, tap_and_afpacket_with_offloads, .init = ns_setup, .fini = ns_teardown,
      .timeout = 30)
 {
-	char spec[160];
 	struct port *tap, *afp;
 	struct port_pkt pk = { 0 }, rx[PORT_BURST];
 	static uint8_t f[20000];
 	int n;
 
-	snprintf(spec, sizeof(spec), "tap:iovt0,netns=%s", g_ns);
-	tap = port_open(spec, g_err, sizeof(g_err));
-	cr_assert(tap, "%s", g_err);
-	snprintf(spec, sizeof(spec), "afpacket:iovt0,netns=%s", g_ns);
-	afp = port_open(spec, g_err, sizeof(g_err));
-	cr_assert(afp, "%s", g_err);
+	tap_and_afpacket("iovt0", &tap, &afp);
 
 	/* TAP -> kernel -> AF_PACKET: a plain frame. */
 	util_frame_fill(f + 14, 200, 77, 0, UTIL_FRAME_FULL);
@@ -434,19 +441,13 @@ Test(port, shm_wire_listen_takes_next_peer, .init = setup, .timeout = 30)
  * with the tag. */
 Test(port_root, afpacket_keeps_vlan_tag, .init = ns_setup, .fini = ns_teardown, .timeout = 30)
 {
-	char spec[160];
 	struct port *tap, *afp;
 	struct port_pkt pk = { 0 }, rx[PORT_BURST];
 	static uint8_t f[2000], t[2000];
 	uint32_t len;
 	int n;
 
-	snprintf(spec, sizeof(spec), "tap:iovt2,netns=%s", g_ns);
-	tap = port_open(spec, g_err, sizeof(g_err));
-	cr_assert(tap, "%s", g_err);
-	snprintf(spec, sizeof(spec), "afpacket:iovt2,netns=%s", g_ns);
-	afp = port_open(spec, g_err, sizeof(g_err));
-	cr_assert(afp, "%s", g_err);
+	tap_and_afpacket("iovt2", &tap, &afp);
 
 	/* a plain tagged frame (VLAN 7, priority 3) */
 	memcpy(f, "\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x81\x00\x60\x07\x88\xb5", 18);
