@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "port/port.h"
@@ -131,19 +130,10 @@ static void shm_wait_set(struct shm *s, bool plugged)
  * and the wake-ups go on "working" after the peer's end is closed. */
 static bool shm_peer_left(struct vmbus_chan *ch)
 {
-	struct pollfd pfd = { .fd = ch->sock, .events = POLLIN };
-	char c;
-	ssize_t n;
-
 	if (ch->peer_gone || ch->broken)
 		return true;
-	if (poll(&pfd, 1, 0) != 1)
-		return false;
-	n = recv(ch->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n > 0)
+	if (vmbus_chan_poll_ctl(ch))
 		vmbus_chan_fail(ch, "unexpected message on the control socket");
-	else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-		ch->peer_gone = true;
 	return ch->peer_gone || ch->broken;
 }
 

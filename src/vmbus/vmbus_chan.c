@@ -507,8 +507,7 @@ static int __ready(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need)
 	return (int)ready;
 }
 
-/* Look at the socket without blocking: a control message, or the peer gone. */
-static unsigned int __poll_sock(struct vmbus_chan *ch)
+unsigned int vmbus_chan_poll_ctl(struct vmbus_chan *ch)
 {
 	char c;
 	ssize_t n = recv(ch->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -536,7 +535,7 @@ int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need
 			 * packet (a GPADL before the NVSP message naming it): say
 			 * so too, the caller takes control messages first. */
 			if (ready > 0 && (events & VMBUS_EV_CTL))
-				ready |= (int)__poll_sock(ch);
+				ready |= (int)vmbus_chan_poll_ctl(ch);
 			if (ready)
 				return ready;
 			if (util_now_ns() >= spin_end)
@@ -544,7 +543,7 @@ int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need
 			for (int i = 0; i < 64; i++)
 				cpu_relax();
 		}
-		if ((events & VMBUS_EV_CTL) && (ready = (int)__poll_sock(ch)))
+		if ((events & VMBUS_EV_CTL) && (ready = (int)vmbus_chan_poll_ctl(ch)))
 			return ready;
 		if (ch->peer_gone)
 			return -EPIPE;
@@ -573,7 +572,7 @@ int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need
 				ch->wakeups++;
 		}
 		if (rc > 0 && pfd[1].revents) {
-			unsigned int ctl = __poll_sock(ch);
+			unsigned int ctl = vmbus_chan_poll_ctl(ch);
 
 			if (ctl & events)
 				return (int)ctl;

@@ -161,6 +161,10 @@ int vmbus_chan_recv(struct vmbus_chan *ch, struct vmbus_rx *pkts, unsigned int m
  * VMBUS_EV_RX, nothing is left to read), -EPROTO when the channel broke. */
 int vmbus_chan_wait(struct vmbus_chan *ch, unsigned int events, uint32_t tx_need, int timeout_ms);
 
+/* Look at the control socket without waiting: VMBUS_EV_CTL when a message
+ * waits, else 0 (and peer_gone set when the peer has hung up). */
+unsigned int vmbus_chan_poll_ctl(struct vmbus_chan *ch);
+
 /* For a caller that sleeps in its own poll() on ch->efd_wait: consume the
  * signals that came already. Call it BEFORE arming the rings and looking at
  * them once more, so a signal is never lost and a stale one never spins. */
