@@ -477,6 +477,21 @@ static void handle_send_buf(struct netvsp *v, const struct vmbus_rx *p, const st
 
 /* Answer one RNDIS control request. 0, or -EAGAIN when the answer can't be
  * sent now (the packet is then handled again later). */
+/* The statistics OIDs, as the guest's miniport would count them: its sends
+ * the host took or refused, the frames given to it or refused for want of
+ * room or because their offload info could not be expressed. Frames its
+ * packet filter refused are not errors (NDIS counts them nowhere). */
+static void stats_to_oid(struct netvsp *v)
+{
+	v->ad.stats = (struct rndis_oid_stats){
+		.xmit_ok = v->st.rx_frames,
+		.xmit_error = v->st.bad_rndis + v->st.bad_section + v->st.bad_offload,
+		.rcv_ok = v->st.tx_frames,
+		.rcv_error = v->st.tx_bad,
+		.rcv_no_buffer = v->st.tx_no_room,
+	};
+}
+
 static int handle_control(struct netvsp *v, const struct vmbus_rx *p, const uint8_t *buf,
                           uint32_t len)
 {
@@ -499,6 +514,7 @@ static int handle_control(struct netvsp *v, const struct vmbus_rx *p, const uint
 		complete_rndis(v, p->trans_id, NVSP_STATUS_INVALID_RNDIS_PKT);
 		return 0;
 	}
+	stats_to_oid(v);
 	r = rndis_oid_respond(&v->ad, &rm, v->ctlbuf + NVSP_MSG_SIZE, CTL_ANSWER_MAX);
 	if (r < 0) {
 		report(v, 0, &v->st.bad_rndis, "control message dropped: %s is not a request",
@@ -1021,7 +1037,7 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 		if ((r = xfer_flush(v, &x)))
 			break;
 		v->st.tx_frames += nr, v->st.tx_bytes += b_bytes;
-		v->st.tx_filtered += b_filtered, v->st.bad_offload += b_bad;
+		v->st.tx_filtered += b_filtered, v->st.tx_bad += b_bad;
 		nr = 0, b_bytes = b_filtered = b_bad = 0;
 		taken = i + 1;
 	}
@@ -1029,7 +1045,7 @@ int netvsp_send(struct netvsp *v, const struct vsw_frame *f, unsigned int n)
 	window_close(v, &w);
 	if (!r && !(r = xfer_flush(v, &x))) {
 		v->st.tx_frames += nr, v->st.tx_bytes += b_bytes;
-		v->st.tx_filtered += b_filtered, v->st.bad_offload += b_bad;
+		v->st.tx_filtered += b_filtered, v->st.tx_bad += b_bad;
 		taken = i;
 	}
 	if (r && r != -EAGAIN)

@@ -120,6 +120,7 @@ struct netvsp_stats {
 	uint64_t tx_frames, tx_bytes; /* host -> VM */
 	uint64_t tx_no_room;          /* host -> VM frames refused: receive buffer or ring full */
 	uint64_t tx_filtered;         /* host -> VM frames the packet filter refused */
+	uint64_t tx_bad;              /* host -> VM frames whose offload info no PPI can carry */
 	uint64_t rx_sections, rx_inline; /* VM transfers by kind */
 	uint64_t ctl_msgs;               /* RNDIS control requests answered */
 	uint64_t ctl_throttled;          /* polls that stopped because answers could not be sent */
@@ -127,7 +128,7 @@ struct netvsp_stats {
 	uint64_t bad_rndis;              /* undecodable RNDIS messages or transfers */
 	uint64_t bad_section;            /* section index or size out of range */
 	uint64_t bad_completion;         /* completions for transactions never sent */
-	uint64_t bad_offload;            /* PPIs that describe no valid frame */
+	uint64_t bad_offload;            /* VM -> host PPIs that describe no valid frame */
 	uint64_t rx_pending;             /* times ops.rx took less than offered */
 	uint64_t bad_vpci;               /* VPCI control messages malformed or not the VM's */
 };
