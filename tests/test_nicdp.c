@@ -620,3 +620,42 @@ Test(vfpath, vf_stop_after_flr_leaves_the_queues_usable, .timeout = 30)
 	vfbar_destroy(again);
 	done(g_dp, nic, &a, MAC_A);
 }
+
+/* The guest's VF driver takes its receive queues in turn: a queue that
+ * always has frames does not keep another's waiting (it started at queue 0
+ * on every call, so queue 1's frame came only once queue 0 was empty). */
+Test(vfpath, vf_rx_takes_the_queues_in_turn, .timeout = 30)
+{
+	struct nic *nic;
+	struct nicdp_vf b;
+	struct vf *vf;
+	pthread_t th;
+	static uint8_t f[41][64];
+	struct port_pkt p[41], rcv[PORT_BURST];
+	int calls = 0, r;
+	bool seen = false;
+
+	g_dp = nic_engine(&nic, NULL);
+	mkvf(g_dp, nic, MAC_B, 2, 65536, &b);
+	atomic_store(&g_stop, false);
+	cr_assert_eq(pthread_create(&th, NULL, poller, NULL), 0);
+	vf = vf_start(dup(b.bar->memfd), dup(b.bar->efd_nic), dup(b.bar->efd_vf), b.serial, g_err,
+	              sizeof(g_err));
+	atomic_store(&g_stop, true);
+	pthread_join(th, NULL);
+	cr_assert(vf, "%s", g_err);
+	cr_assert_eq(vf->bar->num_qp, 2);
+	for (int i = 0; i < 40; i++) /* queue 0: 40 frames */
+		p[i] = pkt(f[i], MAC_B, S0, 64);
+	p[40] = pkt(f[40], MAC_B, S1, 64); /* queue 1: one */
+	nicdp_pf_tx(g_dp, p, 41);
+	while (!seen && (r = vf_rx_burst(vf, rcv, 4)) > 0) {
+		calls++;
+		for (int i = 0; i < r; i++)
+			seen |= !memcmp(rcv[i].data + 6, S1, 6);
+	}
+	cr_assert(seen, "queue 1's frame never came");
+	cr_assert_leq(calls, 2, "queue 1's frame came on call %d, after queue 0's frames", calls);
+	vf_stop(vf);
+	done(g_dp, nic, &b, MAC_B);
+}

@@ -207,7 +207,11 @@ int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n)
 	if (n > PORT_BURST)
 		n = PORT_BURST;
 	__rx_release(vf);
-	for (uint32_t q = 0; q < vf->bar->num_qp && (unsigned int)got < n; q++) {
+	/* The queues in turn, from the one after the last that gave frames: a
+	 * busy queue does not keep the others waiting. */
+	for (uint32_t k = 0, nq = vf->bar->num_qp; k < nq && (unsigned int)got < n; k++) {
+		uint32_t q = (vf->rx_q + k) % nq;
+
 		/* The NIC is the guest's trusted producer: frames are handed out
 		 * where they lie in the ring (no copy), their space released on the
 		 * next call. */
@@ -232,8 +236,10 @@ int vf_rx_burst(struct vf *vf, struct port_pkt *pkts, unsigned int n)
 			vf->st.rx_bytes += pkts[got].len;
 			got++;
 		}
-		if (vf->bar->num_qp > 1 && r > 0)
+		if (nq > 1 && r > 0) {
+			vf->rx_q = (q + 1) % nq;
 			break; /* the buffer now holds this queue's frames */
+		}
 	}
 	return got;
 }

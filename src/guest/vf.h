@@ -38,6 +38,7 @@ struct vf {
 	struct vmbus_rx rx[PORT_BURST];
 	uint32_t rx_next[VFBAR_MAX_QP]; /* read index to release: frames handed out in place */
 	bool rx_held[VFBAR_MAX_QP];
+	uint32_t rx_q; /* the receive queue the next vf_rx_burst looks at first */
 	struct {
 		uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, tx_dropped;
 	} st;
