@@ -390,6 +390,24 @@ Test(util_cpus, lists_and_a_datapath_process, .timeout = 10)
 		cr_log_info("this process may run on several CPUs: it busy-polls");
 }
 
+/* MACs as `vm create`, `vm set`, iovpath-vm --to and a migration give them:
+ * six two-digit hex bytes and ':', nothing else (sscanf's %x took a sign, a
+ * space or "0x" as a digit: "02:00:00:00:-1:01" made 02:00:00:00:ff:01). */
+Test(util_mac, six_hex_pairs_only, .timeout = 10)
+{
+	static const char *worse[] = {
+		"02:00:00:00:-1:01", "02:00:00:00:+1:02",  " 2:00:00:00:00:03",
+		"0x:00:00:00:00:05", "02:00:00:00:00:0g",  "02-00-00-00-00-01",
+		"02:00:00:00:00:1",  "02:00:00:00:00:001", ""
+	};
+	uint8_t m[6];
+
+	cr_assert_eq(util_mac_parse("02:aB:00:5e:Ff:09", m), 0);
+	cr_assert_eq(memcmp(m, "\x02\xab\x00\x5e\xff\x09", 6), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(worse); i++)
+		cr_assert_eq(util_mac_parse(worse[i], m), -EINVAL, "'%s'", worse[i]);
+}
+
 Test(lab_conf, missing_file, .timeout = 10)
 {
 	cr_assert_null(lab_conf_load("/nonexistent/lab.conf", g_err, sizeof(g_err)));

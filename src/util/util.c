@@ -1,6 +1,7 @@
 /* util — see util.h. */
 #include "util/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -298,8 +299,14 @@ int util_mac_parse(const char *s, uint8_t mac[6])
 	unsigned int b[6];
 	char tail;
 
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-	                              &b[4], &b[5], &tail) != 6)
+	if (strlen(s) != 17)
+		return -EINVAL;
+	/* %x alone takes a sign, spaces and "0x": only hex digits and ':' here */
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return -EINVAL;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+	           &tail) != 6)
 		return -EINVAL;
 	for (int i = 0; i < 6; i++)
 		mac[i] = (uint8_t)b[i];
