@@ -4,6 +4,7 @@
  * writing raw datagrams; children that drop to uid 65534 for the access
  * check; a second process for the single-instance lock. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1121,4 +1122,157 @@ Test(mgmt, second_lock_refused_naming_the_pid, .init = setup, .fini = teardown, 
 	cr_assert(strstr(msg, "host name"), "%s", msg);
 	cr_assert_eq(mgmt_lock_host(g_dir, "", msg, sizeof(msg)), -EINVAL);
 	cr_assert_eq(mgmt_lock_host(g_dir, ".hidden", msg, sizeof(msg)), -EINVAL);
+}
+
+/* ---- the command line against a real daemon ---- */
+
+static pid_t g_daemon = -1;
+
+/* $BUILD/NAME, next to this test's build directory ($BUILD/tests/test_mgmt). */
+static void bin_path(const char *name, char *buf, size_t len)
+{
+	char self[512];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	cr_assert(n > 0, "readlink /proc/self/exe");
+	self[n] = '\0';
+	for (int i = 0; i < 2; i++) {
+		slash = strrchr(self, '/');
+		cr_assert(slash);
+		*slash = '\0';
+	}
+	snprintf(buf, len, "%s/%s", self, name);
+	cr_assert(access(buf, X_OK) == 0, "no %s (make all)", buf);
+}
+
+/* iovpathd --name c1 in g_dir, up when its socket answers. */
+static void daemon_setup(void)
+{
+	char bin[600], sock[128];
+	struct mgmt_client *c = NULL;
+
+	setup();
+	bin_path("iovpathd", bin, sizeof(bin));
+	g_daemon = fork();
+	cr_assert(g_daemon >= 0);
+	if (g_daemon == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(bin, bin, "--name", "c1", "--vfs", "1", "--run-dir", g_dir, (char *)NULL);
+		_exit(127);
+	}
+	snprintf(sock, sizeof(sock), "%s/c1.mgmt", g_dir);
+	for (int i = 0; i < 200 && !(c = mgmt_connect(sock)); i++)
+		usleep(25000);
+	cr_assert(c, "iovpathd did not come up in %s", g_dir);
+	mgmt_close(c);
+}
+
+static void daemon_teardown(void)
+{
+	if (g_daemon > 0) {
+		kill(g_daemon, SIGTERM);
+		waitpid(g_daemon, NULL, 0);
+		g_daemon = -1;
+	}
+	teardown();
+}
+
+/* `iovpath ARGS… --run-dir g_dir`, killed after @ms: its exit status (-1:
+ * it was still running), its stderr into @err. */
+static int cli_run(int ms, char *err, size_t errlen, const char *const *args)
+{
+	char bin[600], path[128];
+	const char *argv[24];
+	int n = 0, st, fd;
+	pid_t pid;
+	ssize_t r;
+
+	bin_path("iovpath", bin, sizeof(bin));
+	snprintf(path, sizeof(path), "%s/cli.err", g_dir);
+	argv[n++] = bin;
+	for (; *args && n < 20; args++)
+		argv[n++] = *args;
+	argv[n++] = "--run-dir";
+	argv[n++] = g_dir;
+	argv[n] = NULL;
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		int e = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		dup2(null, 1);
+		dup2(e, 2);
+		execv(bin, (char **)argv);
+		_exit(127);
+	}
+	for (int t = 0; waitpid(pid, &st, WNOHANG) == 0; t += 10) {
+		if (t >= ms) {
+			kill(pid, SIGINT);
+			waitpid(pid, &st, 0);
+			st = -1;
+			break;
+		}
+		usleep(10000);
+	}
+	fd = open(path, O_RDONLY);
+	r = fd >= 0 ? read(fd, err, errlen - 1) : -1;
+	err[r > 0 ? r : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Files in g_dir/captures: the daemon's copies a capture leaves behind. */
+static int captures_left(void)
+{
+	char path[128];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/captures", g_dir);
+	d = opendir(path);
+	cr_assert(d, "%s: %s", path, strerror(errno));
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* `capture --seconds S`: S a number of seconds above 0, else a usage error
+ * naming it, and no capture started (atof made "abc", "-1" and "0" a capture
+ * until Ctrl-C, and "0.2x" 0.2 s). */
+Test(cli, capture_seconds_checked, .init = daemon_setup, .fini = daemon_teardown, .timeout = 60)
+{
+	static const char *const bad[] = { "abc", "0", "-1", "0.2x", "", "nan", "inf", "1e999" };
+	char file[128], err[1024];
+	struct stat st;
+
+	snprintf(file, sizeof(file), "%s/out.pcap", g_dir);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		const char *args[] = {
+			"capture", "external", "-w", file, "--seconds", bad[i], NULL
+		};
+		int rc = cli_run(3000, err, sizeof(err), args);
+
+		cr_assert_eq(rc, 2, "--seconds '%s': exit %d (-1: still capturing): %s", bad[i], rc,
+		             err);
+		cr_assert(strstr(err, "--seconds"), "--seconds '%s': %s", bad[i], err);
+		cr_assert(stat(file, &st) < 0, "--seconds '%s' wrote %s", bad[i], file);
+		cr_assert_eq(captures_left(), 0, "--seconds '%s'", bad[i]);
+	}
+	{
+		const char *args[] = {
+			"capture", "external", "-w", file, "--seconds", "0.2", NULL
+		};
+
+		cr_assert_eq(cli_run(5000, err, sizeof(err), args), 0, "%s", err);
+		cr_assert(stat(file, &st) == 0 && st.st_size >= 24, "a pcap with its header");
+		cr_assert_eq(captures_left(), 0);
+	}
 }

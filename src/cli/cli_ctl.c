@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -659,9 +660,22 @@ int cli_cmd_capture(int argc, char **argv)
 			file = o.argv[++i];
 		else if (!strcmp(o.argv[i], "--dir") && i + 1 < o.argc)
 			dir = o.argv[++i];
-		else if (!strcmp(o.argv[i], "--seconds") && i + 1 < o.argc)
-			secs = atof(o.argv[++i]);
-		else if (!port && o.argv[i][0] != '-')
+		else if (!strcmp(o.argv[i], "--seconds") && i + 1 < o.argc) {
+			const char *v = o.argv[++i];
+			char *end;
+
+			/* the whole word, above 0 and finite (atof read "abc" as 0:
+			 * until Ctrl-C, and "0.2x" as 0.2) */
+			errno = 0;
+			secs = strtod(v, &end);
+			if (!*v || *end || errno || !(secs > 0) || isinf(secs)) {
+				fprintf(stderr,
+				        "iovpath: --seconds %s: a number of seconds above 0 "
+				        "(without --seconds: until Ctrl-C)\n",
+				        v);
+				return 2;
+			}
+		} else if (!port && o.argv[i][0] != '-')
 			port = o.argv[i];
 		else
 			port = NULL, file = NULL, i = o.argc;
