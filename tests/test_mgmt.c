@@ -1212,8 +1212,13 @@ static int cli_run(int ms, char *err, size_t errlen, const char *const *args)
 	}
 	for (int t = 0; waitpid(pid, &st, WNOHANG) == 0; t += 10) {
 		if (t >= ms) {
+			/* as Ctrl-C; for good if that did not end it in 2 s */
 			kill(pid, SIGINT);
-			waitpid(pid, &st, 0);
+			for (int k = 0; waitpid(pid, &st, WNOHANG) == 0; k++) {
+				if (k == 200)
+					kill(pid, SIGKILL);
+				usleep(10000);
+			}
 			st = -1;
 			break;
 		}
@@ -1275,4 +1280,101 @@ Test(cli, capture_seconds_checked, .init = daemon_setup, .fini = daemon_teardown
 		cr_assert(stat(file, &st) == 0 && st.st_size >= 24, "a pcap with its header");
 		cr_assert_eq(captures_left(), 0);
 	}
+}
+
+/* `capture -w FILE` where FILE can't be written (its directory is missing):
+ * said before the capture starts, not after the user waited for it, and
+ * nothing left in the daemon's captures directory. */
+Test(cli, capture_unwritable_file_refused_first, .init = daemon_setup, .fini = daemon_teardown,
+     .timeout = 60)
+{
+	char file[128], err[1024];
+	struct stat st;
+	int rc;
+
+	snprintf(file, sizeof(file), "%s/no-such-dir/out.pcap", g_dir);
+	{
+		const char *args[] = { "capture", "external", "-w", file, "--seconds", "30", NULL };
+
+		rc = cli_run(3000, err, sizeof(err), args);
+	}
+	cr_assert_eq(rc, 1, "exit %d (-1: still capturing): %s", rc, err);
+	cr_assert(strstr(err, file), "the message names the file: %s", err);
+	cr_assert_null(strstr(err, "capturing"), "a capture started: %s", err);
+	cr_assert_eq(captures_left(), 0, "the daemon's copy was left behind");
+
+	/* An existing file is kept as it was when the capture can't start. */
+	snprintf(file, sizeof(file), "%s/keep.pcap", g_dir);
+	cr_assert_eq(close(open(file, O_WRONLY | O_CREAT, 0644)), 0);
+	cr_assert_eq(truncate(file, 7), 0);
+	{
+		const char *args[] = { "capture", "nosuchvm", "-w", file, "--seconds", "1", NULL };
+
+		rc = cli_run(3000, err, sizeof(err), args);
+	}
+	cr_assert_eq(rc, 1, "%s", err);
+	cr_assert(stat(file, &st) == 0 && st.st_size == 7, "FILE was touched");
+	/* A new file is not left behind by a capture that did not start. */
+	snprintf(file, sizeof(file), "%s/new.pcap", g_dir);
+	{
+		const char *args[] = { "capture", "nosuchvm", "-w", file, "--seconds", "1", NULL };
+
+		rc = cli_run(3000, err, sizeof(err), args);
+	}
+	cr_assert_eq(rc, 1, "%s", err);
+	cr_assert(stat(file, &st) < 0, "an empty %s left behind", file);
+}
+
+/* -w FILE is opened once, before the capture: a FIFO with a reader on it
+ * gets the whole capture (a second open for the copy would have given the
+ * reader an empty file, then waited for another), and an existing regular
+ * file holds the capture alone (truncated only then). */
+Test(cli, capture_file_opened_once, .init = daemon_setup, .fini = daemon_teardown, .timeout = 60)
+{
+	char file[128], err[1024];
+	struct stat st;
+	pid_t reader;
+	int rc, wst;
+
+	snprintf(file, sizeof(file), "%s/fifo", g_dir);
+	cr_assert_eq(mkfifo(file, 0600), 0);
+	reader = fork();
+	cr_assert(reader >= 0);
+	if (reader == 0) {
+		char buf[4096];
+		size_t total = 0;
+		ssize_t n;
+		int fd;
+
+		alarm(20);
+		fd = open(file, O_RDONLY);
+		while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+			total += (size_t)n;
+		_exit(total >= 24 ? 0 : 1);
+	}
+	{
+		const char *args[] = {
+			"capture", "external", "-w", file, "--seconds", "0.2", NULL
+		};
+
+		rc = cli_run(5000, err, sizeof(err), args);
+	}
+	cr_assert_eq(waitpid(reader, &wst, 0), reader);
+	cr_assert_eq(rc, 0, "exit %d (-1: still running): %s", rc, err);
+	cr_assert(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "the FIFO's reader got no pcap");
+	cr_assert_eq(captures_left(), 0);
+
+	snprintf(file, sizeof(file), "%s/big.pcap", g_dir);
+	cr_assert_eq(close(open(file, O_WRONLY | O_CREAT, 0644)), 0);
+	cr_assert_eq(truncate(file, 1 << 20), 0);
+	{
+		const char *args[] = {
+			"capture", "external", "-w", file, "--seconds", "0.2", NULL
+		};
+
+		rc = cli_run(5000, err, sizeof(err), args);
+	}
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert(stat(file, &st) == 0 && st.st_size >= 24 && st.st_size < 1 << 20,
+	          "%s: %lld bytes", file, (long long)st.st_size);
 }

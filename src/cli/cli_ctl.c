@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -607,33 +608,49 @@ int cli_cmd_stats(int argc, char **argv)
 	return one_call(&o, "vm.stats", json_pack("{s:s}", "name", o.argv[0]), true);
 }
 
-/* Copy @src to @dst (created or truncated as the caller). 0 or 1 after a message. */
-static int copy_file(const char *src, const char *dst)
+/* Open @file, the capture's -w FILE, before the capture starts: a path
+ * that can't be written is said at once, not once the user waited for the
+ * capture. Created if need be; an existing file is truncated only when the
+ * capture is there to copy (copy_file), so one that could not start leaves it
+ * as it was. The fd, *@created: it is new (removed if nothing comes), or -1
+ * after a message. */
+static int out_open(const char *file, bool *created)
+{
+	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	*created = fd >= 0;
+	if (fd < 0 && errno == EEXIST)
+		fd = open(file, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		fprintf(stderr, "iovpath: -w %s: %s\n", file, strerror(errno));
+	return fd;
+}
+
+/* Copy @src to @out (out_open's fd of @dst: a regular file is truncated
+ * first). 0 or 1 after a message. */
+static int copy_file(const char *src, int out, const char *dst)
 {
 	char buf[65536];
-	int in = open(src, O_RDONLY | O_CLOEXEC), out;
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	struct stat st;
 	ssize_t n = 0;
 
 	if (in < 0) {
 		fprintf(stderr, "iovpath: %s: %s\n", src, strerror(errno));
 		return 1;
 	}
-	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out < 0) {
-		fprintf(stderr, "iovpath: %s: %s (the capture stays in %s)\n", dst, strerror(errno),
-		        src);
-		close(in);
-		return 1;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			n = -1;
-			break;
-		}
+	if (fstat(out, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(out, 0) < 0)
+		n = -1;
+	else
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)n) != n) {
+				n = -1;
+				break;
+			}
 	if (n < 0)
-		fprintf(stderr, "iovpath: copying %s to %s: %s\n", src, dst, strerror(errno));
+		fprintf(stderr, "iovpath: copying %s to %s: %s (the capture stays in %s)\n", src,
+		        dst, strerror(errno), src);
 	close(in);
-	close(out);
 	return n < 0;
 }
 
@@ -651,7 +668,8 @@ int cli_cmd_capture(int argc, char **argv)
 	struct mgmt_client *c;
 	json_t *res = NULL, *args;
 	char name[128], src[512];
-	int r = cli_opts_parse(&o, argc, argv);
+	bool created;
+	int r = cli_opts_parse(&o, argc, argv), out;
 
 	if (r)
 		return r;
@@ -686,17 +704,28 @@ int cli_cmd_capture(int argc, char **argv)
 		        "  PORT: a VM's name or \"external\"; until Ctrl-C or S seconds\n");
 		return 2;
 	}
-	c = cli_connect(&o);
-	if (!c)
+	out = out_open(file, &created);
+	if (out < 0)
 		return 1;
+	c = cli_connect(&o);
+	if (!c) {
+		close(out);
+		if (created)
+			unlink(file);
+		return 1;
+	}
 	/* The daemon writes into its run directory only (it runs as root); this
-	 * command copies the finished file to FILE as the user who asked. */
+	 * command copies the finished file to FILE (opened above, as the user
+	 * who asked). */
 	snprintf(name, sizeof(name), "%s-%d-%ld.pcap", port, (int)getpid(), (long)time(NULL));
 	args = json_pack("{s:s, s:s, s:s}", "port", port, "name", name, "dir", dir);
 	r = cli_call(c, "capture.start", args, &res);
 	json_decref(args);
 	if (r) {
 		mgmt_close(c);
+		close(out);
+		if (created)
+			unlink(file);
 		return r;
 	}
 	snprintf(src, sizeof(src), "%s", json_string_value(json_object_get(res, "file")));
@@ -711,10 +740,11 @@ int cli_cmd_capture(int argc, char **argv)
 	r = cli_call(c, "capture.stop", args, NULL);
 	json_decref(args);
 	mgmt_close(c);
-	if (copy_file(src, file) == 0)
+	if (copy_file(src, out, file) == 0)
 		unlink(src);
 	else
 		r = 1;
+	close(out);
 	return r;
 }
 
