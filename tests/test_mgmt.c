@@ -1378,3 +1378,48 @@ Test(cli, capture_file_opened_once, .init = daemon_setup, .fini = daemon_teardow
 	cr_assert(stat(file, &st) == 0 && st.st_size >= 24 && st.st_size < 1 << 20,
 	          "%s: %lld bytes", file, (long long)st.st_size);
 }
+
+/* `show` takes nothing more (`vm show` a VM's name): a word more, a
+ * mistyped option, is a usage error naming it, not a silent success that
+ * ignored it. */
+Test(cli, show_refuses_extra_words, .init = daemon_setup, .fini = daemon_teardown, .timeout = 60)
+{
+	static const char *const bad[][5] = {
+		{ "host", "show", "--jsno" },
+		{ "host", "show", "extra" },
+		{ "nic", "show", "x" },
+		{ "vf", "show", "--all" },
+		{ "filter", "show", "x" },
+		{ "port", "show", "x" },
+		{ "switch", "show", "x" },
+		{ "vm", "show", "b1", "b2" },
+		{ "vm", "show", "b1", "--bogus" },
+	};
+	char err[2048], want[64];
+	int rc;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		const char *last = bad[i][3] ? bad[i][3] : bad[i][2];
+
+		rc = cli_run(5000, err, sizeof(err), bad[i]);
+		cr_assert_eq(rc, 2, "%s %s %s: exit %d", bad[i][0], bad[i][1], last, rc);
+		snprintf(want, sizeof(want), "iovpath: unexpected '%s'", last);
+		cr_assert(strstr(err, want), "%s %s %s: does not name it: %s", bad[i][0], bad[i][1],
+		          last, err);
+	}
+	{
+		const char *args[] = { "host", "show", "--json", NULL };
+
+		cr_assert_eq(cli_run(5000, err, sizeof(err), args), 0, "%s", err);
+	}
+	{
+		const char *args[] = { "vm", "show", NULL };
+
+		cr_assert_eq(cli_run(5000, err, sizeof(err), args), 0, "%s", err);
+	}
+	{ /* one word after `vm show` is a VM's name: none by that name */
+		const char *args[] = { "vm", "show", "nosuchvm", NULL };
+
+		cr_assert_eq(cli_run(5000, err, sizeof(err), args), 1, "%s", err);
+	}
+}

@@ -513,6 +513,13 @@ int cli_cmd_ctl(const char *noun, int argc, char **argv)
 	if (r)
 		return r;
 	verb = o.argc > 0 ? o.argv[0] : "show";
+	/* show takes nothing more (vm show: a VM's name): a word more, or a
+	 * mistyped option, is named, not ignored */
+	if (!strcmp(verb, "show") && o.argc > (strcmp(noun, "vm") ? 1 : 2)) {
+		fprintf(stderr, "iovpath: unexpected '%s' after `%s show%s`\n",
+		        o.argv[strcmp(noun, "vm") ? 1 : 2], noun, strcmp(noun, "vm") ? "" : " VM");
+		return ctl_usage();
+	}
 	if (!strcmp(noun, "host") && !strcmp(verb, "show"))
 		return one_call(&o, "host.show", NULL, true);
 	if (!strcmp(noun, "host") && !strcmp(verb, "set") && o.argc == 3 &&
