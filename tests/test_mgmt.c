@@ -1181,9 +1181,9 @@ static void daemon_teardown(void)
 	teardown();
 }
 
-/* `iovpath ARGS… --run-dir g_dir`, killed after @ms: its exit status (-1:
- * it was still running), its stderr into @err. */
-static int cli_run(int ms, char *err, size_t errlen, const char *const *args)
+/* `PROG ARGS… --run-dir g_dir` (PROG from the build directory), killed after
+ * @ms: its exit status (-1: it was still running), its stderr into @err. */
+static int prog_run(const char *prog, int ms, char *err, size_t errlen, const char *const *args)
 {
 	char bin[600], path[128];
 	const char *argv[24];
@@ -1191,7 +1191,7 @@ static int cli_run(int ms, char *err, size_t errlen, const char *const *args)
 	pid_t pid;
 	ssize_t r;
 
-	bin_path("iovpath", bin, sizeof(bin));
+	bin_path(prog, bin, sizeof(bin));
 	snprintf(path, sizeof(path), "%s/cli.err", g_dir);
 	argv[n++] = bin;
 	for (; *args && n < 20; args++)
@@ -1230,6 +1230,12 @@ static int cli_run(int ms, char *err, size_t errlen, const char *const *args)
 	if (fd >= 0)
 		close(fd);
 	return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* `iovpath ARGS… --run-dir g_dir`: prog_run. */
+static int cli_run(int ms, char *err, size_t errlen, const char *const *args)
+{
+	return prog_run("iovpath", ms, err, errlen, args);
 }
 
 /* Files in g_dir/captures: the daemon's copies a capture leaves behind. */
@@ -1421,5 +1427,54 @@ Test(cli, show_refuses_extra_words, .init = daemon_setup, .fini = daemon_teardow
 		const char *args[] = { "vm", "show", "nosuchvm", NULL };
 
 		cr_assert_eq(cli_run(5000, err, sizeof(err), args), 1, "%s", err);
+	}
+}
+
+/* iovpath-vm --size N and --pps R: decimal digits, in range, else exit 2
+ * naming the option (a (uint32_t) cast took --size 4294967356 as 60, and
+ * strtoull --pps -1 as 2^64-1). Refused before a host is looked for: no
+ * daemon here, so a value let through ends in exit 1 (no such VM). */
+Test(cli, vm_size_pps_checked, .init = setup, .fini = teardown, .timeout = 60)
+{
+	static const char *const bad[][2] = {
+		{ "--size", "4294967356" },
+		{ "--size", "18446744073709551676" },
+		{ "--size", "-60" },
+		{ "--size", "+100" },
+		{ "--size", " 100" },
+		{ "--size", "" },
+		{ "--size", "59" },
+		{ "--size", "1515" },
+		{ "--pps", "-1" },
+		{ "--pps", "18446744073709551616" },
+		{ "--pps", "+5" },
+		{ "--pps", " 5" },
+		{ "--pps", "" },
+		{ "--pps", "5x" },
+	};
+	static const char *const good[][2] = {
+		{ "--size", "60" },
+		{ "--size", "1514" },
+		{ "--pps", "0" },
+		{ "--pps", "18446744073709551615" },
+	};
+	char err[1024], want[64];
+	int rc;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		const char *args[] = { "--host",     "nohost",  "--name",  "v",
+			               "--endpoint", bad[i][0], bad[i][1], NULL };
+
+		rc = prog_run("iovpath-vm", 5000, err, sizeof(err), args);
+		cr_assert_eq(rc, 2, "%s '%s': exit %d: %s", bad[i][0], bad[i][1], rc, err);
+		snprintf(want, sizeof(want), "iovpath-vm: %s %s:", bad[i][0], bad[i][1]);
+		cr_assert(strstr(err, want), "%s '%s': %s", bad[i][0], bad[i][1], err);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		const char *args[] = { "--host",     "nohost",   "--name",   "v",
+			               "--endpoint", good[i][0], good[i][1], NULL };
+
+		rc = prog_run("iovpath-vm", 5000, err, sizeof(err), args);
+		cr_assert_eq(rc, 1, "%s %s: exit %d: %s", good[i][0], good[i][1], rc, err);
 	}
 }

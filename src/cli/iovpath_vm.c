@@ -1,6 +1,8 @@
 /* iovpath-vm — one VM network adapter: see guest/vmproc.h. This file is its
  * command line. */
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,22 @@ static int parse_ip(const char *s, uint32_t *ip, uint8_t *plen)
 	return 0;
 }
 
+/* @s, decimal digits only, as a number in @min..@max into *@v: 0, or -1 (a
+ * sign, a space, nothing, another character, or out of range; strtoull
+ * alone takes "-1" as ULLONG_MAX, and a cast to a narrower type keeps the
+ * low bits: 4294967356 was a 60-byte --size). */
+static int parse_num(const char *s, unsigned long long min, unsigned long long max,
+                     unsigned long long *v)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return *end || errno || *v < min || *v > max ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -77,6 +95,7 @@ int main(int argc, char **argv)
 	};
 	struct vmproc_config c = { .mode = VMPROC_TAP };
 	char *end, err[160];
+	unsigned long long n;
 	int o;
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -130,20 +149,20 @@ int main(int argc, char **argv)
 			c.generate = true;
 			break;
 		case 'z':
-			c.size = (uint32_t)strtoul(optarg, &end, 10);
-			if (*end || c.size < 60 || c.size > 1514) {
+			if (parse_num(optarg, 60, 1514, &n)) {
 				fprintf(stderr, "iovpath-vm: --size %s: 60..1514 bytes\n", optarg);
 				return 2;
 			}
+			c.size = (uint32_t)n;
 			break;
 		case 'p':
-			c.pps = strtoull(optarg, &end, 10);
-			if (*end) {
+			if (parse_num(optarg, 0, UINT64_MAX, &n)) {
 				fprintf(stderr,
 				        "iovpath-vm: --pps %s: a number of frames per second\n",
 				        optarg);
 				return 2;
 			}
+			c.pps = n;
 			break;
 		case 'S':
 			c.seconds = strtod(optarg, &end);
