@@ -1451,12 +1451,15 @@ Test(cli, vm_size_pps_checked, .init = setup, .fini = teardown, .timeout = 60)
 		{ "--pps", " 5" },
 		{ "--pps", "" },
 		{ "--pps", "5x" },
+		{ "--seconds", "nan" },
+		{ "--seconds", "inf" },
+		{ "--seconds", "-1" },
+		{ "--seconds", "" },
 	};
 	static const char *const good[][2] = {
-		{ "--size", "60" },
-		{ "--size", "1514" },
-		{ "--pps", "0" },
-		{ "--pps", "18446744073709551615" },
+		{ "--size", "60" },   { "--size", "1514" },
+		{ "--pps", "0" },     { "--pps", "18446744073709551615" },
+		{ "--seconds", "0" }, { "--seconds", "0.5" },
 	};
 	char err[1024], want[64];
 	int rc;

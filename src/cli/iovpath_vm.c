@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,10 +166,13 @@ int main(int argc, char **argv)
 			c.pps = n;
 			break;
 		case 'S':
+			/* finite, 0 or more (0: until a signal); not "", "nan", "inf" */
 			c.seconds = strtod(optarg, &end);
-			if (*end || c.seconds < 0) {
-				fprintf(stderr, "iovpath-vm: --seconds %s: a positive number\n",
-				        optarg);
+			if (!*optarg || *end || !(c.seconds >= 0) || isinf(c.seconds)) {
+				fprintf(
+				    stderr,
+				    "iovpath-vm: --seconds %s: a number of seconds, 0 or more\n",
+				    optarg);
 				return 2;
 			}
 			break;
