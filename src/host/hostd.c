@@ -34,7 +34,7 @@
 #define CTL_EVERY     256u   /* datapath passes between looks at the control descriptors */
 #define HISTORY       512u   /* events kept */
 #define SHOW_MAX      128u   /* events.show answers with the last ones (one reply) */
-#define ERR_PER_SEC   10u    /* protocol-error events per VM per second */
+#define ERR_PER_SEC       10u    /* host_dp events per VM per second */
 #define PENDING_MAX   16u    /* VM connections waiting for their HELLO */
 #define PENDING_MS    1000u  /* ... at most this long */
 #define HS_STEP_MS    200u   /* the handshake's later steps, per step */
@@ -65,8 +65,9 @@ struct adapter {
 	uint8_t secret[VMBUS_SECRET_LEN];
 	int vm; /* host_dp id while connected, else -1 */
 	uint64_t connects;
-	/* protocol-error reports of this VM: at most ERR_PER_SEC logged and
-	 * published each second, the rest counted (a hostile VM can't flood) */
+	/* host_dp's events for this VM: at most ERR_PER_SEC logged and
+	 * published each second, the rest counted (a hostile VM can't flood:
+	 * it causes most of them at will, errors or not) */
 	uint64_t err_sec;
 	unsigned int err_in_sec;
 	uint64_t err_suppressed;
@@ -320,14 +321,14 @@ static void dp_event(void *ctx, int vm, const char *event, const char *detail)
 			a = &d->ad[i];
 	if (a)
 		name = a->name;
-	if (error && a) {
+	if (a) {
 		uint64_t sec = util_now_ns() / 1000000000ull;
 
 		if (sec != a->err_sec) {
 			if (a->err_suppressed) {
-				log_warn(MOD, "VM %s: %llu more protocol errors not shown", name,
+				log_warn(MOD, "VM %s: %llu more events not shown", name,
 				         (unsigned long long)a->err_suppressed);
-				publish(d, "vm.protocol_error_suppressed",
+				publish(d, "vm.events_suppressed",
 				        json_pack("{s:s, s:I}", "vm", name, "count",
 				                  (json_int_t)a->err_suppressed));
 			}
