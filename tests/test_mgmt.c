@@ -24,6 +24,7 @@
 
 #include "harness.h"
 #include "guest/vmproc.h"
+#include "host/hostd.h"
 #include "host/mgmt.h"
 #include "proto/nvsp.h"
 #include "util/util.h"
@@ -1597,6 +1598,55 @@ Test(hostd, a_vms_own_events_are_rate_limited, .init = daemon_setup, .fini = dae
 	cr_expect(json_is_true(json_object_get(json_array_get(r, 0), "connected")),
 	          "the VM lost its channel");
 	json_decref(r);
+	vmbus_chan_close(ch);
+	mgmt_close(g_mc);
+}
+
+/* A line of the daemon's /proc/PID/status, in kB ("VmSize"...), or -1. */
+static long daemon_status_kb(const char *key)
+{
+	char path[64], line[256];
+	size_t n = strlen(key);
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)g_daemon);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ':')
+			kb = atol(line + n + 1);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* A VM asks for rings of 1 GiB each way: it gets HOSTD_RING_MAX, and the
+ * daemon's address space grows by about that, not by gigabytes (found: no
+ * clamp, the host made a 2 GiB ring memfd, mapped it, and allocated a 1 GiB
+ * copy buffer for the VM's packets, which a few large packets filled). */
+Test(hostd, a_vms_rings_are_clamped, .init = daemon_setup, .fini = daemon_teardown, .timeout = 60)
+{
+	char sfile[128], chpath[128], err[256];
+	uint8_t secret[VMBUS_SECRET_LEN];
+	struct vmbus_client_opts co = { .name = "v1",
+		                        .secret = secret,
+		                        .ring_size = { 1u << 30, 1u << 30 } };
+	struct vmbus_chan *ch;
+	long vm0, vm1;
+
+	hostile_vm_setup("v1");
+	snprintf(sfile, sizeof(sfile), "%s/v1.secret", g_dir);
+	snprintf(chpath, sizeof(chpath), "%s/c1.vmbus", g_dir);
+	cr_assert_eq(vmproc_read_secret(sfile, secret), 0);
+	vm0 = daemon_status_kb("VmSize");
+	ch = vmbus_chan_connect(chpath, &co, err, sizeof(err));
+	cr_assert(ch, "%s", err);
+	usleep(100000);
+	vm1 = daemon_status_kb("VmSize");
+	cr_expect_leq(ch->ring_size[VMBUS_C2S], HOSTD_RING_MAX);
+	cr_expect_leq(ch->ring_size[VMBUS_S2C], HOSTD_RING_MAX);
+	cr_expect_lt(vm1 - vm0, 4 * (long)(HOSTD_RING_MAX >> 10) + 16384,
+	             "one VM's channel grew the daemon by %ld kB", vm1 - vm0);
 	vmbus_chan_close(ch);
 	mgmt_close(g_mc);
 }

@@ -233,7 +233,8 @@ static void pending_expire(struct pending *p, unsigned int n, const char *what)
  * credential). */
 static void accept_vm(struct hostd *d, unsigned int i)
 {
-	struct vmbus_server_opts so = { .timeout_ms = HS_STEP_MS,
+	struct vmbus_server_opts so = { .max_ring_size = HOSTD_RING_MAX,
+		                        .timeout_ms = HS_STEP_MS,
 		                        .check = check_cred,
 		                        .check_arg = d };
 	char err[256];

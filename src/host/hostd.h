@@ -7,7 +7,8 @@
  *   HOST.mgmt    the management socket (mgmt.h protocol v1; root or --group)
  *   HOST.vmbus   where VM processes open their adapter's VMBus channel (mode
  *                0660, the management group); each must present the adapter's
- *                credential (vm.create made it)
+ *                credential (vm.create made it); its rings get at most
+ *                HOSTD_RING_MAX bytes each way, whatever it asks for
  *   captures/    pcap files being written (mode 0770, the management group)
  *   NAME.secret  the credential of adapter NAME (mode 0600; for iovpath-vm)
  *
@@ -75,6 +76,10 @@
 
 #define HOSTD_RUN_DIR      "/run/iovpath"
 #define HOSTD_MAX_ADAPTERS 128u
+/* A VM's channel costs the host its rings' memory and a copy buffer as large
+ * as the VM's ring (netvsp): a VM may not ask for a gigabyte of each. A
+ * guest's default (NETVSC_RING_SIZE) is 1 MiB. */
+#define HOSTD_RING_MAX (4u << 20)
 
 struct hostd_config {
 	const char *name;    /* host name, e.g. "h1" */
