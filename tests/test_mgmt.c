@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "guest/netvsc.h"
 #include "guest/vmproc.h"
 #include "host/hostd.h"
 #include "host/mgmt.h"
@@ -1648,5 +1649,77 @@ Test(hostd, a_vms_rings_are_clamped, .init = daemon_setup, .fini = daemon_teardo
 	cr_expect_lt(vm1 - vm0, 4 * (long)(HOSTD_RING_MAX >> 10) + 16384,
 	             "one VM's channel grew the daemon by %ld kB", vm1 - vm0);
 	vmbus_chan_close(ch);
+	mgmt_close(g_mc);
+}
+
+/* A VM that knows its credential says HELLO on 8 connections at a time and
+ * never OPENED, again and again. The other VM keeps its service: no
+ * keepalive waits for the host 100 ms (found: the host waited for each
+ * OPENED HS_STEP_MS (200 ms) in its loop, and the other VM got 27
+ * keepalives answered in 2 s instead of ~100000). */
+static volatile int hello_stop;
+
+static void *hello_flood(void *arg)
+{
+	struct vmbus_hs_msg m = { .magic = VMBUS_HS_MAGIC,
+		                  .version = VMBUS_HS_VERSION,
+		                  .type = VMBUS_HS_HELLO,
+		                  .ring_size = { 4096, 4096 },
+		                  .name = "v1" };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	memcpy(m.secret, arg, VMBUS_SECRET_LEN);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/c1.vmbus", g_dir);
+	while (!hello_stop) {
+		int fds[8];
+
+		for (int k = 0; k < 8; k++) {
+			fds[k] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+			if (connect(fds[k], (struct sockaddr *)&sa, sizeof(sa)) == 0)
+				(void)!send(fds[k], &m, sizeof(m), 0);
+		}
+		usleep(300000);
+		for (int k = 0; k < 8; k++)
+			close(fds[k]);
+	}
+	return NULL;
+}
+
+Test(hostd, a_vm_silent_after_its_hello_stalls_no_one, .init = daemon_setup,
+     .fini = daemon_teardown, .timeout = 60)
+{
+	char sfile[128], chpath[128], err[256];
+	uint8_t secret[VMBUS_SECRET_LEN], secret2[VMBUS_SECRET_LEN];
+	struct netvsc_config c = { .path = chpath, .name = "v2", .secret = secret2 };
+	struct netvsc *nv;
+	uint64_t worst = 0, t0;
+	unsigned int n = 0;
+	pthread_t th;
+
+	hostile_vm_setup("v1");
+	json_decref(
+	    dcall("vm.create", json_pack("{s:s, s:s}", "name", "v2", "mac", "02:00:00:00:00:02")));
+	snprintf(sfile, sizeof(sfile), "%s/v1.secret", g_dir);
+	cr_assert_eq(vmproc_read_secret(sfile, secret), 0);
+	snprintf(sfile, sizeof(sfile), "%s/v2.secret", g_dir);
+	cr_assert_eq(vmproc_read_secret(sfile, secret2), 0);
+	snprintf(chpath, sizeof(chpath), "%s/c1.vmbus", g_dir);
+	nv = netvsc_open(&c, err, sizeof(err));
+	cr_assert(nv, "%s", err);
+	hello_stop = 0;
+	pthread_create(&th, NULL, hello_flood, secret);
+	usleep(100000);
+	for (t0 = util_now_ns(); util_now_ns() - t0 < 1500000000ull; n++) {
+		uint64_t t = util_now_ns();
+
+		cr_assert_eq(netvsc_keepalive(nv), 0, "%s", netvsc_last_error(nv));
+		if (util_now_ns() - t > worst)
+			worst = util_now_ns() - t;
+	}
+	hello_stop = 1;
+	pthread_join(th, NULL);
+	cr_expect_lt(worst, 100000000ull, "a keepalive waited %.1f ms (%u in 1.5 s)",
+	             (double)worst / 1e6, n);
+	netvsc_close(nv);
 	mgmt_close(g_mc);
 }

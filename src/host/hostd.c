@@ -48,10 +48,12 @@
 
 /* A connection accepted and waiting, without blocking the loop, for its
  * first message (or PENDING_MS): a peer that connects and stays silent
- * costs the daemon nothing. fd -1: a free slot. */
+ * costs the daemon nothing. fd -1: a free slot. A VM connection waits so
+ * for its OPENED too, after the OFFER (ch: its channel, which owns fd). */
 struct pending {
 	int fd;
 	uint64_t deadline;
+	struct vmbus_chan *ch;
 };
 
 struct hostd;
@@ -213,6 +215,18 @@ static void pending_accept(int lfd, struct pending *p, unsigned int n, const cha
 	}
 	p[i].fd = fd;
 	p[i].deadline = util_now_ns() + PENDING_MS * 1000000ull;
+	p[i].ch = NULL;
+}
+
+/* Close pending connection @p (its channel, if it has one). */
+static void pending_close(struct pending *p)
+{
+	if (p->ch)
+		vmbus_chan_close(p->ch);
+	else
+		close(p->fd);
+	p->fd = -1;
+	p->ch = NULL;
 }
 
 /* Close the connections of @p past their deadline: "a @what in N ms". */
@@ -223,36 +237,54 @@ static void pending_expire(struct pending *p, unsigned int n, const char *what)
 	for (unsigned int i = 0; i < n; i++)
 		if (p[i].fd >= 0 && now > p[i].deadline) {
 			log_warn(MOD, "a %s in %u ms: closed", what, PENDING_MS);
-			close(p[i].fd);
-			p[i].fd = -1;
+			pending_close(&p[i]);
 		}
 }
 
-/* The HELLO of pending connection @i came: run the handshake (its later
- * steps wait at most HS_STEP_MS for a peer that already proved its
- * credential). */
+/* Pending connection @i has a message: its HELLO (check it, send the
+ * OFFER; the OPENED is waited for in the slot like the HELLO, never in the
+ * loop: a VM that proved its credential and stays silent, again and again,
+ * must not hold up every other VM), or its OPENED (the adapter is up). */
 static void accept_vm(struct hostd *d, unsigned int i)
 {
 	struct vmbus_server_opts so = { .max_ring_size = HOSTD_RING_MAX,
 		                        .timeout_ms = HS_STEP_MS,
 		                        .check = check_cred,
-		                        .check_arg = d };
+		                        .check_arg = d,
+		                        .no_wait_opened = true };
+	struct pending *p = &d->pend[i];
 	char err[256];
-	int fd = d->pend[i].fd, fl = fcntl(fd, F_GETFL);
-	struct vmbus_chan *ch;
+	int fd = p->fd, fl = fcntl(fd, F_GETFL), r;
+	struct vmbus_chan *ch = p->ch;
 	struct adapter *a;
 	struct host_vm_config vc = { 0 };
 
-	d->pend[i].fd = -1;
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK); /* vmbus_chan_serve waits with poll() */
-	ch = vmbus_chan_serve(fd, &so, err, sizeof(err));
 	if (!ch) {
+		p->fd = -1;
+		if (fl >= 0) /* vmbus_chan_serve waits with poll() */
+			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+		ch = vmbus_chan_serve(fd, &so, err, sizeof(err));
+		if (!ch) {
+			log_warn(MOD, "a VM was refused: %s", err);
+			return;
+		}
+		p->fd = ch->sock;
+		p->ch = ch;
+		return;
+	}
+	r = vmbus_chan_serve_finish(ch, err, sizeof(err));
+	if (r == 0)
+		return;
+	p->fd = -1;
+	p->ch = NULL;
+	if (r < 0) {
 		log_warn(MOD, "a VM was refused: %s", err);
+		vmbus_chan_close(ch);
 		return;
 	}
 	a = find(d, ch->name);
-	if (!a) { /* deleted during the handshake */
+	/* deleted during the handshake, or another connection got it first */
+	if (!a || check_cred(a->name, a->secret, d)) {
 		vmbus_chan_close(ch);
 		return;
 	}
@@ -273,7 +305,7 @@ static void accept_vm(struct hostd *d, unsigned int i)
 
 static void expire_pending(struct hostd *d)
 {
-	pending_expire(d->pend, PENDING_MAX, "VM connection sent no HELLO");
+	pending_expire(d->pend, PENDING_MAX, "VM connection did not finish its handshake");
 	pending_expire(d->mpend, MIGR_PENDING, "migration connection sent no request");
 }
 
@@ -1700,7 +1732,7 @@ static void stop(struct hostd *d)
 	mgmt_server_close(d->mgmt);
 	for (unsigned int i = 0; i < PENDING_MAX; i++)
 		if (d->pend[i].fd >= 0)
-			close(d->pend[i].fd);
+			pending_close(&d->pend[i]);
 	for (unsigned int i = 0; i < MIGR_PENDING; i++)
 		if (d->mpend[i].fd >= 0)
 			close(d->mpend[i].fd);

@@ -225,6 +225,35 @@ static uint32_t __clamp_size(uint32_t want, uint32_t max)
 	return want > max ? max : want;
 }
 
+/* The handshake's last step: the client's OPENED within @timeout_ms (0: if
+ * it is there). 1, 0 (time-out), or a negative errno with @err filled. */
+static int __serve_opened(struct vmbus_chan *ch, int timeout_ms, char *err, size_t errlen)
+{
+	struct vmbus_hs_msg m;
+	int rc = __hs_recv(ch->sock, &m, NULL, 0, NULL, timeout_ms, err, errlen);
+
+	if (rc == -ETIMEDOUT || rc == -EAGAIN)
+		return 0;
+	if (rc == 0 && m.type != VMBUS_HS_OPENED)
+		rc = __errf(err, errlen, "handshake: expected OPENED, got type %u", m.type);
+	if (rc)
+		return rc;
+	/* From now on no send may wait for the peer: a VM that stops reading its
+	 * control socket gets -EAGAIN from vmbus_chan_send_ctl, not a stuck host. */
+	rc = fcntl(ch->sock, F_GETFL);
+	if (rc < 0 || fcntl(ch->sock, F_SETFL, rc | O_NONBLOCK)) {
+		rc = -errno;
+		__errf(err, errlen, "socket: %s", strerror(errno));
+		return rc;
+	}
+	return 1;
+}
+
+int vmbus_chan_serve_finish(struct vmbus_chan *ch, char *err, size_t errlen)
+{
+	return __serve_opened(ch, 0, err, errlen);
+}
+
 struct vmbus_chan *vmbus_chan_serve(int fd, const struct vmbus_server_opts *o, char *err,
                                     size_t errlen)
 {
@@ -302,17 +331,11 @@ struct vmbus_chan *vmbus_chan_serve(int fd, const struct vmbus_server_opts *o, c
 		__errf(err, errlen, "sending OFFER: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = __hs_recv(fd, &m, NULL, 0, NULL, timeout, err, errlen);
-	if (rc == 0 && m.type != VMBUS_HS_OPENED)
-		rc = __errf(err, errlen, "handshake: expected OPENED, got type %u", m.type);
-	if (rc)
-		goto fail;
-	/* From now on no send may wait for the peer: a VM that stops reading its
-	 * control socket gets -EAGAIN from vmbus_chan_send_ctl, not a stuck host. */
-	rc = fcntl(fd, F_GETFL);
-	if (rc < 0 || fcntl(fd, F_SETFL, rc | O_NONBLOCK)) {
-		rc = -errno;
-		__errf(err, errlen, "socket: %s", strerror(errno));
+	if (o && o->no_wait_opened)
+		return ch;
+	rc = __serve_opened(ch, timeout, err, errlen);
+	if (rc <= 0) {
+		rc = rc ? rc : -ETIMEDOUT; /* (said in @err) */
 		goto fail;
 	}
 	return ch;

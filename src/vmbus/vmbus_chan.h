@@ -92,6 +92,10 @@ struct vmbus_server_opts {
 	int timeout_ms;         /* per handshake step; 0: 2000 */
 	vmbus_check_fn check;
 	void *check_arg;
+	/* vmbus_chan_serve returns once the OFFER is out, without waiting for
+	 * the OPENED: a caller serving many peers in one loop takes it with
+	 * vmbus_chan_serve_finish when the socket polls readable. */
+	bool no_wait_opened;
 };
 
 struct vmbus_client_opts {
@@ -133,6 +137,12 @@ struct vmbus_chan *vmbus_chan_accept(int lfd, const struct vmbus_server_opts *o,
  * call owns from now on (closed on failure). */
 struct vmbus_chan *vmbus_chan_serve(int fd, const struct vmbus_server_opts *o, char *err,
                                     size_t errlen);
+
+/* With opts.no_wait_opened: take the client's OPENED, without waiting.
+ * Returns 1 (the channel is up), 0 (not there yet: call again when ch->sock
+ * polls readable), or a negative errno with @err filled (the caller closes
+ * the channel). */
+int vmbus_chan_serve_finish(struct vmbus_chan *ch, char *err, size_t errlen);
 
 /* Connect to the server at @path and open the channel. */
 struct vmbus_chan *vmbus_chan_connect(const char *path, const struct vmbus_client_opts *o,
