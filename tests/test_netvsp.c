@@ -387,6 +387,30 @@ Test(netvsp, statistics_oids_count_the_traffic, .timeout = 30)
 	host_stop();
 }
 
+/* The receive buffer the host writes into has a ceiling (the pages it
+ * touches are charged to the host): a guest offering more is refused with a
+ * reason, one at the ceiling is served. */
+Test(netvsp, receive_buffer_size_bounded, .timeout = 30)
+{
+	char err[256], last[256];
+	struct netvsc_config c = { .name = "vm-a", .recv_buf_size = NETVSP_RECV_BUF_MAX * 2 };
+	struct netvsc *nv;
+
+	host_start(0);
+	c.path = H.path;
+	cr_assert_null(netvsc_open(&c, err, sizeof(err)), "a 64 MiB receive buffer was taken");
+	for (int i = 0; i < 200 && !host_stats(0, last, sizeof(last)).bad_nvsp; i++)
+		usleep(10000);
+	cr_expect(strstr(last, "SEND_RECV_BUF refused: its size"), "host said: %s", last);
+	c.name = "vm-b";
+	c.recv_buf_size = NETVSP_RECV_BUF_MAX;
+	nv = netvsc_open(&c, err, sizeof(err));
+	cr_assert(nv, "a 32 MiB receive buffer: %s", err);
+	roundtrip(nv, 100, 64 + 14);
+	netvsc_close(nv);
+	host_stop();
+}
+
 Test(netvsp, bring_up_query_keepalive_close, .timeout = 30)
 {
 	host_start(0);

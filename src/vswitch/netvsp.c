@@ -430,11 +430,12 @@ static void handle_recv_buf(struct netvsp *v, const struct vmbus_rx *p, const st
 	if (!c)
 		return;
 	if (!g || v->rbuf || g == v->sbuf || g->size < NETVSP_RECV_BUF_MIN ||
-	    g->size > UINT32_MAX) {
+	    g->size > NETVSP_RECV_BUF_MAX) {
 		report(v, 0, &v->st.bad_nvsp, "SEND_RECV_BUF refused: %s",
-		       !g        ? "unknown GPADL"
-		       : v->rbuf ? "a receive buffer exists"
-		                 : "bad size");
+		       !g             ? "unknown GPADL"
+		       : v->rbuf      ? "a receive buffer exists"
+		       : g == v->sbuf ? "the GPADL is the send buffer"
+		                      : "its size is outside 64 KiB..32 MiB");
 		comp_push(v, nvsp_encode_recv_buf_complete(c->msg, sizeof(c->msg),
 		                                           NVSP_STATUS_FAILED, NULL, 0));
 		return;

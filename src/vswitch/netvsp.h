@@ -88,6 +88,10 @@
 #define NETVSP_MAX_GPADLS    4u
 #define NETVSP_BURST         64u /* frames per ops.rx call */
 #define NETVSP_RECV_BUF_MIN  (64u << 10)
+/* The host writes all of a receive buffer in time, and the pages it first
+ * touches are charged to it: no more than this (Linux netvsc's largest is
+ * 31 MiB; a guest asks for NETVSC_RECV_BUF_SIZE, 4 MiB). */
+#define NETVSP_RECV_BUF_MAX  (32u << 20)
 #define NETVSP_SEND_SECTIONS 2048u /* at most this many send-buffer sections */
 
 struct netvsp;
