@@ -1513,17 +1513,25 @@ static void hostile_vm_setup(const char *vm)
 }
 
 /* Adapter @vm's channel opened with its credential: what a VM process gets. */
-static struct vmbus_chan *raw_vm(const char *vm)
+/* VM @vm's channel opened with its credential, rings of @ring bytes each
+ * way asked for (0: the default), or NULL with @err. */
+static struct vmbus_chan *raw_vm_try(const char *vm, uint32_t ring, char *err, size_t len)
 {
-	char sfile[128], chpath[128], err[256];
+	char sfile[128], chpath[128];
 	uint8_t secret[VMBUS_SECRET_LEN];
-	struct vmbus_client_opts co = { .name = vm, .secret = secret };
-	struct vmbus_chan *ch;
+	struct vmbus_client_opts co = { .name = vm, .secret = secret, .ring_size = { ring, ring } };
 
 	snprintf(sfile, sizeof(sfile), "%s/%s.secret", g_dir, vm);
 	snprintf(chpath, sizeof(chpath), "%s/c1.vmbus", g_dir);
 	cr_assert_eq(vmproc_read_secret(sfile, secret), 0);
-	ch = vmbus_chan_connect(chpath, &co, err, sizeof(err));
+	return vmbus_chan_connect(chpath, &co, err, len);
+}
+
+static struct vmbus_chan *raw_vm(const char *vm)
+{
+	char err[256];
+	struct vmbus_chan *ch = raw_vm_try(vm, 0, err, sizeof(err));
+
 	cr_assert(ch, "%s", err);
 	return ch;
 }
@@ -1603,6 +1611,39 @@ Test(hostd, a_vms_own_events_are_rate_limited, .init = daemon_setup, .fini = dae
 	mgmt_close(g_mc);
 }
 
+/* A VM that reconnects in a loop (its credential is right each time) gets
+ * at most ERR_PER_SEC of its events a second too: vm.connect and
+ * vm.disconnect were published (and logged) for every round. */
+Test(hostd, a_vm_reconnecting_in_a_loop_is_rate_limited, .init = daemon_setup,
+     .fini = daemon_teardown, .timeout = 60)
+{
+	json_int_t e0, e1;
+	uint64_t t0;
+	double secs;
+
+	hostile_vm_setup("v1");
+	vmbus_chan_close(raw_vm("v1"));
+	usleep(100000);
+	e0 = events_total();
+	t0 = util_now_ns();
+	for (int i = 0; i < 100; i++) {
+		struct vmbus_chan *ch;
+		char err[256];
+
+		/* the host may not have seen the last one leave yet: EBUSY */
+		for (int t = 0; t < 100 && !(ch = raw_vm_try("v1", 0, err, sizeof(err))); t++)
+			usleep(2000);
+		cr_assert(ch, "round %d: %s", i, err);
+		vmbus_chan_close(ch);
+	}
+	usleep(200000);
+	e1 = events_total();
+	secs = (double)(util_now_ns() - t0) / 1e9;
+	cr_expect_leq(e1 - e0, (json_int_t)((secs + 2) * 11), "%lld events in %.1f s",
+	              (long long)(e1 - e0), secs);
+	mgmt_close(g_mc);
+}
+
 /* A line of the daemon's /proc/PID/status, in kB ("VmSize"...), or -1. */
 static long daemon_status_kb(const char *key)
 {
@@ -1627,20 +1668,13 @@ static long daemon_status_kb(const char *key)
  * copy buffer for the VM's packets, which a few large packets filled). */
 Test(hostd, a_vms_rings_are_clamped, .init = daemon_setup, .fini = daemon_teardown, .timeout = 60)
 {
-	char sfile[128], chpath[128], err[256];
-	uint8_t secret[VMBUS_SECRET_LEN];
-	struct vmbus_client_opts co = { .name = "v1",
-		                        .secret = secret,
-		                        .ring_size = { 1u << 30, 1u << 30 } };
+	char err[256];
 	struct vmbus_chan *ch;
 	long vm0, vm1;
 
 	hostile_vm_setup("v1");
-	snprintf(sfile, sizeof(sfile), "%s/v1.secret", g_dir);
-	snprintf(chpath, sizeof(chpath), "%s/c1.vmbus", g_dir);
-	cr_assert_eq(vmproc_read_secret(sfile, secret), 0);
 	vm0 = daemon_status_kb("VmSize");
-	ch = vmbus_chan_connect(chpath, &co, err, sizeof(err));
+	ch = raw_vm_try("v1", 1u << 30, err, sizeof(err));
 	cr_assert(ch, "%s", err);
 	usleep(100000);
 	vm1 = daemon_status_kb("VmSize");

@@ -241,6 +241,32 @@ static void pending_expire(struct pending *p, unsigned int n, const char *what)
 		}
 }
 
+/* A VM causes most of its events at will (a message, a reconnection): true
+ * when @a's event is one too many this second (counted, and said once the
+ * second is over as vm.events_suppressed), so a hostile VM can't flood the
+ * log and push every other VM's events out of the timeline. */
+static bool vm_event_limited(struct hostd *d, struct adapter *a)
+{
+	uint64_t sec = util_now_ns() / 1000000000ull;
+
+	if (sec != a->err_sec) {
+		if (a->err_suppressed) {
+			log_warn(MOD, "VM %s: %llu more events not shown", a->name,
+			         (unsigned long long)a->err_suppressed);
+			publish(d, "vm.events_suppressed",
+			        json_pack("{s:s, s:I}", "vm", a->name, "count",
+			                  (json_int_t)a->err_suppressed));
+		}
+		a->err_sec = sec;
+		a->err_in_sec = 0;
+		a->err_suppressed = 0;
+	}
+	if (++a->err_in_sec <= ERR_PER_SEC)
+		return false;
+	a->err_suppressed++;
+	return true;
+}
+
 /* Pending connection @i has a message: its HELLO (check it, send the
  * OFFER; the OPENED is waited for in the slot like the HELLO, never in the
  * loop: a VM that proved its credential and stays silent, again and again,
@@ -299,8 +325,10 @@ static void accept_vm(struct hostd *d, unsigned int i)
 	}
 	a->connects++;
 	a->came = true;
-	log_info(MOD, "VM %s connected", a->name);
-	publish(d, "vm.connect", json_pack("{s:s}", "vm", a->name));
+	if (!vm_event_limited(d, a)) {
+		log_info(MOD, "VM %s connected", a->name);
+		publish(d, "vm.connect", json_pack("{s:s}", "vm", a->name));
+	}
 }
 
 static void expire_pending(struct hostd *d)
@@ -319,9 +347,12 @@ static void vm_gone(struct hostd *d, int vm)
 		if (!a->used || a->vm != vm)
 			continue;
 		struct netvsp *v = host_dp_netvsp(d->dp, vm);
+		bool said = !vm_event_limited(d, a); /* a VM may reconnect in a loop */
 
-		log_info(MOD, "VM %s disconnected%s%s", a->name,
-		         v && netvsp_last_error(v)[0] ? ": " : "", v ? netvsp_last_error(v) : "");
+		if (said)
+			log_info(MOD, "VM %s disconnected%s%s", a->name,
+			         v && netvsp_last_error(v)[0] ? ": " : "",
+			         v ? netvsp_last_error(v) : "");
 		if (a->fwd && a->fwd_out) { /* its port forwards a while longer */
 			host_dp_vm_unplug(d->dp, vm);
 			a->fwd_vm = vm;
@@ -330,7 +361,8 @@ static void vm_gone(struct hostd *d, int vm)
 			host_dp_vm_remove(d->dp, vm);
 		}
 		a->vm = -1;
-		publish(d, "vm.disconnect", json_pack("{s:s}", "vm", a->name));
+		if (said)
+			publish(d, "vm.disconnect", json_pack("{s:s}", "vm", a->name));
 		if (a->migrating_to[0]) { /* it left for its new host: the port goes */
 			log_info(MOD, "VM %s: migrated to host %s", a->name, a->migrating_to);
 			publish(d, "vm.migrated",
@@ -354,26 +386,8 @@ static void dp_event(void *ctx, int vm, const char *event, const char *detail)
 			a = &d->ad[i];
 	if (a)
 		name = a->name;
-	if (a) {
-		uint64_t sec = util_now_ns() / 1000000000ull;
-
-		if (sec != a->err_sec) {
-			if (a->err_suppressed) {
-				log_warn(MOD, "VM %s: %llu more events not shown", name,
-				         (unsigned long long)a->err_suppressed);
-				publish(d, "vm.events_suppressed",
-				        json_pack("{s:s, s:I}", "vm", name, "count",
-				                  (json_int_t)a->err_suppressed));
-			}
-			a->err_sec = sec;
-			a->err_in_sec = 0;
-			a->err_suppressed = 0;
-		}
-		if (++a->err_in_sec > ERR_PER_SEC) {
-			a->err_suppressed++;
-			return;
-		}
-	}
+	if (a && vm_event_limited(d, a))
+		return;
 	if (error || strstr(event, "failed") || strstr(event, "surprise"))
 		log_warn(MOD, "VM %s: %s%s%s", name, event, detail[0] ? ": " : "", detail);
 	else
