@@ -1162,10 +1162,13 @@ static void daemon_setup(void)
 	g_daemon = fork();
 	cr_assert(g_daemon >= 0);
 	if (g_daemon == 0) {
-		int null = open("/dev/null", O_WRONLY);
+		char log[160];
+		int null = open("/dev/null", O_WRONLY), lf;
 
+		snprintf(log, sizeof(log), "%s/daemon.log", g_dir);
+		lf = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		dup2(null, 1);
-		dup2(null, 2);
+		dup2(lf >= 0 ? lf : null, 2); /* what hostd logs, for tests that count */
 		execl(bin, bin, "--name", "c1", "--vfs", "1", "--run-dir", g_dir, (char *)NULL);
 		_exit(127);
 	}
@@ -1512,7 +1515,6 @@ static void hostile_vm_setup(const char *vm)
 	    dcall("vm.create", json_pack("{s:s, s:s}", "name", vm, "mac", "02:00:00:00:00:01")));
 }
 
-/* Adapter @vm's channel opened with its credential: what a VM process gets. */
 /* VM @vm's channel opened with its credential, rings of @ring bytes each
  * way asked for (0: the default), or NULL with @err. */
 static struct vmbus_chan *raw_vm_try(const char *vm, uint32_t ring, char *err, size_t len)
@@ -1641,6 +1643,53 @@ Test(hostd, a_vm_reconnecting_in_a_loop_is_rate_limited, .init = daemon_setup,
 	secs = (double)(util_now_ns() - t0) / 1e9;
 	cr_expect_leq(e1 - e0, (json_int_t)((secs + 2) * 11), "%lld events in %.1f s",
 	              (long long)(e1 - e0), secs);
+	mgmt_close(g_mc);
+}
+
+/* Lines of the daemon's log that contain @what. */
+static int daemon_log_count(const char *what)
+{
+	char path[160], line[1024];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/daemon.log", g_dir);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Anyone who can reach the VMBus socket can have a connection refused (a
+ * wrong credential here): the daemon says so at most ERR_PER_SEC times a
+ * second, then how many more it did not say (it logged every one). */
+Test(hostd, refused_connections_do_not_flood_the_log, .init = daemon_setup, .fini = daemon_teardown,
+     .timeout = 60)
+{
+	char chpath[128], err[256];
+	uint8_t secret[VMBUS_SECRET_LEN] = { 0 };
+	struct vmbus_client_opts co = { .name = "v1", .secret = secret };
+	uint64_t t0;
+	double secs;
+	int said;
+
+	hostile_vm_setup("v1");
+	snprintf(chpath, sizeof(chpath), "%s/c1.vmbus", g_dir);
+	t0 = util_now_ns();
+	for (int i = 0; i < 200; i++)
+		cr_assert_null(vmbus_chan_connect(chpath, &co, err, sizeof(err)));
+	secs = (double)(util_now_ns() - t0) / 1e9;
+	said = daemon_log_count("a VM was refused");
+	cr_expect_leq(said, (int)((secs + 2) * 10), "%d lines for 200 refusals in %.1f s", said,
+	              secs);
+	cr_expect_gt(said, 0);
+	/* how many were not said, within about a second, with nothing else
+	 * happening */
+	for (int i = 0; i < 40 && !daemon_log_count("more lines about connections not shown"); i++)
+		usleep(100000);
+	cr_expect_gt(daemon_log_count("more lines about connections not shown"), 0);
 	mgmt_close(g_mc);
 }
 

@@ -46,6 +46,58 @@
 #define MIGR_OUT_CHECK_MS 50     /* ...the loop looks at their deadlines this often */
 #define FWD_CHECK_MS  10     /* while forwarding, the loop looks at least this often */
 
+/* A per-second limit on things a peer causes at will (log lines, events):
+ * rate_over says whether one more this second is over the limit, and hands
+ * out once, in the next second, how many were (for the caller to say). */
+struct rate {
+	uint64_t sec;
+	unsigned int n;
+	uint64_t over;
+};
+
+/* How many were over in a second that is past (0: none, or still this
+ * second); taken once. */
+static uint64_t rate_missed(struct rate *r)
+{
+	uint64_t sec = util_now_ns() / 1000000000ull, missed = 0;
+
+	if (sec != r->sec) {
+		missed = r->over;
+		*r = (struct rate){ .sec = sec };
+	}
+	return missed;
+}
+
+static bool rate_over(struct rate *r, unsigned int per_sec, uint64_t *missed)
+{
+	*missed = rate_missed(r);
+	if (++r->n <= per_sec)
+		return false;
+	r->over++;
+	return true;
+}
+
+/* The daemon's lines about connections before any credential (anyone who
+ * can reach the socket causes them): ERR_PER_SEC a second. One daemon per
+ * process. */
+static struct rate conn_lines;
+
+static void conn_lines_missed(uint64_t missed)
+{
+	if (missed)
+		log_warn(MOD, "%llu more lines about connections not shown",
+		         (unsigned long long)missed);
+}
+
+static bool conn_line_ok(void)
+{
+	uint64_t missed;
+	bool over = rate_over(&conn_lines, ERR_PER_SEC, &missed);
+
+	conn_lines_missed(missed);
+	return !over;
+}
+
 /* A connection accepted and waiting, without blocking the loop, for its
  * first message (or PENDING_MS): a peer that connects and stays silent
  * costs the daemon nothing. fd -1: a free slot. A VM connection waits so
@@ -70,9 +122,7 @@ struct adapter {
 	/* host_dp's events for this VM: at most ERR_PER_SEC logged and
 	 * published each second, the rest counted (a hostile VM can't flood:
 	 * it causes most of them at will, errors or not) */
-	uint64_t err_sec;
-	unsigned int err_in_sec;
-	uint64_t err_suppressed;
+	struct rate events;
 	/* live migration */
 	char migrating_to[VMBUS_NAME_MAX]; /* out: the host it goes to, while it goes */
 	char came_from[VMBUS_NAME_MAX];    /* in: the host it came from last */
@@ -117,6 +167,8 @@ struct hostd {
 	struct host_dp *dp;
 	struct mgmt_server *mgmt;
 	struct adapter ad[HOSTD_MAX_ADAPTERS];
+	uint64_t missed_sec; /* expire_pending's look at the rate limits */
+	bool events_held;    /* a VM's events were held back: look again in 1 s */
 	unsigned int nfwd; /* adapters with a forwarding connection */
 	unsigned int nmo;  /* adapters with a vm.migrate waiting (a->mo) */
 	/* live migration in: the listener, its connections waiting for their
@@ -209,7 +261,8 @@ static void pending_accept(int lfd, struct pending *p, unsigned int n, const cha
 	for (i = 0; i < n && p[i].fd >= 0; i++)
 		;
 	if (i == n) {
-		log_warn(MOD, "more than %u %s: one refused", n, what);
+		if (conn_line_ok())
+			log_warn(MOD, "more than %u %s: one refused", n, what);
 		close(fd);
 		return;
 	}
@@ -236,7 +289,8 @@ static void pending_expire(struct pending *p, unsigned int n, const char *what)
 
 	for (unsigned int i = 0; i < n; i++)
 		if (p[i].fd >= 0 && now > p[i].deadline) {
-			log_warn(MOD, "a %s in %u ms: closed", what, PENDING_MS);
+			if (conn_line_ok())
+				log_warn(MOD, "a %s in %u ms: closed", what, PENDING_MS);
 			pending_close(&p[i]);
 		}
 }
@@ -245,26 +299,24 @@ static void pending_expire(struct pending *p, unsigned int n, const char *what)
  * when @a's event is one too many this second (counted, and said once the
  * second is over as vm.events_suppressed), so a hostile VM can't flood the
  * log and push every other VM's events out of the timeline. */
+static void vm_events_missed(struct hostd *d, struct adapter *a, uint64_t missed)
+{
+	if (missed) {
+		log_warn(MOD, "VM %s: %llu more events not shown", a->name,
+		         (unsigned long long)missed);
+		publish(d, "vm.events_suppressed",
+		        json_pack("{s:s, s:I}", "vm", a->name, "count", (json_int_t)missed));
+	}
+}
+
 static bool vm_event_limited(struct hostd *d, struct adapter *a)
 {
-	uint64_t sec = util_now_ns() / 1000000000ull;
+	uint64_t missed;
+	bool over = rate_over(&a->events, ERR_PER_SEC, &missed);
 
-	if (sec != a->err_sec) {
-		if (a->err_suppressed) {
-			log_warn(MOD, "VM %s: %llu more events not shown", a->name,
-			         (unsigned long long)a->err_suppressed);
-			publish(d, "vm.events_suppressed",
-			        json_pack("{s:s, s:I}", "vm", a->name, "count",
-			                  (json_int_t)a->err_suppressed));
-		}
-		a->err_sec = sec;
-		a->err_in_sec = 0;
-		a->err_suppressed = 0;
-	}
-	if (++a->err_in_sec <= ERR_PER_SEC)
-		return false;
-	a->err_suppressed++;
-	return true;
+	vm_events_missed(d, a, missed);
+	d->events_held |= over;
+	return over;
 }
 
 /* Pending connection @i has a message: its HELLO (check it, send the
@@ -291,7 +343,8 @@ static void accept_vm(struct hostd *d, unsigned int i)
 			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 		ch = vmbus_chan_serve(fd, &so, err, sizeof(err));
 		if (!ch) {
-			log_warn(MOD, "a VM was refused: %s", err);
+			if (conn_line_ok())
+				log_warn(MOD, "a VM was refused: %s", err);
 			return;
 		}
 		p->fd = ch->sock;
@@ -304,7 +357,8 @@ static void accept_vm(struct hostd *d, unsigned int i)
 	p->fd = -1;
 	p->ch = NULL;
 	if (r < 0) {
-		log_warn(MOD, "a VM was refused: %s", err);
+		if (conn_line_ok())
+			log_warn(MOD, "a VM was refused: %s", err);
 		vmbus_chan_close(ch);
 		return;
 	}
@@ -333,6 +387,20 @@ static void accept_vm(struct hostd *d, unsigned int i)
 
 static void expire_pending(struct hostd *d)
 {
+	uint64_t sec = util_now_ns() / 1000000000ull;
+
+	/* what the limits kept back in a second past, said without waiting
+	 * for the next event (looked at once a second) */
+	if (sec != d->missed_sec) {
+		d->missed_sec = sec;
+		conn_lines_missed(rate_missed(&conn_lines));
+		d->events_held = false;
+		for (unsigned int i = 0; i < HOSTD_MAX_ADAPTERS; i++)
+			if (d->ad[i].used && d->ad[i].events.over) {
+				vm_events_missed(d, &d->ad[i], rate_missed(&d->ad[i].events));
+				d->events_held |= d->ad[i].events.over != 0; /* this second's */
+			}
+	}
 	pending_expire(d->pend, PENDING_MAX, "VM connection did not finish its handshake");
 	pending_expire(d->mpend, MIGR_PENDING, "migration connection sent no request");
 }
@@ -1809,6 +1877,8 @@ static void control(struct hostd *d, int timeout_ms, struct pollfd *dp_fds, int 
 		timeout_ms = MIGR_OUT_CHECK_MS; /* their deadlines */
 	if ((npend || nmig) && (timeout_ms < 0 || timeout_ms > (int)PENDING_MS))
 		timeout_ms = PENDING_MS; /* to expire the silent ones */
+	if ((d->events_held || conn_lines.over) && (timeout_ms < 0 || timeout_ms > 1000))
+		timeout_ms = 1000; /* to say what the limits held back */
 	if (d->nfwd && (timeout_ms < 0 || timeout_ms > (int)FWD_CHECK_MS))
 		timeout_ms = FWD_CHECK_MS; /* forwarding: its ends, frames the VM could not take */
 	fixed = n;
