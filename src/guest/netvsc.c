@@ -54,7 +54,8 @@ struct netvsc_priv {
 	struct vmbus_migrate migr;
 	bool migr_pending;
 	struct vmbus_gpadl rbuf, sbuf;
-	bool rbuf_ok, sbuf_ok;
+	bool rbuf_ok, sbuf_ok;       /* the buffer's GPADL exists (torn down at close) */
+	bool rbuf_taken, sbuf_taken; /* ...and the host took it (revoked at close) */
 	bool halted; /* RNDIS HALT sent (netvsc_halt) */
 
 	struct util_xid xid; /* slots [0, nsec): sections; [nsec, 4096): requests */
@@ -1575,6 +1576,7 @@ static int bring_up(struct netvsc *nv)
 	    rep.recv_buf_complete.status != NVSP_STATUS_SUCCESS ||
 	    rep.recv_buf_complete.num_sections != 1 || rep.sections[0].end_offset > p->rbuf.size)
 		return seterr(nv, -EIO, "the host refused the receive buffer");
+	p->rbuf_taken = true;
 
 	/* send buffer */
 	if ((r = vmbus_gpadl_create(p->ch, NETVSC_GPADL_SEND, p->cfg.send_buf_size, &p->sbuf)))
@@ -1587,6 +1589,7 @@ static int bring_up(struct netvsc *nv)
 	    rep.hdr.type != NVSP_TYPE_SEND_SEND_BUF_COMPLETE ||
 	    rep.send_buf_complete.status != NVSP_STATUS_SUCCESS)
 		return seterr(nv, -EIO, "the host refused the send buffer");
+	p->sbuf_taken = true;
 	nv->section_size = rep.send_buf_complete.section_size;
 	if (nv->section_size < 256 || nv->section_size > p->sbuf.size || nv->section_size % 8)
 		return seterr(nv, -EPROTO, "the host chose send sections of %u bytes",
@@ -1736,15 +1739,19 @@ void netvsc_close(struct netvsc *nv)
 		netvsc_halt(nv);
 		p->timeout_ms = p->timeout_ms < 500 ? p->timeout_ms : 500;
 		flush_done(nv);
-		if (p->sbuf_ok) {
+		if (p->sbuf_taken) {
 			nvsp_encode_revoke_send_buf(m, sizeof(m), NVSP_SEND_BUF_ID);
 			nvsp_post(nv, m, sizeof(m));
+		}
+		if (p->sbuf_ok) {
 			vmbus_chan_send_ctl(p->ch, VMBUS_CTL_GPADL_TEARDOWN, 0, &p->sbuf.handle, 4,
 			                    NULL, 0);
 		}
-		if (p->rbuf_ok) {
+		if (p->rbuf_taken) {
 			nvsp_encode_revoke_recv_buf(m, sizeof(m), NVSP_RECV_BUF_ID);
 			nvsp_post(nv, m, sizeof(m));
+		}
+		if (p->rbuf_ok) {
 			vmbus_chan_send_ctl(p->ch, VMBUS_CTL_GPADL_TEARDOWN, 0, &p->rbuf.handle, 4,
 			                    NULL, 0);
 		}
