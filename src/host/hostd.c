@@ -34,7 +34,7 @@
 #define CTL_EVERY     256u   /* datapath passes between looks at the control descriptors */
 #define HISTORY       512u   /* events kept */
 #define SHOW_MAX      128u   /* events.show answers with the last ones (one reply) */
-#define ERR_PER_SEC       10u    /* host_dp events per VM per second */
+#define ERR_PER_SEC       10u    /* a VM's events a second; lines about connections a second */
 #define PENDING_MAX   16u    /* VM connections waiting for their HELLO */
 #define PENDING_MS    1000u  /* ... at most this long */
 #define HS_STEP_MS    200u   /* the handshake's later steps, per step */
@@ -295,10 +295,7 @@ static void pending_expire(struct pending *p, unsigned int n, const char *what)
 		}
 }
 
-/* A VM causes most of its events at will (a message, a reconnection): true
- * when @a's event is one too many this second (counted, and said once the
- * second is over as vm.events_suppressed), so a hostile VM can't flood the
- * log and push every other VM's events out of the timeline. */
+/* Say that @missed of @a's events were held back (vm.events_suppressed). */
 static void vm_events_missed(struct hostd *d, struct adapter *a, uint64_t missed)
 {
 	if (missed) {
@@ -309,6 +306,10 @@ static void vm_events_missed(struct hostd *d, struct adapter *a, uint64_t missed
 	}
 }
 
+/* A VM causes most of its events at will (a message, a reconnection): true
+ * when @a's event is one too many this second (counted, and said once the
+ * second is over as vm.events_suppressed), so a hostile VM can't flood the
+ * log and push every other VM's events out of the timeline. */
 static bool vm_event_limited(struct hostd *d, struct adapter *a)
 {
 	uint64_t missed;

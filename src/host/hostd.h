@@ -41,11 +41,12 @@
  *                                      at address; it leaves once its VM has moved
  *   events.show                        {events:[{event, seq, ts_ns, data}], total}: the last
  *                                      SHOW_MAX events (seq as on the event stream)
- * Events (events.subscribe): vm.create, vm.connect, vm.disconnect, vm.delete, host_dp's
+ * Events (events.subscribe): vm.create, vm.delete; vm.connect, vm.disconnect and host_dp's
  * VF events (vf.offered, datapath.vf, datapath.synthetic, vf.removing, vf.removed,
- * vf.surprise_removed, vf.attach_failed, vf.protocol_error, vm.protocol_error, vm.notice:
- * a VM causes most of them with its own messages, so at most ERR_PER_SEC a second per VM
- * of all of them, then vm.events_suppressed {count}), live migration's
+ * vf.surprise_removed, vf.attach_failed, vf.protocol_error, vm.protocol_error, vm.notice):
+ * a VM causes these with its own messages and reconnections, so at most ERR_PER_SEC a
+ * second per VM of all of them, then (within about a second) vm.events_suppressed
+ * {vm, count}; live migration's
  * vm.migrate_out {vm, to}, vm.migrated {vm, to} (source), vm.migrate_in {vm, from},
  * vm.migrate_refused {vm, reason} (destination), vm.migrate_failed {vm, to, reason}
  * (source), and host.stop. vm.stats of a VM that migrated here adds {migrations,
