@@ -1494,12 +1494,15 @@ Test(cli, vm_size_pps_checked, .init = setup, .fini = teardown, .timeout = 60)
 
 static struct mgmt_client *g_mc;
 
+/* @op with @args (taken) on g_mc; its result (the caller's). */
 static json_t *dcall(const char *op, json_t *args)
 {
 	struct mgmt_err me = { 0 };
 	json_t *r = NULL;
+	int rc = mgmt_call(g_mc, op, args, &r, &me, CALL_TO_MS);
 
-	cr_assert_eq(mgmt_call(g_mc, op, args, &r, &me, CALL_TO_MS), 0, "%s: %s", op, me.message);
+	json_decref(args);
+	cr_assert_eq(rc, 0, "%s: %s", op, me.message);
 	return r;
 }
 
