@@ -575,8 +575,7 @@ Test(vfpath, multi_qp_rx_bytes_counts_the_delivered_frames, .timeout = 20)
 	done(dp, nic, &b, MAC_B);
 }
 
-/* vf_stop after a function level reset gives no receive space back into
- * the queues the NIC reset: a new driver attaches. */
+/* The engine polled by a thread until g_stop (a VF driver's mailbox calls). */
 static atomic_bool g_stop;
 static struct nicdp *g_dp;
 
@@ -589,25 +588,37 @@ static void *poller(void *arg)
 	return NULL;
 }
 
+/* The guest's VF driver started on @v (its mailbox answered by a poller
+ * thread meanwhile). */
+static struct vf *guest_vf(const struct nicdp_vf *v)
+{
+	pthread_t th;
+	struct vf *vf;
+
+	atomic_store(&g_stop, false);
+	cr_assert_eq(pthread_create(&th, NULL, poller, NULL), 0);
+	vf = vf_start(dup(v->bar->memfd), dup(v->bar->efd_nic), dup(v->bar->efd_vf), v->serial,
+	              g_err, sizeof(g_err));
+	atomic_store(&g_stop, true);
+	pthread_join(th, NULL);
+	cr_assert(vf, "%s", g_err);
+	return vf;
+}
+
+/* vf_stop after a function level reset gives no receive space back into
+ * the queues the NIC reset: a new driver attaches. */
 Test(vfpath, vf_stop_after_flr_leaves_the_queues_usable, .timeout = 30)
 {
 	struct nic *nic;
 	struct nicdp_vf a;
 	struct vf *vf;
-	pthread_t th;
 	static uint8_t f[200];
 	struct port_pkt p, rcv[PORT_BURST];
 	struct vfbar *again;
 
 	g_dp = nic_engine(&nic, NULL);
 	mkvf(g_dp, nic, MAC_A, 1, 65536, &a);
-	atomic_store(&g_stop, false);
-	cr_assert_eq(pthread_create(&th, NULL, poller, NULL), 0);
-	vf = vf_start(dup(a.bar->memfd), dup(a.bar->efd_nic), dup(a.bar->efd_vf), a.serial, g_err,
-	              sizeof(g_err));
-	atomic_store(&g_stop, true);
-	pthread_join(th, NULL);
-	cr_assert(vf, "%s", g_err);
+	vf = guest_vf(&a);
 	p = pkt(f, MAC_A, S0, sizeof(f));
 	nicdp_pf_tx(g_dp, &p, 1);
 	cr_assert_eq(vf_rx_burst(vf, rcv, PORT_BURST), 1);
@@ -629,7 +640,6 @@ Test(vfpath, vf_rx_takes_the_queues_in_turn, .timeout = 30)
 	struct nic *nic;
 	struct nicdp_vf b;
 	struct vf *vf;
-	pthread_t th;
 	static uint8_t f[41][64];
 	struct port_pkt p[41], rcv[PORT_BURST];
 	int calls = 0, r;
@@ -637,13 +647,7 @@ Test(vfpath, vf_rx_takes_the_queues_in_turn, .timeout = 30)
 
 	g_dp = nic_engine(&nic, NULL);
 	mkvf(g_dp, nic, MAC_B, 2, 65536, &b);
-	atomic_store(&g_stop, false);
-	cr_assert_eq(pthread_create(&th, NULL, poller, NULL), 0);
-	vf = vf_start(dup(b.bar->memfd), dup(b.bar->efd_nic), dup(b.bar->efd_vf), b.serial, g_err,
-	              sizeof(g_err));
-	atomic_store(&g_stop, true);
-	pthread_join(th, NULL);
-	cr_assert(vf, "%s", g_err);
+	vf = guest_vf(&b);
 	cr_assert_eq(vf->bar->num_qp, 2);
 	for (int i = 0; i < 40; i++) /* queue 0: 40 frames */
 		p[i] = pkt(f[i], MAC_B, S0, 64);
